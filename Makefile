@@ -1,0 +1,41 @@
+# `make run` and `make test` work on a fresh clone: each creates .venv when needed.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+CONFIG ?= config.example.toml
+
+.PHONY: run test lint unit integration e2e clean
+
+$(BIN)/autodoc: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e .
+	@touch $@
+
+$(VENV)/.dev: $(BIN)/autodoc
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $@
+
+run: $(BIN)/autodoc
+	$(BIN)/autodoc --config $(CONFIG) db upgrade
+	$(BIN)/autodoc --config $(CONFIG) run
+
+test: $(VENV)/.dev lint
+	$(BIN)/pytest -q $(PYTEST_ARGS)
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+unit: $(VENV)/.dev
+	$(BIN)/pytest -q tests/unit
+
+integration: $(VENV)/.dev
+	$(BIN)/pytest -q tests/integration
+
+e2e: $(VENV)/.dev
+	$(BIN)/pytest -q tests/e2e
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis

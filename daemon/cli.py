@@ -1,0 +1,349 @@
+"""The `autodoc` command line. Every failure ends in one line on stderr and a named exit code."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from daemon import __version__, migrate
+from daemon.config import Config, load_config, resolve_config_path
+from daemon.database import Database
+from daemon.errors import (
+    RET_ITEM_FAILED,
+    RET_OK,
+    RET_UNAVAILABLE,
+    RET_USAGE,
+    AutodocError,
+    ConfigError,
+    RunNotFound,
+    TransientError,
+)
+from daemon.logs import configure as configure_logs
+from daemon.models import IngestionRun, RunStatus, UploadType
+from daemon.render import render_table, run_to_dict
+
+Handler = Callable[[argparse.Namespace, Config], int]
+
+DESCRIPTION = """\
+splunk-autodoc collects Splunk configuration bundles dropped into an inbox folder, stores
+every version in a blob store (local disk or S3) and records it in a database.
+
+Drop files into <inbox>/<type>/ or <inbox>/<type>/<feeder>/, where <type> is one of
+ds_etc, instance_etc, app_bundle, single_conf; the feeder folder becomes the run's label.
+"""
+
+EPILOG = """\
+exit codes: 0 ok, 1 some item failed, 2 usage or config error, 3 database or storage unreachable
+config: --config PATH, else $AUTODOC_CONFIG, else /etc/splunk-autodoc/config.toml;
+        $AUTODOC_DATABASE_URL overrides [database] url
+"""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help(sys.stderr)
+        return RET_USAGE
+    try:
+        config = load_config(resolve_config_path(args.config))
+        logs_to_stdout = args.command in ("run", "scan", "ingest")
+        configure_logs(
+            config.logging.level,
+            config.logging.format,
+            sys.stdout if logs_to_stdout else sys.stderr,
+        )
+        return int(args.handler(args, config))
+    except ConfigError as exc:
+        return fail(exc.message, RET_USAGE)
+    except RunNotFound as exc:
+        return fail(exc.message, RET_USAGE)
+    except TransientError as exc:
+        return fail(exc.message, RET_UNAVAILABLE)
+    except AutodocError as exc:
+        return fail(exc.message, RET_ITEM_FAILED)
+    except KeyboardInterrupt:
+        return fail("interrupted", 130)
+
+
+def fail(message: str, code: int) -> int:
+    print(f"autodoc: {message}", file=sys.stderr)
+    return code
+
+
+# -- commands ------------------------------------------------------------------------------
+
+
+def open_database(config: Config, *, require_head: bool = True) -> Database:
+    db = Database(config.database.url)
+    if require_head:
+        current = migrate.current_revision(db.engine)
+        head = migrate.head_revision(db.engine)
+        if current != head:
+            raise ConfigError(
+                f"the database is at revision {current or 'none (empty)'}, this version needs "
+                f"{head}: run 'autodoc db upgrade' first"
+            )
+    return db
+
+
+def build_runtime(config: Config) -> tuple[Database, Any, Any]:
+    from daemon.inbox import Inbox
+    from daemon.pipeline import Pipeline
+    from daemon.storage import make_store
+
+    db = open_database(config)
+    store = make_store(config.storage)
+    pipeline = Pipeline(config, db, store)
+    return db, Inbox(config.inbox.path), pipeline
+
+
+def make_scanner(config: Config) -> Any:
+    from daemon.scanner import Scanner
+
+    _db, inbox, pipeline = build_runtime(config)
+    return Scanner(inbox, pipeline, config.daemon.workers, config.inbox.settle_seconds)
+
+
+def cmd_run(args: argparse.Namespace, config: Config) -> int:
+    from daemon.service import run_forever
+
+    run_forever(make_scanner(config), config.inbox.rescan_seconds)
+    return RET_OK
+
+
+def cmd_scan(args: argparse.Namespace, config: Config) -> int:
+    report = make_scanner(config).scan()
+    print(
+        f"stored {report.stored}, failed {report.failed}, waiting {report.waiting} "
+        f"(not settled yet)",
+        file=sys.stderr,
+    )
+    return RET_ITEM_FAILED if report.failed else RET_OK
+
+
+def cmd_ingest(args: argparse.Namespace, config: Config) -> int:
+    _db, _inbox, pipeline = build_runtime(config)
+    path = Path(args.file)
+    if not path.exists():
+        raise ConfigError(f"{path}: no such file")
+    outcome = pipeline.ingest(path, UploadType(args.type), args.label)
+    if outcome.result == "failed":
+        print(f"autodoc: run {outcome.run_id} failed: {outcome.reason}", file=sys.stderr)
+        return RET_ITEM_FAILED
+    print(f"run {outcome.run_id} stored", file=sys.stderr)
+    return RET_OK
+
+
+def cmd_db(args: argparse.Namespace, config: Config) -> int:
+    db = Database(config.database.url)
+    engine = db.engine
+    action = args.db_command
+    if action == "upgrade":
+        migrate.upgrade(engine, args.revision)
+        print(f"database at revision {migrate.current_revision(engine)}")
+    elif action == "downgrade":
+        migrate.downgrade(engine, args.revision)
+        print(f"database at revision {migrate.current_revision(engine) or 'base (empty)'}")
+    elif action == "current":
+        current = migrate.current_revision(engine)
+        head = migrate.head_revision(engine)
+        print(f"{current or 'base (empty)'}{' (head)' if current == head else ''}")
+    elif action == "history":
+        current = migrate.current_revision(engine)
+        for rev, down, doc in migrate.history(engine):
+            mark = "  <- current" if rev == current else ""
+            print(f"{down or 'base'} -> {rev}: {doc}{mark}")
+    else:
+        checks = migrate.check(engine)
+        width = max(len(c.name) for c in checks)
+        for c in checks:
+            print(f"{'ok  ' if c.ok else 'FAIL'}  {c.name.ljust(width)}  {c.detail}")
+        if not checks[0].ok:
+            return RET_UNAVAILABLE
+        return RET_OK if all(c.ok for c in checks) else RET_ITEM_FAILED
+    return RET_OK
+
+
+def cmd_runs_list(args: argparse.Namespace, config: Config) -> int:
+    db = open_database(config)
+    runs = db.list_runs(
+        status=RunStatus(args.status) if args.status else None,
+        upload_type=UploadType(args.type) if args.type else None,
+        limit=args.limit or None,
+    )
+    if args.json:
+        print(json.dumps([run_to_dict(r) for r in runs], indent=2))
+        return RET_OK
+    print(
+        render_table(
+            ["ID", "CREATED (UTC)", "TYPE", "LABEL", "STATUS", "SIZE", "FILE", "NOTES"],
+            [_run_row(r) for r in runs],
+        )
+        if runs
+        else "no runs"
+    )
+    return RET_OK
+
+
+def _run_row(run: IngestionRun) -> list[str]:
+    file = run.files[0] if run.files else None
+    return [
+        str(run.id),
+        run.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+        run.type.value,
+        run.label or "",
+        run.status.value,
+        _size(file.size_bytes) if file else "",
+        file.path if file else "",
+        (run.notes or "")[:60],
+    ]
+
+
+def _size(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return str(n)  # pragma: no cover
+
+
+def cmd_runs_show(args: argparse.Namespace, config: Config) -> int:
+    run = open_database(config).get_run(args.id)
+    data = run_to_dict(run)
+    if args.json:
+        print(json.dumps(data, indent=2))
+        return RET_OK
+    for key in ("id", "created_at", "type", "label", "status", "notes"):
+        print(f"{key + ':':12}{data[key] if data[key] is not None else ''}")
+    for f in data["files"]:
+        print(
+            f"file:       {f['path']}\n  sha256:   {f['sha256']}\n"
+            f"  size:     {f['size_bytes']} bytes\n  key:      {f['stored_object_key']}"
+        )
+    return RET_OK
+
+
+def cmd_status(args: argparse.Namespace, config: Config) -> int:
+    from daemon.status import collect_status, render_status
+
+    status = collect_status(config)
+    if args.json:
+        print(json.dumps(status, indent=2))
+    else:
+        print(render_status(status))
+    return RET_UNAVAILABLE if not (status["database"]["ok"] and status["storage"]["ok"]) else RET_OK
+
+
+# -- parser --------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config",
+        metavar="PATH",
+        default=argparse.SUPPRESS,
+        help="config file (default: $AUTODOC_CONFIG or /etc/splunk-autodoc/config.toml)",
+    )
+    parser = argparse.ArgumentParser(
+        prog="autodoc",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        parents=[common],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.set_defaults(config=None, handler=None)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def add(
+        name: str, handler: Handler, help_: str, description: str | None = None, parent: Any = sub
+    ) -> argparse.ArgumentParser:
+        p: argparse.ArgumentParser = parent.add_parser(
+            name,
+            help=help_,
+            description=description or help_,
+            parents=[common],
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+            epilog=EPILOG,
+        )
+        p.set_defaults(handler=handler)
+        return p
+
+    add(
+        "run",
+        cmd_run,
+        "run the daemon in the foreground until SIGTERM/SIGINT",
+        "Run the daemon in the foreground: recover files left in <inbox>/.processing, then\n"
+        "poll the inbox and ingest every ready drop, with [daemon] workers in parallel.\n"
+        "Logs are JSON lines on stdout. Stops cleanly on SIGTERM or SIGINT.",
+    )
+    add(
+        "scan",
+        cmd_scan,
+        "recover and ingest everything ready now, then exit",
+        "Recover files left in <inbox>/.processing, ingest every drop that is ready now\n"
+        "(settled for settle_seconds), and exit: 0 all stored, 1 some failed, 3 unreachable.",
+    )
+    p = add(
+        "ingest",
+        cmd_ingest,
+        "store a copy of one file from anywhere (never moved)",
+        "Store a copy of FILE as a new run. The file is read, never moved or deleted.",
+    )
+    p.add_argument("file", metavar="FILE", help="the file to ingest")
+    p.add_argument(
+        "--type", required=True, choices=[t.value for t in UploadType], help="upload type"
+    )
+    p.add_argument("--label", help="a label for the run (e.g. the host or feeder)")
+
+    db = add("db", cmd_db, "manage the database schema (upgrade, downgrade, current, ...)")
+    db_sub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    p = add(
+        "upgrade", cmd_db, "migrate to REV (default: head; 001 is the seed's schema)", parent=db_sub
+    )
+    p.add_argument("revision", nargs="?", default="head", metavar="REV")
+    p = add("downgrade", cmd_db, "migrate down to REV ('base' removes everything)", parent=db_sub)
+    p.add_argument("revision", metavar="REV")
+    add("current", cmd_db, "print the database's revision", parent=db_sub)
+    add("history", cmd_db, "list the known revisions", parent=db_sub)
+    add(
+        "check",
+        cmd_db,
+        "verify connectivity, tables, columns, foreign keys, indexes and "
+        "that the revision is at head",
+        parent=db_sub,
+    )
+
+    runs = add("runs", cmd_runs_list, "list or show ingestion runs")
+    runs_sub = runs.add_subparsers(dest="runs_command", metavar="ACTION", required=True)
+    p = add("list", cmd_runs_list, "list runs, newest first", parent=runs_sub)
+    p.add_argument("--status", choices=[s.value for s in RunStatus])
+    p.add_argument("--type", choices=[t.value for t in UploadType])
+    p.add_argument(
+        "--limit", type=_non_negative, default=50, help="at most N runs (default 50; 0 means all)"
+    )
+    p.add_argument("--json", action="store_true", help="print a JSON array")
+    p = add("show", cmd_runs_show, "show one run and its files", parent=runs_sub)
+    p.add_argument("id", type=int, metavar="ID")
+    p.add_argument("--json", action="store_true", help="print a JSON object")
+
+    p = add("status", cmd_status, "backlog, claimed, failed and unroutable files, last runs")
+    p.add_argument("--json", action="store_true", help="print a JSON object")
+    return parser
+
+
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return value

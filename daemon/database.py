@@ -1,0 +1,189 @@
+"""The one seam through which SQL flows: engine set-up, error translation and the run queries.
+
+Driver errors become DatabaseUnavailable here, so the pipeline decides by `except` clause.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, func, select, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session, selectinload, sessionmaker
+
+from daemon.errors import DatabaseUnavailable, RunNotFound
+from daemon.models import File, IngestionRun, RunStatus, UploadType, utcnow
+
+
+def make_engine(url: str) -> Engine:
+    parsed = make_url(url)
+    kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        # Writers wait for each other instead of failing with "database is locked".
+        kwargs["connect_args"] = {"timeout": 30}
+    else:
+        kwargs["connect_args"] = {"connect_timeout": 10}
+    engine = create_engine(url, **kwargs)
+    if parsed.get_backend_name() == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    # FULL: a committed run survives power loss, because its source is deleted right after.
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def describe_db_error(exc: BaseException) -> str:
+    """One line without the SQL statement or the driver's traceback."""
+    orig = getattr(exc, "orig", None) or exc
+    text = str(orig).strip().splitlines()
+    return text[0] if text else type(orig).__name__
+
+
+@contextlib.contextmanager
+def translate_errors() -> Iterator[None]:
+    try:
+        yield
+    except (OperationalError, DBAPIError) as exc:
+        if isinstance(exc, OperationalError) or exc.connection_invalidated:
+            raise DatabaseUnavailable(f"database unavailable: {describe_db_error(exc)}") from exc
+        raise
+    except SQLAlchemyError as exc:
+        if "connect" in str(exc).lower():
+            raise DatabaseUnavailable(f"database unavailable: {describe_db_error(exc)}") from exc
+        raise
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    path: str
+    sha256: str
+    size_bytes: int
+    stored_object_key: str
+
+
+class Database:
+    """Run bookkeeping: every method is one short transaction."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def is_postgresql(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[Session]:
+        with translate_errors(), self._sessions.begin() as session:
+            yield session
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    def ping(self) -> None:
+        with self.session() as session:
+            session.execute(select(1))
+
+    # -- writes ------------------------------------------------------------------------------
+
+    def create_run(self, upload_type: UploadType, label: str | None, notes: str) -> int:
+        with self.session() as session:
+            run = IngestionRun(
+                created_at=utcnow(),
+                type=upload_type,
+                label=label,
+                status=RunStatus.PENDING,
+                notes=notes,
+            )
+            session.add(run)
+            session.flush()
+            return run.id
+
+    def mark_stored(self, run_id: int, record: FileRecord, notes: str) -> None:
+        """Insert the files row and set `stored` in one transaction."""
+        with self.session() as session:
+            session.add(File(run_id=run_id, **record.__dict__))
+            session.execute(
+                update(IngestionRun)
+                .where(IngestionRun.id == run_id)
+                .values(status=RunStatus.STORED, notes=notes)
+            )
+
+    def mark_failed(self, run_id: int, notes: str) -> None:
+        with self.session() as session:
+            session.execute(
+                update(IngestionRun)
+                .where(IngestionRun.id == run_id)
+                .values(status=RunStatus.FAILED, notes=notes)
+            )
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def find_run_by_marker(self, marker: str) -> IngestionRun | None:
+        """The run whose notes carry `marker` (the claim token), with its files."""
+        pattern = "%" + marker.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        with self.session() as session:
+            return session.scalars(
+                select(IngestionRun)
+                .where(IngestionRun.notes.like(pattern, escape="\\"))
+                .options(selectinload(IngestionRun.files))
+                .order_by(IngestionRun.id)
+                .limit(1)
+            ).first()
+
+    def earliest_run_with_sha256(self, sha256: str, exclude_run: int) -> int | None:
+        with self.session() as session:
+            return session.scalar(
+                select(func.min(File.run_id)).where(
+                    File.sha256 == sha256, File.run_id != exclude_run
+                )
+            )
+
+    def get_run(self, run_id: int) -> IngestionRun:
+        with self.session() as session:
+            run = session.scalars(
+                select(IngestionRun)
+                .where(IngestionRun.id == run_id)
+                .options(selectinload(IngestionRun.files))
+            ).first()
+        if run is None:
+            raise RunNotFound(f"run {run_id} does not exist")
+        return run
+
+    def list_runs(
+        self,
+        status: RunStatus | None = None,
+        upload_type: UploadType | None = None,
+        limit: int | None = 50,
+    ) -> Sequence[IngestionRun]:
+        query = select(IngestionRun).options(selectinload(IngestionRun.files))
+        if status is not None:
+            query = query.where(IngestionRun.status == status)
+        if upload_type is not None:
+            query = query.where(IngestionRun.type == upload_type)
+        query = query.order_by(IngestionRun.created_at.desc(), IngestionRun.id.desc())
+        if limit is not None:
+            query = query.limit(limit)
+        with self.session() as session:
+            return session.scalars(query).all()
+
+    def count_by_status(self) -> dict[str, int]:
+        with self.session() as session:
+            rows = session.execute(
+                select(IngestionRun.status, func.count()).group_by(IngestionRun.status)
+            ).all()
+        return {str(status): count for status, count in rows}

@@ -1,0 +1,94 @@
+"""The exception hierarchy and the exit codes the command line returns.
+
+    AutodocError
+    ├── ConfigError                 invalid or missing configuration (exit 2)
+    ├── TransientError              retry later; the claimed file stays claimed (exit 3)
+    │   ├── DatabaseUnavailable
+    │   ├── StorageUnavailable
+    │   └── SourceChanged           the file changed while it was read
+    ├── PermanentError              the item is bad; its run ends `failed` (exit 1)
+    │   ├── EmptyFile
+    │   ├── FileTooLarge
+    │   ├── UnsupportedFormat
+    │   ├── UnreadableFile
+    │   └── BadFileName
+    ├── Refused                     not a regular, singly-linked file: never opened, left in place
+    └── SchemaError                 `db check` found the database unlike the schema
+
+Each class docstring is its default message.
+"""
+
+from __future__ import annotations
+
+# Exit codes (named as dramatiq does: RET_*).
+RET_OK = 0
+RET_ITEM_FAILED = 1
+RET_USAGE = 2
+RET_UNAVAILABLE = 3
+
+
+class AutodocError(Exception):
+    """splunk-autodoc error."""
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or (self.__doc__ or "").strip())
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0])
+
+
+class ConfigError(AutodocError):
+    """Invalid configuration."""
+
+
+class TransientError(AutodocError):
+    """A temporary condition; the operation can be retried."""
+
+
+class DatabaseUnavailable(TransientError):
+    """The database is unreachable."""
+
+
+class StorageUnavailable(TransientError):
+    """The blob store is unreachable or full."""
+
+
+class SourceChanged(TransientError):
+    """The file changed while it was being read; it is not ready yet."""
+
+
+class PermanentError(AutodocError):
+    """The file cannot be ingested."""
+
+
+class EmptyFile(PermanentError):
+    """the file is empty"""
+
+
+class FileTooLarge(PermanentError):
+    """the file is larger than max_file_bytes"""
+
+
+class UnsupportedFormat(PermanentError):
+    """the content is not a supported format for its upload type"""
+
+
+class UnreadableFile(PermanentError):
+    """the file cannot be read"""
+
+
+class BadFileName(PermanentError):
+    """the file name cannot be recorded"""
+
+
+class Refused(AutodocError):
+    """Not a regular file with a single link; refused without being opened."""
+
+
+class SchemaError(AutodocError):
+    """The database schema does not match the expected schema."""
+
+
+class RunNotFound(AutodocError):
+    """No such run."""

@@ -1,0 +1,180 @@
+"""Schema migrations (Alembic, configured in code) and `db check`.
+
+The migration scripts live in the checkout's top-level `migrations/` and ship in the wheel as
+`daemon/migrations`; both places are looked up so the commands work installed or not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
+from sqlalchemy import Engine, Table, inspect
+from sqlalchemy.engine.reflection import Inspector
+
+from daemon.database import translate_errors
+from daemon.errors import ConfigError
+from daemon.models import Base
+
+
+def migrations_dir() -> Path:
+    package = Path(__file__).resolve().parent
+    for candidate in (package / "migrations", package.parent / "migrations"):
+        if (candidate / "env.py").is_file():
+            return candidate
+    raise ConfigError(f"migration scripts not found next to {package}")  # broken install
+
+
+def alembic_config(engine: Engine) -> AlembicConfig:
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(migrations_dir()))
+    # ConfigParser interpolation would choke on '%' in passwords.
+    cfg.set_main_option(
+        "sqlalchemy.url", engine.url.render_as_string(hide_password=False).replace("%", "%%")
+    )
+    cfg.attributes["engine"] = engine
+    return cfg
+
+
+def _run(func: object, *args: object) -> None:
+    try:
+        with translate_errors():
+            func(*args)  # type: ignore[operator]
+    except CommandError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    _run(command.upgrade, alembic_config(engine), revision)
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    _run(command.downgrade, alembic_config(engine), revision)
+
+
+def head_revision(engine: Engine) -> str | None:
+    return ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
+
+
+def current_revision(engine: Engine) -> str | None:
+    with translate_errors(), engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def history(engine: Engine) -> Iterator[tuple[str, str | None, str]]:
+    """(revision, down_revision, first docstring line), oldest first."""
+    script = ScriptDirectory.from_config(alembic_config(engine))
+    revisions = list(script.walk_revisions())
+    for rev in reversed(revisions):
+        down = rev.down_revision if isinstance(rev.down_revision, str | None) else None
+        yield rev.revision, down, (rev.doc or "").strip().splitlines()[0] if rev.doc else ""
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str = ""
+
+
+def check(engine: Engine) -> list[Check]:
+    """What the schema document promises: connectivity, tables, columns, FKs, indexes, head."""
+    results: list[Check] = []
+    try:
+        with translate_errors(), engine.connect() as connection:
+            results.append(Check("connectivity", True, engine.url.render_as_string()))
+            inspector = inspect(connection)
+            tables = set(inspector.get_table_names())
+            for table in Base.metadata.sorted_tables:
+                if table.name not in tables:
+                    results.append(Check(f"table {table.name}", False, "missing"))
+                    continue
+                results.append(Check(f"table {table.name}", True))
+                results.extend(_check_columns(inspector, table))
+                results.extend(_check_foreign_keys(inspector, table))
+                results.extend(_check_indexes(inspector, table))
+            current = MigrationContext.configure(connection).get_current_revision()
+    except Exception as exc:  # noqa: BLE001 - reported as a failed check, never a traceback
+        results.append(Check("connectivity", False, str(exc).splitlines()[0]))
+        return results
+    head = head_revision(engine)
+    results.append(Check("revision at head", current == head, f"current {current}, head {head}"))
+    return results
+
+
+def _type_name(sql_type: object) -> str:
+    text = str(sql_type).upper()
+    # Dialects spell the same type differently; compare the family and length.
+    aliases = {
+        "TIMESTAMP WITH TIME ZONE": "TIMESTAMP",
+        "DATETIME": "TIMESTAMP",
+        "CHARACTER VARYING": "VARCHAR",
+    }
+    for long, short in aliases.items():
+        text = text.replace(long, short)
+    return text
+
+
+def _check_columns(inspector: Inspector, table: Table) -> Iterator[Check]:
+    actual = {c["name"]: c for c in inspector.get_columns(table.name)}
+    for column in table.columns:
+        name = f"column {table.name}.{column.name}"
+        found = actual.pop(column.name, None)
+        if found is None:
+            yield Check(name, False, "missing")
+            continue
+        want = _type_name(column.type.compile(inspector.bind.dialect))
+        got = _type_name(found["type"])
+        problems = []
+        if want != got:
+            problems.append(f"type {got}, expected {want}")
+        if bool(found["nullable"]) != bool(column.nullable):
+            problems.append(f"nullable={found['nullable']}, expected {column.nullable}")
+        yield Check(name, not problems, "; ".join(problems) or want)
+    for extra in actual:
+        yield Check(f"column {table.name}.{extra}", False, "not in the schema")
+
+
+def _check_foreign_keys(inspector: Inspector, table: Table) -> Iterator[Check]:
+    actual = inspector.get_foreign_keys(table.name)
+    for fk in table.foreign_keys:
+        name = (
+            f"foreign key {table.name}.{fk.parent.name} -> {fk.column.table.name}.{fk.column.name}"
+        )
+        match = [
+            a
+            for a in actual
+            if a["constrained_columns"] == [fk.parent.name]
+            and a["referred_table"] == fk.column.table.name
+            and a["referred_columns"] == [fk.column.name]
+        ]
+        if not match:
+            yield Check(name, False, "missing")
+            continue
+        ondelete = (match[0].get("options") or {}).get("ondelete")
+        ok = (ondelete or "").upper() == (fk.ondelete or "").upper()
+        yield Check(
+            name,
+            ok,
+            f"ON DELETE {ondelete}" if ok else f"ON DELETE {ondelete}, expected {fk.ondelete}",
+        )
+
+
+def _check_indexes(inspector: Inspector, table: Table) -> Iterator[Check]:
+    actual = {i["name"]: i for i in inspector.get_indexes(table.name)}
+    for index in table.indexes:
+        name = f"index {index.name}"
+        found = actual.get(index.name)
+        want = [c.name for c in index.columns]
+        if found is None:
+            yield Check(name, False, "missing")
+        elif found["column_names"] != want:
+            yield Check(name, False, f"on {found['column_names']}, expected {want}")
+        else:
+            yield Check(name, True, f"on {', '.join(want)}")

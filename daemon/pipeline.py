@@ -1,0 +1,306 @@
+"""The one-file pipeline: claimed file → run `pending` → blob (hashed while stored) → `files`
+row and `stored` in one transaction → source removed.
+
+Every step is safe to repeat, so a claimed file left by a crash or an outage is simply run
+through again: the run is found by the claim token kept in its notes, an existing blob is not
+stored twice, and a run already `stored` or `failed` only has its source put away.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import BinaryIO, Literal
+
+from daemon import handlers
+from daemon.config import Config
+from daemon.database import Database, FileRecord
+from daemon.errors import (
+    EmptyFile,
+    FileTooLarge,
+    PermanentError,
+    Refused,
+    TransientError,
+    UnreadableFile,
+)
+from daemon.inbox import Claimed, check_name, check_regular, printable, shorten
+from daemon.logs import get_logger
+from daemon.models import RunStatus, UploadType
+from daemon.storage import BlobStore, StoredBlob
+
+Result = Literal["stored", "failed", "skipped"]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    result: Result
+    run_id: int | None = None
+    reason: str = ""
+
+
+def claim_marker(token: str) -> str:
+    return f"[claim {token}]"
+
+
+def elapsed_ms(start: float) -> float:
+    return round((time.monotonic() - start) * 1000, 1)
+
+
+class Pipeline:
+    def __init__(self, config: Config, db: Database, store: BlobStore) -> None:
+        self.config = config
+        self.db = db
+        self.store = store
+        self.failed_root = config.inbox.failed_path
+        self._inflight: set[str] = set()
+        self._inflight_lock = threading.Lock()
+
+    # -- claimed files (the daemon and `scan`) --------------------------------------------
+
+    def process(self, claimed: Claimed, *, recovering: bool = False) -> Outcome:
+        """Take one claimed file to `stored` or `failed`. TransientError leaves it claimed."""
+        with self._exclusive(claimed) as (taken, fd):
+            if taken:
+                return Outcome("skipped")
+            return self._process(claimed, fd, recovering)
+
+    @contextlib.contextmanager
+    def _exclusive(self, claimed: Claimed) -> Iterator[tuple[bool, int | None]]:
+        """Hold the file against other workers (a set) and other daemons (flock).
+
+        Yields (taken, fd): taken when someone else has the file or finished it; fd None when
+        it cannot be opened for reading (it is then failed as unreadable).
+        """
+        with self._inflight_lock:
+            if claimed.token in self._inflight:
+                yield True, None
+                return
+            self._inflight.add(claimed.token)
+        fd: int | None = None
+        try:
+            try:
+                # O_NONBLOCK: a FIFO swapped in after the claim must not hang the worker.
+                fd = os.open(
+                    claimed.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+                )
+            except FileNotFoundError:
+                yield True, None
+                return
+            except OSError as exc:
+                if exc.errno not in (errno.EACCES, errno.EPERM, errno.ELOOP):
+                    raise
+            if fd is not None:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    yield True, None
+                    return
+                if not claimed.path.exists():
+                    yield True, None  # finished by another daemon between our open and lock
+                    return
+            yield False, fd
+        finally:
+            if fd is not None:
+                os.close(fd)
+            with self._inflight_lock:
+                self._inflight.discard(claimed.token)
+
+    def _process(self, claimed: Claimed, fd: int | None, recovering: bool) -> Outcome:
+        start = time.monotonic()
+        origin = printable(str(claimed.origin))
+        marker = claim_marker(claimed.token)
+        run = self.db.find_run_by_marker(marker) if recovering else None
+        if run is None:
+            run_id = self.db.create_run(
+                claimed.upload_type, claimed.label, f"claimed from {origin} {marker}"
+            )
+            status = RunStatus.PENDING
+        else:
+            run_id, status = run.id, run.status
+        log = get_logger(run_id=run_id)
+        if run is None:
+            log.info(
+                "run.created", type=claimed.upload_type.value, label=claimed.label, origin=origin
+            )
+        elif status == RunStatus.FAILED:
+            self._quarantine(claimed, run_id, run.notes or "failed")
+            log.info("run.recovered", status=status.value, action="moved to failed")
+            return Outcome("failed", run_id, run.notes or "")
+        elif status != RunStatus.PENDING:
+            # Committed before a crash; only the source was left.
+            claimed.path.unlink(missing_ok=True)
+            log.info("run.recovered", status=status.value, action="source removed")
+            return Outcome("stored", run_id)
+        else:
+            log.info("run.resumed", origin=origin)
+
+        try:
+            if fd is None:
+                raise UnreadableFile("file cannot be opened for reading (permission denied)")
+            check_name(claimed.name)
+            blob = self._store(fd, claimed.upload_type, link_from=claimed.path)
+        except PermanentError as exc:
+            reason = exc.message
+            notes = f"failed: {reason}; from {origin} {marker}"
+            self.db.mark_failed(run_id, notes)
+            self._quarantine(claimed, run_id, reason)
+            log.warning("run.failed", reason=reason, origin=origin, duration_ms=elapsed_ms(start))
+            return Outcome("failed", run_id, reason)
+        except TransientError as exc:
+            log.warning("run.deferred", reason=exc.message, duration_ms=elapsed_ms(start))
+            raise
+
+        notes = self._stored_notes(blob, run_id, f"from {origin} {marker}")
+        self.db.mark_stored(run_id, self._record(claimed.name, blob), notes)
+        claimed.path.unlink(missing_ok=True)
+        log.info(
+            "run.stored",
+            sha256=blob.sha256,
+            size_bytes=blob.size_bytes,
+            key=blob.key,
+            deduplicated=not blob.created,
+            duration_ms=elapsed_ms(start),
+        )
+        return Outcome("stored", run_id)
+
+    # -- `autodoc ingest FILE` ------------------------------------------------------------
+
+    def ingest(self, path: Path, upload_type: UploadType, label: str | None) -> Outcome:
+        """Store a copy of a file from anywhere; the user's file is never moved or changed."""
+        start = time.monotonic()
+        path = path.absolute()
+        origin = printable(str(path))
+        st = os.stat(path)  # follows a symlink the user named on purpose
+        check_regular(st, single_link=False)
+        run_id = self.db.create_run(upload_type, label, f"ingesting {origin}")
+        log = get_logger(run_id=run_id)
+        log.info("run.created", type=upload_type.value, label=label, origin=origin)
+        try:
+            check_name(path.name)
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            except PermissionError:
+                raise UnreadableFile(
+                    "file cannot be opened for reading (permission denied)"
+                ) from None
+            try:
+                blob = self._store(fd, upload_type, link_from=None)
+            finally:
+                os.close(fd)
+        except PermanentError as exc:
+            self.db.mark_failed(run_id, f"failed: {exc.message}; from {origin}")
+            log.warning(
+                "run.failed", reason=exc.message, origin=origin, duration_ms=elapsed_ms(start)
+            )
+            return Outcome("failed", run_id, exc.message)
+        except (TransientError, KeyboardInterrupt) as exc:
+            reason = exc.message if isinstance(exc, TransientError) else "interrupted"
+            with contextlib.suppress(TransientError):
+                self.db.mark_failed(
+                    run_id,
+                    f"failed: {reason}; nothing stored, run the command again; from {origin}",
+                )
+            log.warning("run.failed", reason=reason, origin=origin)
+            raise
+        notes = self._stored_notes(blob, run_id, f"from {origin}")
+        self.db.mark_stored(run_id, self._record(path.name, blob), notes)
+        log.info(
+            "run.stored",
+            sha256=blob.sha256,
+            size_bytes=blob.size_bytes,
+            key=blob.key,
+            deduplicated=not blob.created,
+            duration_ms=elapsed_ms(start),
+        )
+        return Outcome("stored", run_id)
+
+    # -- shared steps ----------------------------------------------------------------------
+
+    def _store(self, fd: int, upload_type: UploadType, link_from: Path | None) -> StoredBlob:
+        st = os.fstat(fd)
+        try:
+            check_regular(st, single_link=False)
+        except Refused as exc:
+            raise UnreadableFile(f"not a regular file ({exc.message})") from None
+        if st.st_size == 0:
+            raise EmptyFile()
+        limit = self.config.inbox.max_file_bytes
+        if st.st_size > limit:
+            raise FileTooLarge(f"file is {st.st_size} bytes; max_file_bytes is {limit}")
+        try:
+            head = os.pread(fd, handlers.HEAD_BYTES, 0)
+        except OSError as exc:
+            raise UnreadableFile(f"file cannot be read: {exc.strerror}") from None
+        handlers.validate(upload_type, head)
+        # The claimed file is ours now: blocking reads are fine.
+        os.set_blocking(fd, True)
+        source: BinaryIO = os.fdopen(os.dup(fd), "rb", buffering=0)
+        with source:
+            return self.store.put(source, link_from=link_from)
+
+    def _record(self, name: str, blob: StoredBlob) -> FileRecord:
+        return FileRecord(
+            path=name, sha256=blob.sha256, size_bytes=blob.size_bytes, stored_object_key=blob.key
+        )
+
+    def _stored_notes(self, blob: StoredBlob, run_id: int, tail: str) -> str:
+        earlier = self.db.earliest_run_with_sha256(blob.sha256, exclude_run=run_id)
+        if earlier is None:
+            return f"stored {tail}"
+        return f"stored; same content as run {earlier}, blob shared; {tail}"
+
+    def _quarantine(self, claimed: Claimed, run_id: int, reason: str) -> Path:
+        """Move a failed file to failed_path beside `<name>.error.json`. Nothing is lost."""
+        folder = self.failed_root / claimed.upload_type.value
+        if claimed.label is not None:
+            folder = folder / claimed.path.parent.name
+        folder.mkdir(parents=True, exist_ok=True)
+        name = f"{run_id}-{shorten(printable(claimed.name), 200)}"
+        target = folder / name
+        report = {
+            "run_id": run_id,
+            "reason": reason,
+            "time": datetime.now(UTC).isoformat(),
+            "origin": printable(str(claimed.origin)),
+            "type": claimed.upload_type.value,
+            "label": claimed.label,
+        }
+        _atomic_write(folder / f"{name}.error.json", json.dumps(report, indent=2) + "\n")
+        if claimed.path.exists() or claimed.path.is_symlink():
+            _move(claimed.path, target)
+        return target
+
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", encoding="utf-8") as out:
+        out.write(text)
+        out.flush()
+        os.fsync(out.fileno())
+    tmp.replace(path)
+
+
+def _move(source: Path, target: Path) -> None:
+    try:
+        os.rename(source, target)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        # failed_path on another filesystem: copy durably, then remove.
+        tmp = target.with_name(f".{target.name}.tmp")
+        shutil.copyfile(source, tmp, follow_symlinks=False)
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        tmp.replace(target)
+        source.unlink()

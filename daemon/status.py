@@ -1,0 +1,92 @@
+"""`autodoc status`: what is waiting, claimed, failed or stuck, and whether services answer."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from daemon.config import Config
+from daemon.database import Database
+from daemon.errors import AutodocError
+from daemon.inbox import Inbox, is_settled, printable
+from daemon.render import render_table, run_to_dict
+from daemon.storage import make_store
+
+
+def collect_status(config: Config) -> dict[str, Any]:
+    inbox = Inbox(config.inbox.path)
+    drops, problems = inbox.survey()
+    now = time.time()
+    settled = sum(1 for _drop, st in drops if is_settled(st, now, config.inbox.settle_seconds))
+    failed_files = (
+        [
+            p
+            for p in config.inbox.failed_path.rglob("*")
+            if p.is_file() and not p.name.endswith(".error.json") and not p.name.startswith(".")
+        ]
+        if config.inbox.failed_path.is_dir()
+        else []
+    )
+    status: dict[str, Any] = {
+        "inbox": str(config.inbox.path),
+        "backlog": len(drops),
+        "backlog_ready": settled,
+        "claimed": sum(1 for _ in inbox.claimed()),
+        "failed_files": len(failed_files),
+        "failed_path": str(config.inbox.failed_path),
+        "unroutable": [
+            {"path": printable(str(item.path)), "reason": item.reason}
+            for item, kind in problems
+            if kind == "unroutable"
+        ],
+        "refused": [
+            {"path": printable(str(item.path)), "reason": item.reason}
+            for item, kind in problems
+            if kind == "refused"
+        ],
+        "database": {"ok": True, "error": None},
+        "storage": {"ok": True, "error": None, "backend": config.storage.backend},
+        "runs_by_status": {},
+        "last_runs": [],
+    }
+    try:
+        db = Database(config.database.url)
+        status["runs_by_status"] = db.count_by_status()
+        status["last_runs"] = [run_to_dict(r) for r in db.list_runs(limit=5)]
+    except AutodocError as exc:
+        status["database"] = {"ok": False, "error": exc.message}
+    except Exception as exc:  # noqa: BLE001 - e.g. tables missing: report, don't crash
+        status["database"] = {"ok": False, "error": str(exc).splitlines()[0]}
+    try:
+        store = make_store(config.storage)
+        store.ping()
+        status["storage"]["location"] = store.description
+    except AutodocError as exc:
+        status["storage"].update(ok=False, error=exc.message)
+    return status
+
+
+def render_status(status: dict[str, Any]) -> str:
+    lines = [
+        f"inbox        {status['inbox']}",
+        f"backlog      {status['backlog']} file(s) waiting, {status['backlog_ready']} ready",
+        f"claimed      {status['claimed']} file(s) in .processing",
+        f"failed       {status['failed_files']} file(s) in {status['failed_path']}",
+        f"database     {'ok' if status['database']['ok'] else status['database']['error']}",
+        f"storage      {'ok' if status['storage']['ok'] else status['storage']['error']}",
+    ]
+    if status["runs_by_status"]:
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(status["runs_by_status"].items()))
+        lines.append(f"runs         {counts}")
+    for key in ("unroutable", "refused"):
+        if status[key]:
+            lines.append(f"\n{key} (left where they are):")
+            lines.extend(f"  {item['path']}: {item['reason']}" for item in status[key])
+    if status["last_runs"]:
+        lines.append("\nlast runs:")
+        rows = [
+            [str(r["id"]), r["created_at"][:19], r["type"], r["label"] or "", r["status"]]
+            for r in status["last_runs"]
+        ]
+        lines.append(render_table(["ID", "CREATED (UTC)", "TYPE", "LABEL", "STATUS"], rows))
+    return "\n".join(lines)
