@@ -281,7 +281,6 @@ class Pipeline:
         return target
 
 
-
 def _atomic_write(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "w", encoding="utf-8") as out:

@@ -60,7 +60,9 @@ def blob_key(digest: str, prefix: str = "") -> str:
     return f"{prefix}sha256/{digest[:2]}/{digest[2:4]}/{digest}"
 
 
-def hash_stream(source: BinaryIO, sink: Callable[[memoryview], object] | None = None) -> tuple[str, int]:
+def hash_stream(
+    source: BinaryIO, sink: Callable[[memoryview], object] | None = None
+) -> tuple[str, int]:
     """sha256 and size of `source`, read once from where it stands; each chunk also goes to
     `sink`. Raises SourceChanged when the file's size or mtime moved while it was read."""
     before = _stat(source)
