@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from daemon.errors import BadFileName, Refused
+from daemon.errors import BadFileName, ConfigError, Refused
 from daemon.models import UploadType
 
 PROCESSING_DIR = ".processing"
@@ -133,9 +133,13 @@ class Inbox:
         self.processing = root / PROCESSING_DIR
 
     def ensure(self) -> None:
-        self.processing.mkdir(parents=True, exist_ok=True)
-        for upload_type in UPLOAD_TYPES:
-            (self.root / upload_type).mkdir(exist_ok=True)
+        """Create the inbox, its type folders and `.processing/` (an operator error if not)."""
+        try:
+            self.processing.mkdir(parents=True, exist_ok=True)
+            for upload_type in UPLOAD_TYPES:
+                (self.root / upload_type).mkdir(exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"inbox {self.root} cannot be prepared: {exc.strerror}") from None
 
     def walk(self) -> Iterator[tuple[Path, tuple[str, ...]]]:
         """Every non-directory entry up to three levels deep, with its parts; never follows

@@ -264,7 +264,6 @@ class Pipeline:
         folder = self.failed_root / claimed.upload_type.value
         if claimed.label is not None:
             folder = folder / claimed.path.parent.name
-        folder.mkdir(parents=True, exist_ok=True)
         name = f"{run_id}-{shorten(printable(claimed.name), 200)}"
         target = folder / name
         report = {
@@ -275,9 +274,14 @@ class Pipeline:
             "type": claimed.upload_type.value,
             "label": claimed.label,
         }
-        _atomic_write(folder / f"{name}.error.json", json.dumps(report, indent=2) + "\n")
-        if claimed.path.exists() or claimed.path.is_symlink():
-            _move(claimed.path, target)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            _atomic_write(folder / f"{name}.error.json", json.dumps(report, indent=2) + "\n")
+            if claimed.path.exists() or claimed.path.is_symlink():
+                _move(claimed.path, target)
+        except OSError as exc:
+            # The run is already `failed`; the file stays claimed and is moved on a later pass.
+            raise TransientError(f"failed_path {folder}: {exc.strerror}") from exc
         return target
 
 

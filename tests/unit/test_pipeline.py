@@ -327,3 +327,35 @@ def test_scan_leaves_recently_written_files_for_later(inbox: Inbox, pipeline: Pi
     report = Scanner(inbox, pipeline, 1, settle_seconds=3600).scan()
     assert (report.stored, report.waiting) == (0, 1)
     assert dropped.exists()
+
+
+def test_unwritable_failed_path_keeps_the_file_claimed_until_it_can_be_moved(
+    inbox: Inbox,
+    pipeline: Pipeline,
+    database: Database,
+    config: Config,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import errno
+
+    from daemon import pipeline as pipeline_module
+    from daemon.errors import TransientError
+
+    drop(inbox, "single_conf/empty.conf", b"")
+    claimed = claim_one(inbox)
+    real_write = pipeline_module._atomic_write
+
+    def full(path: Path, text: str) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(pipeline_module, "_atomic_write", full)
+    with pytest.raises(TransientError, match="No space left"):
+        pipeline.process(claimed)
+    assert claimed.path.exists()
+    [run] = database.list_runs()
+    assert run.status == RunStatus.FAILED
+    monkeypatch.setattr(pipeline_module, "_atomic_write", real_write)
+    [again] = list(inbox.claimed())
+    assert pipeline.process(again, recovering=True).result == "failed"
+    assert (config.inbox.failed_path / "single_conf" / f"{run.id}-empty.conf").exists()
+    assert len(database.list_runs()) == 1

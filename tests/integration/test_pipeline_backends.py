@@ -1,0 +1,84 @@
+"""The whole scan on PostgreSQL with each blob store: round trip and deduplication."""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import hashlib
+import io
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from daemon.config import Config, S3Config, StorageConfig, load_config
+from daemon.database import Database
+from daemon.inbox import Inbox
+from daemon.models import RunStatus
+from daemon.pipeline import Pipeline
+from daemon.scanner import Scanner
+from daemon.storage import BlobStore, make_store
+from tests.conftest import write_config
+
+CORPUS = Path(__file__).parents[3] / "shared" / "corpus" / "ds_etc" / "dcom"
+
+
+def corpus_tarball() -> bytes:
+    """A real ds_etc bundle: the shared corpus's etc/ tree as a tar.gz."""
+    if not CORPUS.is_dir():
+        pytest.skip(f"corpus not found at {CORPUS}")
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        tar.add(CORPUS / "etc", arcname="etc")
+    return buffer.getvalue()
+
+
+@pytest.fixture(params=["local", "s3"])
+def backend_config(request: pytest.FixtureRequest, tmp_path: Path, pg_url: str) -> Config:
+    config = load_config(write_config(tmp_path, database_url=pg_url))
+    if request.param == "s3":
+        s3: S3Config = request.getfixturevalue("s3_config")
+        storage = StorageConfig(backend="s3", path=config.storage.path, s3=s3)
+        return dataclasses.replace(config, storage=storage)
+    return config
+
+
+def blob_count(store: BlobStore, config: Config) -> int:
+    if config.storage.backend == "local":
+        return sum(1 for p in (config.storage.path / "sha256").rglob("*") if p.is_file())
+    client = store.client  # type: ignore[attr-defined]
+    listing = client.list_objects_v2(Bucket=config.storage.s3.bucket)
+    return int(listing.get("KeyCount", 0))
+
+
+def test_corpus_bundle_round_trips_and_a_second_drop_shares_the_blob(
+    backend_config: Config,
+) -> None:
+    config = backend_config
+    db = Database(config.database.url)
+    store = make_store(config.storage)
+    inbox = Inbox(config.inbox.path)
+    scanner = Scanner(inbox, Pipeline(config, db, store), workers=2, settle_seconds=0.0)
+    bundle = corpus_tarball()
+    inbox.ensure()
+    (inbox.root / "ds_etc" / "dcom").mkdir()
+    (inbox.root / "ds_etc" / "dcom" / "etc.tgz").write_bytes(bundle)
+
+    assert scanner.scan().stored == 1
+    [run] = db.list_runs()
+    assert (run.status, run.label) == (RunStatus.STORED, "dcom")
+    [file] = run.files
+    with store.open(file.stored_object_key) as blob:
+        content = blob.read()
+    assert hashlib.sha256(content).hexdigest() == file.sha256 == hashlib.sha256(bundle).hexdigest()
+    assert gzip.decompress(content)  # a readable archive came back
+
+    (inbox.root / "instance_etc" / "again.tgz").write_bytes(bundle)
+    assert scanner.scan().stored == 1
+    second, first = db.list_runs()
+    assert first.id == run.id
+    assert second.files[0].stored_object_key == file.stored_object_key
+    assert f"same content as run {run.id}" in (second.notes or "")
+    assert blob_count(store, config) == 1
+    assert list(inbox.claimed()) == []
+    db.dispose()
