@@ -52,6 +52,9 @@ class S3BlobStore:
             max_concurrency=4,
             use_threads=True,
         )
+        # A file object's parts are read into memory before they are sent, up to 10 by
+        # default (640 MiB at 64 MiB parts): keep no more than are being sent.
+        self.transfer.max_in_memory_upload_chunks = self.transfer.max_request_concurrency
 
     def put(self, source: BinaryIO, *, link_from: Path | None = None) -> StoredBlob:
         digest, size = hash_stream(source)
@@ -60,7 +63,7 @@ class S3BlobStore:
         if existing == size:
             return StoredBlob(key, digest, size, created=False)
         source.seek(0)
-        with _translate(f"upload of {key}"):
+        with _translate(f"upload of {self._url(key)}"):
             self.client.upload_fileobj(
                 source,
                 self.bucket,
@@ -70,30 +73,39 @@ class S3BlobStore:
             )
         stored = self.size(key)
         if stored != size:
-            raise StorageUnavailable(f"s3 upload of {key}: HEAD says {stored} bytes, sent {size}")
+            raise StorageUnavailable(
+                f"s3 upload of {self._url(key)}: HEAD says {stored} bytes, sent {size}"
+            )
         return StoredBlob(key, digest, size, created=True)
 
     def open(self, key: str) -> BinaryIO:
-        with _translate(f"download of {key}"):
+        with _translate(f"download of {self._url(key)}"):
             body: BinaryIO = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
         return body
 
     def size(self, key: str) -> int | None:
         try:
-            with _translate(f"HEAD {key}", missing_ok=True):
+            with _translate(f"HEAD {self._url(key)}", missing_ok=True):
                 head = self.client.head_object(Bucket=self.bucket, Key=key)
         except _Missing:
             return None
         return int(head["ContentLength"])
 
     def metadata(self, key: str) -> dict[str, str]:
-        with _translate(f"HEAD {key}"):
+        with _translate(f"HEAD {self._url(key)}"):
             head = self.client.head_object(Bucket=self.bucket, Key=key)
         return dict(head.get("Metadata", {}))
 
     def ping(self) -> None:
-        with _translate(f"bucket {self.bucket}"):
-            self.client.head_bucket(Bucket=self.bucket)
+        try:
+            with _translate(f"bucket {self.bucket}", missing_ok=True):
+                self.client.head_bucket(Bucket=self.bucket)
+        except _Missing as missing:
+            message = f"s3 bucket {self.bucket} does not exist"
+            raise StorageUnavailable(message) from missing.__cause__
+
+    def _url(self, key: str) -> str:
+        return f"s3://{self.bucket}/{key}"
 
 
 class _Missing(Exception):
