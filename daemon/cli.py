@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from daemon import __version__, migrate
+from daemon import __version__
 from daemon.config import Config, load_config, resolve_config_path
 from daemon.database import Database
 from daemon.errors import (
@@ -50,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return RET_USAGE
     try:
-        config = load_config(resolve_config_path(args.config))
+        config = load_config(resolve_config_path(getattr(args, "config", None)))
         logs_to_stdout = args.command in ("run", "scan", "ingest")
         configure_logs(
             config.logging.level,
@@ -79,6 +79,8 @@ def fail(message: str, code: int) -> int:
 
 
 def open_database(config: Config, *, require_head: bool = True) -> Database:
+    from daemon import migrate  # Alembic costs ~0.5 s to import; only commands that need it
+
     db = Database(config.database.url)
     if require_head:
         current = migrate.current_revision(db.engine)
@@ -140,6 +142,8 @@ def cmd_ingest(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_db(args: argparse.Namespace, config: Config) -> int:
+    from daemon import migrate
+
     db = Database(config.database.url)
     engine = db.engine
     action = args.db_command
@@ -258,7 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.set_defaults(config=None, handler=None)
+    parser.set_defaults(handler=None)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 

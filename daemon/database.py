@@ -6,12 +6,13 @@ Driver errors become DatabaseUnavailable here, so the pipeline decides by `excep
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, func, select, update
+from sqlalchemy import Engine, create_engine, event, func, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
@@ -25,7 +26,13 @@ def make_engine(url: str) -> Engine:
     kwargs: dict[str, Any] = {"pool_pre_ping": True}
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            folder = Path(parsed.database).parent
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise DatabaseUnavailable(
+                    f"database unavailable: cannot create {folder}: {exc.strerror}"
+                ) from exc
         # Writers wait for each other instead of failing with "database is locked".
         kwargs["connect_args"] = {"timeout": 30}
     else:
@@ -81,6 +88,7 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._stored_lock = threading.Lock()
 
     @property
     def is_postgresql(self) -> bool:
@@ -113,14 +121,30 @@ class Database:
             session.flush()
             return run.id
 
-    def mark_stored(self, run_id: int, record: FileRecord, notes: str) -> None:
-        """Insert the files row and set `stored` in one transaction."""
-        with self.session() as session:
+    def mark_stored(
+        self, run_id: int, record: FileRecord, notes: str | Callable[[int | None], str]
+    ) -> None:
+        """Insert the files row and set `stored` in one transaction. `notes` is given the
+        earliest other run with the same sha256, looked up inside that transaction while
+        holding a per-content lock, so two runs stored at once cannot both miss each other."""
+        # SQLite: the lookup and the insert are separate statements; serialise them here.
+        lock = contextlib.nullcontext() if self.is_postgresql else self._stored_lock
+        with lock, self.session() as session:
+            if self.is_postgresql:
+                session.execute(
+                    text("SELECT pg_advisory_xact_lock(hashtextextended(:sha, 0))"),
+                    {"sha": record.sha256},
+                )
+            earlier = session.scalar(
+                select(func.min(File.run_id)).where(
+                    File.sha256 == record.sha256, File.run_id != run_id
+                )
+            )
             session.add(File(run_id=run_id, **record.__dict__))
             session.execute(
                 update(IngestionRun)
                 .where(IngestionRun.id == run_id)
-                .values(status=RunStatus.STORED, notes=notes)
+                .values(status=RunStatus.STORED, notes=notes(earlier) if callable(notes) else notes)
             )
 
     def mark_failed(self, run_id: int, notes: str) -> None:
@@ -144,14 +168,6 @@ class Database:
                 .order_by(IngestionRun.id)
                 .limit(1)
             ).first()
-
-    def earliest_run_with_sha256(self, sha256: str, exclude_run: int) -> int | None:
-        with self.session() as session:
-            return session.scalar(
-                select(func.min(File.run_id)).where(
-                    File.sha256 == sha256, File.run_id != exclude_run
-                )
-            )
 
     def get_run(self, run_id: int) -> IngestionRun:
         with self.session() as session:

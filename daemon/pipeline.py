@@ -160,8 +160,10 @@ class Pipeline:
             log.warning("run.deferred", reason=exc.message, duration_ms=elapsed_ms(start))
             raise
 
-        notes = self._stored_notes(blob, run_id, f"from {origin} {marker}")
-        self.db.mark_stored(run_id, self._record(claimed.name, blob), notes)
+        tail = f"from {origin} {marker}"
+        self.db.mark_stored(
+            run_id, self._record(claimed.name, blob), lambda earlier: _stored_notes(earlier, tail)
+        )
         claimed.path.unlink(missing_ok=True)
         log.info(
             "run.stored",
@@ -212,8 +214,10 @@ class Pipeline:
                 )
             log.warning("run.failed", reason=reason, origin=origin)
             raise
-        notes = self._stored_notes(blob, run_id, f"from {origin}")
-        self.db.mark_stored(run_id, self._record(path.name, blob), notes)
+        tail = f"from {origin}"
+        self.db.mark_stored(
+            run_id, self._record(path.name, blob), lambda earlier: _stored_notes(earlier, tail)
+        )
         log.info(
             "run.stored",
             sha256=blob.sha256,
@@ -253,12 +257,6 @@ class Pipeline:
             path=name, sha256=blob.sha256, size_bytes=blob.size_bytes, stored_object_key=blob.key
         )
 
-    def _stored_notes(self, blob: StoredBlob, run_id: int, tail: str) -> str:
-        earlier = self.db.earliest_run_with_sha256(blob.sha256, exclude_run=run_id)
-        if earlier is None:
-            return f"stored {tail}"
-        return f"stored; same content as run {earlier}, blob shared; {tail}"
-
     def _quarantine(self, claimed: Claimed, run_id: int, reason: str) -> Path:
         """Move a failed file to failed_path beside `<name>.error.json`. Nothing is lost."""
         folder = self.failed_root / claimed.upload_type.value
@@ -283,6 +281,12 @@ class Pipeline:
             # The run is already `failed`; the file stays claimed and is moved on a later pass.
             raise TransientError(f"failed_path {folder}: {exc.strerror}") from exc
         return target
+
+
+def _stored_notes(earlier: int | None, tail: str) -> str:
+    if earlier is None:
+        return f"stored {tail}"
+    return f"stored; same content as run {earlier}, blob shared; {tail}"
 
 
 def _atomic_write(path: Path, text: str) -> None:
