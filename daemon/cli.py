@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from daemon import __version__
 from daemon.config import Config, load_config, resolve_config_path
@@ -19,12 +20,19 @@ from daemon.errors import (
     RET_USAGE,
     AutodocError,
     ConfigError,
+    Refused,
     RunNotFound,
+    SchemaError,
     TransientError,
 )
 from daemon.logs import configure as configure_logs
 from daemon.models import IngestionRun, RunStatus, UploadType
 from daemon.render import render_table, run_to_dict
+
+if TYPE_CHECKING:
+    from daemon.inbox import Inbox
+    from daemon.pipeline import Pipeline
+    from daemon.scanner import Scanner
 
 Handler = Callable[[argparse.Namespace, Config], int]
 
@@ -58,9 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stdout if logs_to_stdout else sys.stderr,
         )
         return int(args.handler(args, config))
-    except ConfigError as exc:
-        return fail(exc.message, RET_USAGE)
-    except RunNotFound as exc:
+    except (ConfigError, RunNotFound, SchemaError) as exc:
         return fail(exc.message, RET_USAGE)
     except TransientError as exc:
         return fail(exc.message, RET_UNAVAILABLE)
@@ -68,6 +74,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return fail(exc.message, RET_ITEM_FAILED)
     except KeyboardInterrupt:
         return fail("interrupted", 130)
+    except BrokenPipeError:
+        # `autodoc runs list | head`: the reader left; say nothing more.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return RET_OK
 
 
 def fail(message: str, code: int) -> int:
@@ -93,21 +103,24 @@ def open_database(config: Config, *, require_head: bool = True) -> Database:
     return db
 
 
-def build_runtime(config: Config) -> tuple[Database, Any, Any]:
+def build_runtime(config: Config) -> tuple[Inbox, Pipeline]:
     from daemon.inbox import Inbox
     from daemon.pipeline import Pipeline
     from daemon.storage import make_store
 
-    db = open_database(config)
-    store = make_store(config.storage)
-    pipeline = Pipeline(config, db, store)
-    return db, Inbox(config.inbox.path), pipeline
+    pipeline = Pipeline(config, open_database(config), make_store(config.storage))
+    return Inbox(config.inbox.path), pipeline
 
 
-def make_scanner(config: Config) -> Any:
+def make_scanner(config: Config) -> Scanner:
+    from daemon.errors import InboxUnavailable
     from daemon.scanner import Scanner
 
-    _db, inbox, pipeline = build_runtime(config)
+    inbox, pipeline = build_runtime(config)
+    try:
+        inbox.ensure()
+    except InboxUnavailable as exc:
+        raise ConfigError(exc.message) from None  # at start-up: the operator must fix it
     return Scanner(inbox, pipeline, config.daemon.workers, config.inbox.settle_seconds)
 
 
@@ -121,18 +134,26 @@ def cmd_run(args: argparse.Namespace, config: Config) -> int:
 def cmd_scan(args: argparse.Namespace, config: Config) -> int:
     report = make_scanner(config).scan()
     print(
-        f"stored {report.stored}, failed {report.failed}, waiting {report.waiting} "
-        f"(not settled yet)",
+        f"stored {report.stored}, failed {report.failed}, deferred {report.deferred}, "
+        f"waiting {report.waiting} (not settled yet)",
         file=sys.stderr,
     )
     return RET_ITEM_FAILED if report.failed else RET_OK
 
 
 def cmd_ingest(args: argparse.Namespace, config: Config) -> int:
-    _db, _inbox, pipeline = build_runtime(config)
+    from daemon.inbox import check_regular
+
     path = Path(args.file)
-    if not path.exists():
-        raise ConfigError(f"{path}: no such file")
+    try:
+        check_regular(path.stat(), single_link=False)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: {exc.strerror}") from None
+    except Refused as exc:
+        raise ConfigError(f"{path}: not a regular file ({exc.message})") from None
+    _inbox, pipeline = build_runtime(config)
     outcome = pipeline.ingest(path, UploadType(args.type), args.label)
     if outcome.result == "failed":
         print(f"autodoc: run {outcome.run_id} failed: {outcome.reason}", file=sys.stderr)
@@ -241,6 +262,8 @@ def cmd_status(args: argparse.Namespace, config: Config) -> int:
         print(json.dumps(status, indent=2))
     else:
         print(render_status(status))
+    if status["database"].get("kind") == "schema":
+        return RET_USAGE
     return RET_UNAVAILABLE if not (status["database"]["ok"] and status["storage"]["ok"]) else RET_OK
 
 
@@ -305,7 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--type", required=True, choices=[t.value for t in UploadType], help="upload type"
     )
-    p.add_argument("--label", help="a label for the run (e.g. the host or feeder)")
+    p.add_argument("--label", type=_label, help="a label for the run (e.g. the host or feeder)")
 
     db = add("db", cmd_db, "manage the database schema (upgrade, downgrade, current, ...)")
     db_sub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
@@ -341,6 +364,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("status", cmd_status, "backlog, claimed, failed and unroutable files, last runs")
     p.add_argument("--json", action="store_true", help="print a JSON object")
     return parser
+
+
+def _label(text: str) -> str:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise argparse.ArgumentTypeError("the label is not valid UTF-8") from None
+    if len(text) > 255 or "\n" in text:
+        raise argparse.ArgumentTypeError("the label must be one line of at most 255 characters")
+    return text
 
 
 def _non_negative(text: str) -> int:

@@ -12,6 +12,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin, get_type_hints
+from urllib.parse import urlsplit
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -180,36 +181,60 @@ def _resolve(config: Config, base: Path, path: Path) -> Config:
     def absolute(p: Path) -> Path:
         return p if p.is_absolute() else (base / p)
 
-    url = os.environ.get(ENV_DATABASE_URL) or config.database.url
-    url = _resolve_database_url(url, base, path)
+    def error(key: str, problem: str) -> ConfigError:
+        return ConfigError(f"config file {path}: '{key}' {problem}")
+
+    env_url = os.environ.get(ENV_DATABASE_URL)
+    where = f"{ENV_DATABASE_URL} (overrides config file {path})" if env_url else str(path)
+    url = _resolve_database_url(env_url or config.database.url, base, where)
     inbox = dataclasses.replace(
         config.inbox,
         path=absolute(config.inbox.path),
         failed_path=absolute(config.inbox.failed_path),
     )
-    storage = dataclasses.replace(config.storage, path=absolute(config.storage.path))
-    if storage.backend == "s3" and not storage.s3.bucket:
-        raise ConfigError(f"config file {path}: 'storage.s3.bucket' must not be empty")
-    if inbox.failed_path == inbox.path or inbox.failed_path.is_relative_to(inbox.path):
-        raise ConfigError(f"config file {path}: 'inbox.failed_path' must lie outside 'inbox.path'")
+    s3 = config.storage.s3
+    if s3.prefix and not s3.prefix.endswith("/"):
+        s3 = dataclasses.replace(s3, prefix=s3.prefix + "/")  # "autodoc" means "autodoc/..."
+    storage = dataclasses.replace(config.storage, path=absolute(config.storage.path), s3=s3)
+    if storage.backend == "s3" and not s3.bucket:
+        raise error("storage.s3.bucket", "must not be empty")
+    if s3.endpoint_url:
+        parts = urlsplit(s3.endpoint_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise error(
+                "storage.s3.endpoint_url",
+                f"must be an http:// or https:// URL, got {s3.endpoint_url!r}",
+            )
+    inbox_root = inbox.path.resolve()
+    if _inside(inbox.failed_path, inbox_root):
+        raise error("inbox.failed_path", "must lie outside 'inbox.path'")
+    if storage.backend == "local" and (
+        _inside(storage.path, inbox_root) or _inside(inbox_root, storage.path.resolve())
+    ):
+        raise error("storage.path", "must not overlap 'inbox.path'")
     return dataclasses.replace(
         config, database=DatabaseConfig(url=url), inbox=inbox, storage=storage
     )
 
 
-def _resolve_database_url(url: str, base: Path, path: Path) -> str:
+def _inside(path: Path, folder: Path) -> bool:
+    path = path.resolve()
+    return path == folder or path.is_relative_to(folder)
+
+
+def _resolve_database_url(url: str, base: Path, where: str) -> str:
+    def error(problem: str) -> ConfigError:
+        if where.startswith(ENV_DATABASE_URL):
+            return ConfigError(f"{where}: {problem}")
+        return ConfigError(f"config file {where}: 'database.url' {problem}")
+
     try:
         parsed = make_url(url)
     except ArgumentError:
-        raise ConfigError(
-            f"config file {path}: 'database.url' is not a database URL: {url!r}"
-        ) from None
+        raise error(f"is not a database URL: {url!r}") from None
     backend = parsed.get_backend_name()
     if backend not in ("sqlite", "postgresql"):
-        raise ConfigError(
-            f"config file {path}: 'database.url' must be sqlite:/// or postgresql+psycopg://, "
-            f"got {backend!r}"
-        )
+        raise error(f"must be sqlite:/// or postgresql+psycopg://, got {backend!r}")
     if backend == "postgresql" and parsed.get_driver_name() != "psycopg":
         parsed = parsed.set(drivername="postgresql+psycopg")
     if backend == "sqlite" and parsed.database and parsed.database != ":memory:":

@@ -6,7 +6,6 @@ Driver errors become DatabaseUnavailable here, so the pipeline decides by `excep
 from __future__ import annotations
 
 import contextlib
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,10 +13,11 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, func, select, text, update
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from daemon.errors import DatabaseUnavailable, RunNotFound
+from daemon.errors import DatabaseUnavailable, RunNotFound, SchemaError
 from daemon.models import File, IngestionRun, RunStatus, UploadType, utcnow
 
 
@@ -39,17 +39,26 @@ def make_engine(url: str) -> Engine:
         kwargs["connect_args"] = {"connect_timeout": 10}
     engine = create_engine(url, **kwargs)
     if parsed.get_backend_name() == "sqlite":
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", _sqlite_connect)
+        event.listen(engine, "begin", _sqlite_begin)
     return engine
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy, not pysqlite, emit BEGIN (SQLAlchemy's documented pysqlite recipe).
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     # FULL: a committed run survives power loss, because its source is deleted right after.
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def _sqlite_begin(connection: Any) -> None:
+    # IMMEDIATE takes the write lock up front, so a transaction's reads and writes see one
+    # state even with several processes on the file (e.g. the dedupe lookup in mark_stored).
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def describe_db_error(exc: BaseException) -> str:
@@ -61,16 +70,21 @@ def describe_db_error(exc: BaseException) -> str:
 
 @contextlib.contextmanager
 def translate_errors() -> Iterator[None]:
+    """Connection trouble becomes DatabaseUnavailable, a missing schema SchemaError."""
     try:
         yield
-    except (OperationalError, DBAPIError) as exc:
-        if isinstance(exc, OperationalError) or exc.connection_invalidated:
-            raise DatabaseUnavailable(f"database unavailable: {describe_db_error(exc)}") from exc
+    except DBAPIError as exc:
+        message = describe_db_error(exc)
+        missing_table = "no such table" in message or getattr(exc.orig, "sqlstate", "") == "42P01"
+        if missing_table:
+            raise SchemaError(
+                f"the database has no splunk-autodoc schema ({message}): run 'autodoc db upgrade'"
+            ) from exc
+        if isinstance(exc, OperationalError | InterfaceError) or exc.connection_invalidated:
+            raise DatabaseUnavailable(f"database unavailable: {message}") from exc
         raise
-    except SQLAlchemyError as exc:
-        if "connect" in str(exc).lower():
-            raise DatabaseUnavailable(f"database unavailable: {describe_db_error(exc)}") from exc
-        raise
+    except SQLAlchemyTimeoutError as exc:  # the connection pool is exhausted
+        raise DatabaseUnavailable(f"database unavailable: {exc}") from exc
 
 
 @dataclass(frozen=True)
@@ -88,7 +102,6 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-        self._stored_lock = threading.Lock()
 
     @property
     def is_postgresql(self) -> bool:
@@ -122,14 +135,12 @@ class Database:
             return run.id
 
     def mark_stored(
-        self, run_id: int, record: FileRecord, notes: str | Callable[[int | None], str]
+        self, run_id: int, record: FileRecord, notes: Callable[[int | None], str]
     ) -> None:
         """Insert the files row and set `stored` in one transaction. `notes` is given the
         earliest other run with the same sha256, looked up inside that transaction while
         holding a per-content lock, so two runs stored at once cannot both miss each other."""
-        # SQLite: the lookup and the insert are separate statements; serialise them here.
-        lock = contextlib.nullcontext() if self.is_postgresql else self._stored_lock
-        with lock, self.session() as session:
+        with self.session() as session:
             if self.is_postgresql:
                 session.execute(
                     text("SELECT pg_advisory_xact_lock(hashtextextended(:sha, 0))"),
@@ -144,7 +155,7 @@ class Database:
             session.execute(
                 update(IngestionRun)
                 .where(IngestionRun.id == run_id)
-                .values(status=RunStatus.STORED, notes=notes(earlier) if callable(notes) else notes)
+                .values(status=RunStatus.STORED, notes=notes(earlier))
             )
 
     def mark_failed(self, run_id: int, notes: str) -> None:

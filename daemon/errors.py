@@ -2,10 +2,14 @@
 
     AutodocError
     ├── ConfigError                 invalid or missing configuration (exit 2)
-    ├── TransientError              retry later; the claimed file stays claimed (exit 3)
-    │   ├── DatabaseUnavailable
-    │   ├── StorageUnavailable
-    │   └── SourceChanged           the file changed while it was read
+    ├── TransientError              retry later; the claimed file stays claimed
+    │   ├── ServiceUnavailable      nothing more is claimed until it is back (exit 3)
+    │   │   ├── DatabaseUnavailable
+    │   │   ├── StorageUnavailable
+    │   │   └── InboxUnavailable
+    │   └── ItemDeferred            only this file waits; the others go on
+    │       ├── SourceChanged       the file changed while it was read, or is still open
+    │       └── FailedPathUnavailable
     ├── PermanentError              the item is bad; its run ends `failed` (exit 1)
     │   ├── EmptyFile
     │   ├── FileTooLarge
@@ -13,7 +17,8 @@
     │   ├── UnreadableFile
     │   └── BadFileName
     ├── Refused                     not a regular, singly-linked file: never opened, left in place
-    └── SchemaError                 `db check` found the database unlike the schema
+    ├── SchemaError                 `db check` found the database unlike the schema
+    └── RunNotFound                 no run with that id (exit 2)
 
 Each class docstring is its default message.
 """
@@ -46,16 +51,32 @@ class TransientError(AutodocError):
     """A temporary condition; the operation can be retried."""
 
 
-class DatabaseUnavailable(TransientError):
+class ServiceUnavailable(TransientError):
+    """A service every file needs is unavailable."""
+
+
+class DatabaseUnavailable(ServiceUnavailable):
     """The database is unreachable."""
 
 
-class StorageUnavailable(TransientError):
+class StorageUnavailable(ServiceUnavailable):
     """The blob store is unreachable or full."""
 
 
-class SourceChanged(TransientError):
-    """The file changed while it was being read; it is not ready yet."""
+class InboxUnavailable(ServiceUnavailable):
+    """The inbox folder cannot be read or prepared."""
+
+
+class ItemDeferred(TransientError):
+    """This file cannot be finished now; it stays claimed and is retried."""
+
+
+class SourceChanged(ItemDeferred):
+    """The file changed while it was being read, or a writer still has it open."""
+
+
+class FailedPathUnavailable(ItemDeferred):
+    """The failed file cannot be moved to failed_path."""
 
 
 class PermanentError(AutodocError):

@@ -14,13 +14,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from daemon.errors import BadFileName, ConfigError, Refused
+from daemon import faults
+from daemon.errors import BadFileName, InboxUnavailable, Refused
+from daemon.fsutil import fsync_dir, makedirs_durable
 from daemon.models import UploadType
 
 PROCESSING_DIR = ".processing"
 IN_PROGRESS_SUFFIXES = (".tmp", ".part", ".partial", ".filepart", "~")
 # Leaves room for the claim token and for "<run id>-" and ".error.json" within NAME_MAX (255).
 MAX_NAME_BYTES = 200
+MAX_LABEL_CHARS = 255  # ingestion_runs.label is VARCHAR(255)
 UPLOAD_TYPES = {t.value: t for t in UploadType}
 
 
@@ -58,7 +61,10 @@ def classify(parts: tuple[str, ...]) -> Drop | Unroutable | None:
     if len(parts) == 2:
         return Drop(path, upload_type, None)
     if len(parts) == 3:
-        return Drop(path, upload_type, printable(parts[1]))
+        label = printable(parts[1])
+        if len(label) > MAX_LABEL_CHARS:
+            return Unroutable(path, f"feeder folder name longer than {MAX_LABEL_CHARS} characters")
+        return Drop(path, upload_type, label)
     return Unroutable(path, "nested too deep; use <type>/<feeder>/<file>")
 
 
@@ -74,15 +80,15 @@ def check_name(name: str) -> None:
     try:
         raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise BadFileName(f"file name is not valid UTF-8: {printable(name)!r}") from None
+        raise BadFileName(f"file name is not valid UTF-8: {printable(name)}") from None
     if "\n" in name or "\r" in name:
-        raise BadFileName(f"file name contains a line break: {printable(name)!r}")
+        raise BadFileName(f"file name contains a line break: {printable(name)}")
     if len(raw) > MAX_NAME_BYTES:
         raise BadFileName(f"file name is {len(raw)} bytes long; the limit is {MAX_NAME_BYTES}")
 
 
 def shorten(name: str, limit: int) -> str:
-    """`name` cut to at most `limit` bytes on disk, never splitting a byte sequence badly."""
+    """`name` cut to at most `limit` bytes on disk (a cut character stays as escaped bytes)."""
     raw = os.fsencode(name)
     return name if len(raw) <= limit else os.fsdecode(raw[:limit])
 
@@ -133,13 +139,15 @@ class Inbox:
         self.processing = root / PROCESSING_DIR
 
     def ensure(self) -> None:
-        """Create the inbox, its type folders and `.processing/` (an operator error if not)."""
+        """Create the inbox, its type folders and `.processing/`."""
         try:
             self.processing.mkdir(parents=True, exist_ok=True)
             for upload_type in UPLOAD_TYPES:
                 (self.root / upload_type).mkdir(exist_ok=True)
         except OSError as exc:
-            raise ConfigError(f"inbox {self.root} cannot be prepared: {exc.strerror}") from None
+            raise InboxUnavailable(
+                f"inbox {self.root} cannot be prepared: {exc.strerror}"
+            ) from None
 
     def walk(self) -> Iterator[tuple[Path, tuple[str, ...]]]:
         """Every non-directory entry up to three levels deep, with its parts; never follows
@@ -162,18 +170,24 @@ class Inbox:
                 yield Path(entry.path), sub
 
     def claim(self, drop: Drop) -> Claimed | None:
-        """Rename the drop into `.processing/`; None when someone else took it first."""
+        """Rename the drop into `.processing/`; None when someone else took it first.
+
+        Raises OSError when it cannot be claimed (e.g. a feeder folder we may not write).
+        """
         token = secrets.token_hex(8)
         name = drop.path.name
         folder = self.processing / drop.upload_type.value
         if drop.label is not None:
             folder = folder / drop.path.parent.name
-        folder.mkdir(parents=True, exist_ok=True)
+        makedirs_durable(folder)
         target = folder / f"{token}.{shorten(name, 255 - len(token) - 1)}"
         try:
             os.rename(self.root / drop.path, target)
         except FileNotFoundError:
             return None  # another worker or daemon claimed it
+        # The run about to be committed names this claim: the rename must survive a power cut.
+        fsync_dir(folder)
+        faults.point("after_claim")
         return Claimed(target, token, drop.upload_type, drop.label, name, self.root / drop.path)
 
     def claimed(self) -> Iterator[Claimed]:
@@ -198,7 +212,13 @@ class Inbox:
             if decision is None:
                 continue
             if isinstance(decision, Unroutable):
-                problems.append((decision, "unroutable"))
+                if len(parts) == 1 and parts[0] in UPLOAD_TYPES and path.is_symlink():
+                    decision = Unroutable(
+                        decision.path, "type folder is a symbolic link; not followed"
+                    )
+                    problems.append((decision, "refused"))
+                else:
+                    problems.append((decision, "unroutable"))
                 continue
             try:
                 st = os.lstat(path)

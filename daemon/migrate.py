@@ -15,8 +15,9 @@ from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
-from sqlalchemy import Engine, Table, inspect
+from sqlalchemy import Dialect, Engine, Table, inspect
 from sqlalchemy.engine.reflection import Inspector
+from sqlalchemy.types import TypeEngine
 
 from daemon.database import translate_errors
 from daemon.errors import ConfigError
@@ -108,16 +109,21 @@ def check(engine: Engine) -> list[Check]:
     return results
 
 
-def _type_name(sql_type: object) -> str:
-    text = str(sql_type).upper()
-    # Dialects spell the same type differently; compare the family and length.
+def _type_name(sql_type: TypeEngine[object], dialect: Dialect) -> str:
+    impl = getattr(sql_type, "impl", sql_type)  # a TypeDecorator is stored as its impl
+    text = str(impl.compile(dialect=dialect)).upper()
+    # Dialects spell the same type differently; compare the family and the length ...
     aliases = {
         "TIMESTAMP WITH TIME ZONE": "TIMESTAMP",
+        "TIMESTAMP WITHOUT TIME ZONE": "TIMESTAMP",
         "DATETIME": "TIMESTAMP",
         "CHARACTER VARYING": "VARCHAR",
     }
     for long, short in aliases.items():
         text = text.replace(long, short)
+    # ... and the time zone, which SQLite does not keep.
+    if dialect.name == "postgresql" and getattr(impl, "timezone", False):
+        text += " WITH TIME ZONE"
     return text
 
 
@@ -129,8 +135,8 @@ def _check_columns(inspector: Inspector, table: Table) -> Iterator[Check]:
         if found is None:
             yield Check(name, False, "missing")
             continue
-        want = _type_name(column.type.compile(inspector.bind.dialect))
-        got = _type_name(found["type"])
+        want = _type_name(column.type, inspector.bind.dialect)
+        got = _type_name(found["type"], inspector.bind.dialect)
         problems = []
         if want != got:
             problems.append(f"type {got}, expected {want}")

@@ -22,20 +22,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO, Literal
 
-from daemon import handlers
+from daemon import faults, handlers
 from daemon.config import Config
 from daemon.database import Database, FileRecord
 from daemon.errors import (
     EmptyFile,
+    FailedPathUnavailable,
     FileTooLarge,
     PermanentError,
     Refused,
     TransientError,
     UnreadableFile,
 )
+from daemon.fsutil import atomic_write, fsync_dir
 from daemon.inbox import Claimed, check_name, check_regular, printable, shorten
 from daemon.logs import get_logger
-from daemon.models import RunStatus, UploadType
+from daemon.models import IngestionRun, RunStatus, UploadType
 from daemon.storage import BlobStore, StoredBlob
 
 Result = Literal["stored", "failed", "skipped"]
@@ -46,6 +48,7 @@ class Outcome:
     result: Result
     run_id: int | None = None
     reason: str = ""
+    size_bytes: int = 0
 
 
 def claim_marker(token: str) -> str:
@@ -54,6 +57,10 @@ def claim_marker(token: str) -> str:
 
 def elapsed_ms(start: float) -> float:
     return round((time.monotonic() - start) * 1000, 1)
+
+
+class _Taken(Exception):
+    """Another worker or daemon has this file, or has already finished it."""
 
 
 class Pipeline:
@@ -68,47 +75,43 @@ class Pipeline:
     # -- claimed files (the daemon and `scan`) --------------------------------------------
 
     def process(self, claimed: Claimed, *, recovering: bool = False) -> Outcome:
-        """Take one claimed file to `stored` or `failed`. TransientError leaves it claimed."""
-        with self._exclusive(claimed) as (taken, fd):
-            if taken:
-                return Outcome("skipped")
-            return self._process(claimed, fd, recovering)
+        """Take one claimed file to `stored` or `failed`.
+
+        ServiceUnavailable and ItemDeferred leave it claimed (and its run `pending`) for a
+        later pass. Any other error fails the run, so one odd file cannot wedge the inbox.
+        """
+        try:
+            with self._exclusive(claimed) as fd:
+                return self._process(claimed, fd, recovering)
+        except _Taken:
+            return Outcome("skipped")
 
     @contextlib.contextmanager
-    def _exclusive(self, claimed: Claimed) -> Iterator[tuple[bool, int | None]]:
-        """Hold the file against other workers (a set) and other daemons (flock).
-
-        Yields (taken, fd): taken when someone else has the file or finished it; fd None when
-        it cannot be opened for reading (it is then failed as unreadable).
-        """
+    def _exclusive(self, claimed: Claimed) -> Iterator[int | None]:
+        """Hold the file against other workers (a set) and other daemons (flock); yield its
+        descriptor, or None when it cannot be opened (it is then failed as unreadable)."""
         with self._inflight_lock:
             if claimed.token in self._inflight:
-                yield True, None
-                return
+                raise _Taken
             self._inflight.add(claimed.token)
         fd: int | None = None
         try:
             try:
                 # O_NONBLOCK: a FIFO swapped in after the claim must not hang the worker.
-                fd = os.open(
-                    claimed.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
-                )
+                flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+                fd = os.open(claimed.path, flags)
             except FileNotFoundError:
-                yield True, None
-                return
-            except OSError as exc:
-                if exc.errno not in (errno.EACCES, errno.EPERM, errno.ELOOP):
-                    raise
+                raise _Taken from None
+            except OSError:
+                fd = None  # EACCES, ELOOP, ENXIO (a socket), ...: failed as unreadable below
             if fd is not None:
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:
-                    yield True, None
-                    return
+                    raise _Taken from None
                 if not claimed.path.exists():
-                    yield True, None  # finished by another daemon between our open and lock
-                    return
-            yield False, fd
+                    raise _Taken  # finished by another daemon between our open and our lock
+            yield fd
         finally:
             if fd is not None:
                 os.close(fd)
@@ -120,50 +123,46 @@ class Pipeline:
         origin = printable(str(claimed.origin))
         marker = claim_marker(claimed.token)
         run = self.db.find_run_by_marker(marker) if recovering else None
+        if run is not None and run.status != RunStatus.PENDING:
+            return self._finish_recovered(claimed, fd, run)
         if run is None:
             run_id = self.db.create_run(
                 claimed.upload_type, claimed.label, f"claimed from {origin} {marker}"
             )
-            status = RunStatus.PENDING
-        else:
-            run_id, status = run.id, run.status
-        log = get_logger(run_id=run_id)
-        if run is None:
+            log = get_logger(run_id=run_id)
             log.info(
                 "run.created", type=claimed.upload_type.value, label=claimed.label, origin=origin
             )
-        elif status == RunStatus.FAILED:
-            self._quarantine(claimed, run_id, run.notes or "failed")
-            log.info("run.recovered", status=status.value, action="moved to failed")
-            return Outcome("failed", run_id, run.notes or "")
-        elif status != RunStatus.PENDING:
-            # Committed before a crash; only the source was left.
-            claimed.path.unlink(missing_ok=True)
-            log.info("run.recovered", status=status.value, action="source removed")
-            return Outcome("stored", run_id)
+            faults.point("after_run_insert")
         else:
+            run_id = run.id
+            log = get_logger(run_id=run_id)
             log.info("run.resumed", origin=origin)
 
         try:
             if fd is None:
-                raise UnreadableFile("file cannot be opened for reading (permission denied)")
+                raise UnreadableFile("file cannot be opened for reading (permission denied?)")
             check_name(claimed.name)
             blob = self._store(fd, claimed.upload_type, link_from=claimed.path)
-        except PermanentError as exc:
-            reason = exc.message
-            notes = f"failed: {reason}; from {origin} {marker}"
-            self.db.mark_failed(run_id, notes)
-            self._quarantine(claimed, run_id, reason)
-            log.warning("run.failed", reason=reason, origin=origin, duration_ms=elapsed_ms(start))
-            return Outcome("failed", run_id, reason)
         except TransientError as exc:
             log.warning("run.deferred", reason=exc.message, duration_ms=elapsed_ms(start))
             raise
+        except Exception as exc:
+            reason = exc.message if isinstance(exc, PermanentError) else f"internal error: {exc!r}"
+            if not isinstance(exc, PermanentError):
+                log.error("run.crashed", error=repr(exc), exc_info=exc)
+            self.db.mark_failed(run_id, f"failed: {reason}; from {origin} {marker}")
+            log.warning("run.failed", reason=reason, origin=origin, duration_ms=elapsed_ms(start))
+            faults.point("after_failed_commit")
+            self._quarantine(claimed, run_id, reason)
+            return Outcome("failed", run_id, reason)
 
+        faults.point("after_blob_durable")
         tail = f"from {origin} {marker}"
         self.db.mark_stored(
             run_id, self._record(claimed.name, blob), lambda earlier: _stored_notes(earlier, tail)
         )
+        faults.point("after_commit")
         claimed.path.unlink(missing_ok=True)
         log.info(
             "run.stored",
@@ -173,7 +172,23 @@ class Pipeline:
             deduplicated=not blob.created,
             duration_ms=elapsed_ms(start),
         )
-        return Outcome("stored", run_id)
+        return Outcome("stored", run_id, size_bytes=blob.size_bytes)
+
+    def _finish_recovered(self, claimed: Claimed, fd: int | None, run: IngestionRun) -> Outcome:
+        """The run was committed before a crash; only its claimed source is left."""
+        log = get_logger(run_id=run.id)
+        if run.status == RunStatus.FAILED:
+            self._quarantine(claimed, run.id, run.notes or "failed")
+            log.info("run.recovered", status=run.status.value, action="moved to failed")
+            return Outcome("failed", run.id, run.notes or "")
+        for file in run.files:
+            # Never delete the last copy: put the blob back first if it has gone missing.
+            if self.store.size(file.stored_object_key) != file.size_bytes and fd is not None:
+                self._store(fd, claimed.upload_type, link_from=claimed.path)
+                log.warning("run.blob_restored", key=file.stored_object_key)
+        claimed.path.unlink(missing_ok=True)
+        log.info("run.recovered", status=run.status.value, action="source removed")
+        return Outcome("stored", run.id)
 
     # -- `autodoc ingest FILE` ------------------------------------------------------------
 
@@ -182,8 +197,7 @@ class Pipeline:
         start = time.monotonic()
         path = path.absolute()
         origin = printable(str(path))
-        st = os.stat(path)  # follows a symlink the user named on purpose
-        check_regular(st, single_link=False)
+        check_regular(path.stat(), single_link=False)  # follows a symlink named on purpose
         run_id = self.db.create_run(upload_type, label, f"ingesting {origin}")
         log = get_logger(run_id=run_id)
         log.info("run.created", type=upload_type.value, label=label, origin=origin)
@@ -191,10 +205,8 @@ class Pipeline:
             check_name(path.name)
             try:
                 fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-            except PermissionError:
-                raise UnreadableFile(
-                    "file cannot be opened for reading (permission denied)"
-                ) from None
+            except OSError as exc:
+                raise UnreadableFile(f"file cannot be opened: {exc.strerror}") from None
             try:
                 blob = self._store(fd, upload_type, link_from=None)
             finally:
@@ -226,7 +238,7 @@ class Pipeline:
             deduplicated=not blob.created,
             duration_ms=elapsed_ms(start),
         )
-        return Outcome("stored", run_id)
+        return Outcome("stored", run_id, size_bytes=blob.size_bytes)
 
     # -- shared steps ----------------------------------------------------------------------
 
@@ -274,12 +286,12 @@ class Pipeline:
         }
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            _atomic_write(folder / f"{name}.error.json", json.dumps(report, indent=2) + "\n")
+            atomic_write(folder / f"{name}.error.json", json.dumps(report, indent=2) + "\n")
             if claimed.path.exists() or claimed.path.is_symlink():
                 _move(claimed.path, target)
         except OSError as exc:
             # The run is already `failed`; the file stays claimed and is moved on a later pass.
-            raise TransientError(f"failed_path {folder}: {exc.strerror}") from exc
+            raise FailedPathUnavailable(f"failed_path {folder}: {exc.strerror}") from exc
         return target
 
 
@@ -287,15 +299,6 @@ def _stored_notes(earlier: int | None, tail: str) -> str:
     if earlier is None:
         return f"stored {tail}"
     return f"stored; same content as run {earlier}, blob shared; {tail}"
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as out:
-        out.write(text)
-        out.flush()
-        os.fsync(out.fileno())
-    tmp.replace(path)
 
 
 def _move(source: Path, target: Path) -> None:
@@ -310,4 +313,7 @@ def _move(source: Path, target: Path) -> None:
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
         tmp.replace(target)
+        fsync_dir(target.parent)
         source.unlink()
+        return
+    fsync_dir(target.parent)

@@ -10,14 +10,8 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from daemon.errors import TransientError
-from daemon.inbox import (
-    Claimed,
-    Inbox,
-    Unroutable,
-    is_settled,
-    printable,
-)
+from daemon.errors import ItemDeferred, ServiceUnavailable
+from daemon.inbox import Claimed, Inbox, Unroutable, is_settled, printable
 from daemon.logs import get_logger
 from daemon.pipeline import Outcome, Pipeline
 
@@ -28,18 +22,30 @@ log = get_logger()
 class ScanReport:
     stored: int = 0
     failed: int = 0
-    skipped: int = 0
+    deferred: int = 0  # claimed, but waiting for a later pass (a writer, failed_path)
     waiting: int = 0  # written too recently, taken on a later pass
-    transient: TransientError | None = None
+    bytes_stored: int = 0
+    outage: ServiceUnavailable | None = None
     run_ids: list[int] = field(default_factory=list)
 
-    def add(self, outcome: Outcome) -> None:
+    def add(self, future: Future[Outcome]) -> None:
+        exc = future.exception()
+        if isinstance(exc, ServiceUnavailable):
+            self.outage = self.outage or exc
+            return
+        if isinstance(exc, ItemDeferred):
+            self.deferred += 1
+            return
+        if exc is not None:  # the pipeline fails runs itself; this is a bug in it
+            log.error("pipeline.crashed", error=repr(exc), exc_info=exc)
+            self.deferred += 1
+            return
+        outcome = future.result()
         if outcome.result == "stored":
             self.stored += 1
+            self.bytes_stored += outcome.size_bytes
         elif outcome.result == "failed":
             self.failed += 1
-        else:
-            self.skipped += 1
         if outcome.run_id is not None:
             self.run_ids.append(outcome.run_id)
 
@@ -59,90 +65,103 @@ class Scanner:
         self.settle_seconds = settle_seconds
         self.stop = stop or threading.Event()
         self._warned: set[tuple[str, int, str]] = set()
-        self._lock = threading.Lock()
 
     def scan(self) -> ScanReport:
-        """Recover, then ingest every ready drop. Raises TransientError (after finishing what
-        is in flight) when the database or the blob store is unreachable."""
+        """Recover, then ingest every ready drop. Raises ServiceUnavailable (after finishing
+        what is in flight) when the database, the blob store or the inbox is unavailable."""
         start = time.monotonic()
         # Nothing is claimed while a service is down: check before touching the inbox.
         self.pipeline.db.ping()
         self.pipeline.store.ping()
         self.inbox.ensure()
         report = ScanReport()
+        outage = threading.Event()
         with ThreadPoolExecutor(self.workers, thread_name_prefix="ingest") as pool:
             slots = threading.BoundedSemaphore(self.workers * 2)
-            self._drain(pool, slots, report, self._recoverable(), recovering=True)
-            if report.transient is None:
-                self._drain(pool, slots, report, self._ready(report), recovering=False)
-        if report.transient is not None:
-            raise report.transient
-        if report.stored or report.failed:
+            recovering = self.inbox.claimed()
+            self._drain(pool, slots, outage, report, recovering, recovering=True)
+            if report.outage is None:
+                ready = self._ready(report, outage)
+                self._drain(pool, slots, outage, report, ready, recovering=False)
+        if report.outage is not None:
+            raise report.outage
+        if report.stored or report.failed or report.deferred:
             log.info(
                 "scan.finished",
                 stored=report.stored,
                 failed=report.failed,
+                deferred=report.deferred,
                 waiting=report.waiting,
                 duration_ms=round((time.monotonic() - start) * 1000, 1),
             )
         return report
 
-    def _recoverable(self) -> list[Claimed]:
-        return list(self.inbox.claimed())
-
-    def _ready(self, report: ScanReport) -> Iterator[Claimed]:
+    def _ready(self, report: ScanReport, outage: threading.Event) -> Iterator[Claimed]:
         """Claims lazily, so that a stop or an outage leaves the rest in the inbox."""
         drops, problems = self.inbox.survey()
-        for item, kind in problems:
-            self.warn_once(item, kind)
+        seen = self._warn_once(problems)
         now = time.time()
-        for drop, st in drops:
-            if self.stop.is_set() or report.transient is not None:
-                return
-            if not is_settled(st, now, self.settle_seconds):
-                report.waiting += 1
-                continue
-            claimed = self.inbox.claim(drop)
-            if claimed is not None:
-                yield claimed
+        complete = False
+        try:
+            for drop, st in drops:
+                if self.stop.is_set() or outage.is_set():
+                    return
+                if not is_settled(st, now, self.settle_seconds):
+                    report.waiting += 1
+                    continue
+                try:
+                    claimed = self.inbox.claim(drop)
+                except OSError as exc:
+                    reason = f"cannot be claimed: {exc.strerror}"
+                    seen |= self._warn_once([(Unroutable(drop.path, reason), "refused")])
+                    continue
+                if claimed is not None:
+                    yield claimed
+            complete = True
+        finally:
+            # Forget what has gone, so a file that comes back is warned about again.
+            self._warned = seen if complete else self._warned | seen
 
     def _drain(
         self,
         pool: ThreadPoolExecutor,
         slots: threading.BoundedSemaphore,
+        outage: threading.Event,
         report: ScanReport,
         items: Iterable[Claimed],
         recovering: bool,
     ) -> None:
         futures: list[Future[Outcome]] = []
+
+        def done(future: Future[Outcome]) -> None:
+            if isinstance(future.exception(), ServiceUnavailable):
+                outage.set()
+            slots.release()
+
         for claimed in items:
+            if self.stop.is_set() or outage.is_set():
+                break
             slots.acquire()
             future = pool.submit(self.pipeline.process, claimed, recovering=recovering)
-            future.add_done_callback(lambda f: self._done(f, report, slots))
+            future.add_done_callback(done)
             futures.append(future)
+        # Tallied here, on this thread, once each future is done: a done-callback may still
+        # be running when a waiter wakes up.
         for future in futures:
-            future.exception()  # wait; the callback recorded the result
+            future.exception()
+            report.add(future)
 
-    def _done(
-        self, future: Future[Outcome], report: ScanReport, slots: threading.BoundedSemaphore
-    ) -> None:
-        slots.release()
-        exc = future.exception()
-        with self._lock:
-            if exc is None:
-                report.add(future.result())
-            elif isinstance(exc, TransientError):
-                report.transient = report.transient or exc
-            else:
-                log.error("pipeline.crashed", error=repr(exc), exc_info=exc)
-                report.transient = report.transient or TransientError(f"internal error: {exc!r}")
-
-    def warn_once(self, item: Unroutable, kind: str) -> None:
-        try:
-            ino = os.lstat(self.inbox.root / item.path).st_ino
-        except OSError:
-            return
-        key = (str(item.path), ino, item.reason)
-        if key not in self._warned:
-            self._warned.add(key)
-            log.warning(f"inbox.{kind}", path=printable(str(item.path)), reason=item.reason)
+    def _warn_once(self, problems: list[tuple[Unroutable, str]]) -> set[tuple[str, int, str]]:
+        """Warn about each refused or unroutable file once while it stays; returns the keys."""
+        keys: set[tuple[str, int, str]] = set()
+        for item, kind in problems:
+            try:
+                ino = os.lstat(self.inbox.root / item.path).st_ino
+            except OSError:
+                continue
+            key = (str(item.path), ino, item.reason)
+            keys.add(key)
+            if key not in self._warned:
+                self._warned.add(key)
+                log.warning(f"inbox.{kind}", path=printable(str(item.path)), reason=item.reason)
+        return keys

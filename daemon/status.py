@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
+
+from sqlalchemy.engine import make_url
 
 from daemon.config import Config
 from daemon.database import Database
-from daemon.errors import AutodocError
+from daemon.errors import AutodocError, SchemaError
 from daemon.inbox import Inbox, is_settled, printable
 from daemon.render import render_table, run_to_dict
 from daemon.storage import make_store
@@ -50,13 +53,14 @@ def collect_status(config: Config) -> dict[str, Any]:
         "last_runs": [],
     }
     try:
-        db = Database(config.database.url)
+        db = _existing_database(config.database.url)
         status["runs_by_status"] = db.count_by_status()
         status["last_runs"] = [run_to_dict(r) for r in db.list_runs(limit=5)]
+        db.dispose()
+    except SchemaError as exc:
+        status["database"] = {"ok": False, "error": exc.message, "kind": "schema"}
     except AutodocError as exc:
-        status["database"] = {"ok": False, "error": exc.message}
-    except Exception as exc:  # noqa: BLE001 - e.g. tables missing: report, don't crash
-        status["database"] = {"ok": False, "error": str(exc).splitlines()[0]}
+        status["database"] = {"ok": False, "error": exc.message, "kind": "unavailable"}
     try:
         store = make_store(config.storage)
         store.ping()
@@ -64,6 +68,16 @@ def collect_status(config: Config) -> dict[str, Any]:
     except AutodocError as exc:
         status["storage"].update(ok=False, error=exc.message)
     return status
+
+
+def _existing_database(url: str) -> Database:
+    """The database, without creating an SQLite file that is not there (status changes nothing)."""
+    parsed = make_url(url)
+    file = parsed.database or ""
+    is_file = parsed.get_backend_name() == "sqlite" and file not in ("", ":memory:")
+    if is_file and not Path(file).exists():
+        raise SchemaError(f"database file {file} does not exist: run 'autodoc db upgrade'")
+    return Database(url)
 
 
 def render_status(status: dict[str, Any]) -> str:

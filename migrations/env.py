@@ -34,10 +34,11 @@ def run_migrations_online() -> None:
     with engine.connect() as connection:
         postgres = connection.dialect.name == "postgresql"
         if postgres:
-            # Two hosts starting at once must not both migrate: the second waits here, then
-            # finds the work done. lock_timeout stops a migration queueing behind a long query.
-            connection.execute(text("SET lock_timeout = '20s'"))
+            # Two hosts starting at once must not both migrate: the second waits here (for as
+            # long as the first takes), then finds the work done. Only then is lock_timeout
+            # set, so that a migration does not queue forever behind a long-running query.
             connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": ADVISORY_LOCK_KEY})
+            connection.execute(text("SET lock_timeout = '20s'"))
             connection.commit()
         try:
             context.configure(

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
+from daemon import faults
 from daemon.errors import SourceChanged
 
 if TYPE_CHECKING:
@@ -78,6 +79,8 @@ def hash_stream(
         digest.update(chunk)
         if sink is not None:
             sink(chunk)
+        if not size:
+            faults.point("mid_store")
         size += n
     after = _stat(source)
     if before is not None and (before != after or after[0] != size):

@@ -1,18 +1,24 @@
 """Blob store on a local filesystem: temp file, fsync, rename, fsync the directory.
 
 A claimed file on the same filesystem is hard-linked into place instead of copied, so a
-multi-gigabyte bundle costs one read (for the hash) and no write.
+multi-gigabyte bundle costs one read (for the hash) and no write. That is only safe when no
+writer still has the file open (it would write into the blob): a read lease proves it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import fcntl
 import os
+import signal
 import tempfile
+import time
 from pathlib import Path
 from typing import BinaryIO
 
-from daemon.errors import StorageUnavailable
+from daemon.errors import SourceChanged, StorageUnavailable
+from daemon.fsutil import fsync_dir, makedirs_durable
 from daemon.storage import StoredBlob, blob_key, hash_stream
 
 # Errors of the store's disk, not of the file being stored: retry later.
@@ -24,7 +30,9 @@ _TRANSIENT_ERRNOS = {
     errno.EACCES,
     errno.EPERM,
     errno.ENOENT,
+    errno.ENOTDIR,
 }
+_STALE_TEMP_SECONDS = 24 * 3600
 
 
 class LocalBlobStore:
@@ -36,16 +44,11 @@ class LocalBlobStore:
     def _path(self, key: str) -> Path:
         return self.root / key
 
-    def _prepare(self) -> None:
-        try:
-            self._tmp.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StorageUnavailable(f"blob store {self.root}: {exc.strerror}") from exc
-
     def put(self, source: BinaryIO, *, link_from: Path | None = None) -> StoredBlob:
-        self._prepare()
         try:
-            if link_from is not None and _same_device(link_from, self.root):
+            makedirs_durable(self._tmp)
+            linkable = link_from is not None and _same_device(link_from, self.root)
+            if linkable and link_from is not None and _no_writers(source.fileno()):
                 return self._put_by_link(source, link_from)
             return self._put_by_copy(source)
         except OSError as exc:
@@ -57,20 +60,26 @@ class LocalBlobStore:
         digest, size = hash_stream(source)
         # Data written by rsync or cp is not necessarily on disk yet.
         os.fsync(source.fileno())
+        with contextlib.suppress(OSError):  # not the owner: the blob keeps the writer's mode
+            os.fchmod(source.fileno(), 0o444)
         key = blob_key(digest)
         final = self._path(key)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.link(path, final)
-        except FileExistsError:
-            return self._existing(key, digest, size)
-        except OSError as exc:
-            if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EXDEV, errno.EMLINK):
-                raise
-            source.seek(0)
-            return self._put_by_copy(source)  # filesystem without hard links
-        _fsync_dir(final.parent)
-        return StoredBlob(key, digest, size, created=True)
+        makedirs_durable(final.parent)
+        for _attempt in range(2):
+            try:
+                os.link(path, final)
+            except FileExistsError:
+                if self._intact(key, size):
+                    return StoredBlob(key, digest, size, created=False)
+                continue  # a damaged copy was removed: link again
+            except OSError as exc:
+                if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EXDEV, errno.EMLINK):
+                    raise
+                source.seek(0)
+                return self._put_by_copy(source)  # filesystem without hard links
+            fsync_dir(final.parent)
+            return StoredBlob(key, digest, size, created=True)
+        raise StorageUnavailable(f"blob {key} keeps changing under the store")
 
     def _put_by_copy(self, source: BinaryIO) -> StoredBlob:
         fd, tmp_name = tempfile.mkstemp(dir=self._tmp, prefix="put-")
@@ -81,25 +90,25 @@ class LocalBlobStore:
                 os.fsync(out.fileno())
             key = blob_key(digest)
             final = self._path(key)
-            if final.exists():
+            if final.exists() and self._intact(key, size):
                 tmp.unlink()
-                return self._existing(key, digest, size)
-            final.parent.mkdir(parents=True, exist_ok=True)
-            os.chmod(tmp, 0o444)
+                return StoredBlob(key, digest, size, created=False)
+            makedirs_durable(final.parent)
+            tmp.chmod(0o444)
             tmp.rename(final)
-            _fsync_dir(final.parent)
+            fsync_dir(final.parent)
             return StoredBlob(key, digest, size, created=True)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
 
-    def _existing(self, key: str, digest: str, size: int) -> StoredBlob:
-        stored = self.size(key)
-        if stored != size:
-            # Same sha256, different size: the stored copy is damaged. Replace it.
-            self._path(key).unlink()
-            raise StorageUnavailable(f"blob {key} was damaged ({stored} bytes); removed, retry")
-        return StoredBlob(key, digest, size, created=False)
+    def _intact(self, key: str, size: int) -> bool:
+        """Same sha256 means same content unless the stored copy was damaged (a wrong size):
+        then it is removed, to be replaced."""
+        if self.size(key) == size:
+            return True
+        self._path(key).unlink(missing_ok=True)
+        return False
 
     def open(self, key: str) -> BinaryIO:
         return open(self._path(key), "rb")
@@ -111,9 +120,42 @@ class LocalBlobStore:
             return None
 
     def ping(self) -> None:
-        self._prepare()
-        if not os.access(self._tmp, os.W_OK):
-            raise StorageUnavailable(f"blob store {self.root} is not writable")
+        """Writable, or creatable below a writable folder; changes nothing."""
+        folder = self._tmp
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+            raise StorageUnavailable(f"blob store {self.root} is not writable (at {folder})")
+
+    def clean_stale_temp_files(self) -> int:
+        """Remove copies a crash left in .tmp/ more than a day ago; returns how many."""
+        removed = 0
+        cutoff = time.time() - _STALE_TEMP_SECONDS
+        with contextlib.suppress(FileNotFoundError):
+            for entry in os.scandir(self._tmp):
+                if entry.name.startswith("put-") and entry.stat().st_mtime < cutoff:
+                    Path(entry.path).unlink(missing_ok=True)
+                    removed += 1
+        return removed
+
+
+def _no_writers(fd: int) -> bool:
+    """True when no process has the file open for writing (a read lease is granted).
+
+    Raises SourceChanged when a writer has it open; False when leases are not available
+    (not the file's owner, NFS): the caller then copies, which is always safe.
+    """
+    try:
+        # A lease break would send SIGIO, whose default action kills the process; the lease
+        # is held for microseconds, but make any break harmless anyway.
+        fcntl.fcntl(fd, fcntl.F_SETSIG, signal.SIGWINCH)
+        fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_RDLCK)
+    except OSError as exc:
+        if exc.errno == errno.EAGAIN:
+            raise SourceChanged("file is still open for writing") from None
+        return False
+    fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_UNLCK)
+    return True
 
 
 def _same_device(a: Path, b: Path) -> bool:
@@ -121,11 +163,3 @@ def _same_device(a: Path, b: Path) -> bool:
         return a.stat().st_dev == b.stat().st_dev
     except OSError:
         return False
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -136,7 +136,7 @@ def test_deleting_a_run_cascades_to_its_files(db: Database) -> None:
     from daemon.models import UploadType
 
     run_id = db.create_run(UploadType.DS_ETC, "x", "n")
-    db.mark_stored(run_id, FileRecord("a.tgz", "a" * 64, 3, "k"), "stored")
+    db.mark_stored(run_id, FileRecord("a.tgz", "a" * 64, 3, "k"), lambda _earlier: "stored")
     with db.engine.begin() as conn:
         conn.execute(text("DELETE FROM ingestion_runs WHERE id = :id"), {"id": run_id})
         assert conn.execute(text("SELECT count(*) FROM files")).scalar() == 0

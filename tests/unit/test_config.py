@@ -61,6 +61,8 @@ def test_config_path_prefers_flag_then_env_then_default(monkeypatch: pytest.Monk
         ('[database]\nurl = "mysql://x/y"\n', "'database.url' must be sqlite"),
         ('[inbox]\nfailed_path = "in/failed"\npath = "in"\n', "must lie outside"),
         ("[inbox\n", "invalid TOML"),
+        ("[storage.s3]\nendpoint_url = \"not a url\"\n", "must be an http:// or https://"),
+        ("[storage]\npath = \"in/blobs\"\n[inbox]\npath = \"in\"\n", "must not overlap"),
     ],
 )
 def test_invalid_config_is_one_line_naming_file_key_and_problem(
@@ -79,3 +81,16 @@ def test_invalid_config_is_one_line_naming_file_key_and_problem(
 def test_missing_config_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         load_config(tmp_path / "nope.toml")
+
+
+def test_s3_prefix_gets_a_trailing_slash(tmp_path: Path) -> None:
+    config = load_config(write_config(tmp_path, '[storage.s3]\nprefix = "autodoc"\n'))
+    assert config.storage.s3.prefix == "autodoc/"
+
+
+def test_bad_database_url_from_the_environment_names_the_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AUTODOC_DATABASE_URL", "mysql://x/y")
+    with pytest.raises(ConfigError, match="^AUTODOC_DATABASE_URL .*must be sqlite"):
+        load_config(write_config(tmp_path))

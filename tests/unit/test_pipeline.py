@@ -165,7 +165,7 @@ def test_storage_outage_keeps_the_file_claimed_and_the_run_pending_then_resumes(
     store.available = True
     [again] = list(inbox.claimed())
     outcome = pipeline.process(again, recovering=True)
-    assert outcome == outcome.__class__("stored", run.id)
+    assert (outcome.result, outcome.run_id) == ("stored", run.id)
     assert len(database.list_runs()) == 1
     assert not claimed.path.exists()
 
@@ -208,19 +208,40 @@ def test_crash_after_blob_stored_is_finished_by_recovery_without_a_second_run_or
     assert [r.status for r in database.list_runs()] == [RunStatus.STORED]
 
 
+def _commit_as_if_crashed(database: Database, store: MemoryBlobStore, claimed: Claimed) -> int:
+    """What a process that died right after its commit leaves: a stored run, a claimed file."""
+    with open(claimed.path, "rb") as source:
+        blob = store.put(source)
+    marker = claim_marker(claimed.token)
+    run_id = database.create_run(UploadType.DS_ETC, None, f"x {marker}")
+    record = FileRecord("etc.tgz", blob.sha256, blob.size_bytes, blob.key)
+    database.mark_stored(run_id, record, lambda _earlier: f"stored {marker}")
+    return run_id
+
+
 def test_crash_after_commit_before_source_removal_only_removes_the_source(
-    inbox: Inbox, pipeline: Pipeline, database: Database
+    inbox: Inbox, pipeline: Pipeline, database: Database, store: MemoryBlobStore
 ) -> None:
     drop(inbox, "ds_etc/etc.tgz")
     claimed = claim_one(inbox)
-    run_id = database.create_run(UploadType.DS_ETC, None, f"x {claim_marker(claimed.token)}")
-    database.mark_stored(
-        run_id, FileRecord("etc.tgz", "0" * 64, 1, "k"), f"stored {claim_marker(claimed.token)}"
-    )
+    run_id = _commit_as_if_crashed(database, store, claimed)
     outcome = pipeline.process(claimed, recovering=True)
     assert (outcome.result, outcome.run_id) == ("stored", run_id)
     assert not claimed.path.exists()
     assert len(database.list_runs()) == 1
+    assert len(store.blobs) == 1
+
+
+def test_recovery_restores_a_missing_blob_before_removing_the_last_copy(
+    inbox: Inbox, pipeline: Pipeline, database: Database, store: MemoryBlobStore
+) -> None:
+    drop(inbox, "ds_etc/etc.tgz")
+    claimed = claim_one(inbox)
+    _commit_as_if_crashed(database, store, claimed)
+    store.blobs.clear()  # the blob was lost (e.g. not yet durable at a power cut)
+    assert pipeline.process(claimed, recovering=True).result == "stored"
+    assert list(store.blobs.values()) == [BUNDLE]
+    assert not claimed.path.exists()
 
 
 def test_crash_after_failing_a_run_moves_the_file_on_recovery(
@@ -343,18 +364,18 @@ def test_unwritable_failed_path_keeps_the_file_claimed_until_it_can_be_moved(
 
     drop(inbox, "single_conf/empty.conf", b"")
     claimed = claim_one(inbox)
-    real_write = pipeline_module._atomic_write
+    real_write = pipeline_module.atomic_write
 
     def full(path: Path, text: str) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(pipeline_module, "_atomic_write", full)
+    monkeypatch.setattr(pipeline_module, "atomic_write", full)
     with pytest.raises(TransientError, match="No space left"):
         pipeline.process(claimed)
     assert claimed.path.exists()
     [run] = database.list_runs()
     assert run.status == RunStatus.FAILED
-    monkeypatch.setattr(pipeline_module, "_atomic_write", real_write)
+    monkeypatch.setattr(pipeline_module, "atomic_write", real_write)
     [again] = list(inbox.claimed())
     assert pipeline.process(again, recovering=True).result == "failed"
     assert (config.inbox.failed_path / "single_conf" / f"{run.id}-empty.conf").exists()
