@@ -61,8 +61,8 @@ def test_config_path_prefers_flag_then_env_then_default(monkeypatch: pytest.Monk
         ('[database]\nurl = "mysql://x/y"\n', "'database.url' must be sqlite"),
         ('[inbox]\nfailed_path = "in/failed"\npath = "in"\n', "must lie outside"),
         ("[inbox\n", "invalid TOML"),
-        ("[storage.s3]\nendpoint_url = \"not a url\"\n", "must be an http:// or https://"),
-        ("[storage]\npath = \"in/blobs\"\n[inbox]\npath = \"in\"\n", "must not overlap"),
+        ('[storage.s3]\nendpoint_url = "not a url"\n', "must be an http:// or https://"),
+        ('[storage]\npath = "in/blobs"\n[inbox]\npath = "in"\n', "must not overlap"),
     ],
 )
 def test_invalid_config_is_one_line_naming_file_key_and_problem(
@@ -92,5 +92,5 @@ def test_bad_database_url_from_the_environment_names_the_variable(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("AUTODOC_DATABASE_URL", "mysql://x/y")
-    with pytest.raises(ConfigError, match="^AUTODOC_DATABASE_URL .*must be sqlite"):
+    with pytest.raises(ConfigError, match=r"^AUTODOC_DATABASE_URL .*must be sqlite"):
         load_config(write_config(tmp_path))
