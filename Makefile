@@ -37,5 +37,6 @@ integration: $(VENV)/.dev
 e2e: $(VENV)/.dev
 	$(BIN)/pytest -q tests/e2e
 
+# Leaves ./var (the quick start's database, blobs and inbox) alone.
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
