@@ -125,9 +125,10 @@ def make_scanner(config: Config) -> Scanner:
 
 
 def cmd_run(args: argparse.Namespace, config: Config) -> int:
-    from daemon.service import run_forever
+    from daemon.service import Daemon
 
-    run_forever(make_scanner(config), config.inbox.rescan_seconds)
+    scanner = make_scanner(config)  # validates the inbox at start-up
+    Daemon(config, scanner.inbox, scanner.pipeline).run()
     return RET_OK
 
 

@@ -36,6 +36,8 @@ class InboxConfig:
     settle_seconds: float = 2.0
     rescan_seconds: float = 60.0
     max_file_bytes: int = 10 * 1024**3
+    # "polling" for NFS/CIFS, where inotify sees no writes made by other hosts.
+    observer: Literal["auto", "inotify", "polling"] = "auto"
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,8 @@ class StorageConfig:
 @dataclass(frozen=True)
 class DaemonConfig:
     workers: int = 2
+    # On SIGTERM, how long files already being ingested may take to finish.
+    stop_timeout_seconds: float = 30.0
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import os
+import signal
 from pathlib import Path
 
 
@@ -35,3 +38,20 @@ def atomic_write(path: Path, text: str) -> None:
         os.fsync(out.fileno())
     tmp.replace(path)
     fsync_dir(path.parent)
+
+
+def open_for_writing_elsewhere(fd: int) -> bool | None:
+    """Whether any process has the file open for writing, by asking for a read lease.
+
+    True: a writer has it open. False: nobody does. None: cannot tell (leases need the
+    file's owner or CAP_LEASE, and a local filesystem).
+    """
+    try:
+        # A lease break would send SIGIO, whose default action kills the process; the lease
+        # is held for microseconds, but make any break harmless anyway.
+        fcntl.fcntl(fd, fcntl.F_SETSIG, signal.SIGWINCH)
+        fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_RDLCK)
+    except OSError as exc:
+        return True if exc.errno == errno.EAGAIN else None
+    fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_UNLCK)
+    return False

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from daemon import faults
 from daemon.errors import BadFileName, InboxUnavailable, Refused
-from daemon.fsutil import fsync_dir, makedirs_durable
+from daemon.fsutil import fsync_dir, makedirs_durable, open_for_writing_elsewhere
 from daemon.models import UploadType
 
 PROCESSING_DIR = ".processing"
@@ -230,3 +230,20 @@ class Inbox:
                 continue
             drops.append((decision, st))
         return drops, problems
+
+
+def writer_state(path: Path) -> bool | None:
+    """Whether some process has this file open for writing; None when that cannot be told."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None  # gone, or unreadable: the pipeline reports it
+    try:
+        return open_for_writing_elsewhere(fd)
+    finally:
+        os.close(fd)
+
+
+def writer_open(path: Path) -> bool:
+    """True when some process is known to have this file open for writing."""
+    return bool(writer_state(path))

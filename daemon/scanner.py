@@ -9,9 +9,10 @@ import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from daemon.errors import ItemDeferred, ServiceUnavailable
-from daemon.inbox import Claimed, Inbox, Unroutable, is_settled, printable
+from daemon.inbox import Claimed, Inbox, Unroutable, is_settled, printable, writer_open
 from daemon.logs import get_logger
 from daemon.pipeline import Outcome, Pipeline
 
@@ -64,7 +65,7 @@ class Scanner:
         self.workers = workers
         self.settle_seconds = settle_seconds
         self.stop = stop or threading.Event()
-        self._warned: set[tuple[str, int, str]] = set()
+        self.warn = WarnOnce(inbox.root)
 
     def scan(self) -> ScanReport:
         """Recover, then ingest every ready drop. Raises ServiceUnavailable (after finishing
@@ -99,28 +100,23 @@ class Scanner:
     def _ready(self, report: ScanReport, outage: threading.Event) -> Iterator[Claimed]:
         """Claims lazily, so that a stop or an outage leaves the rest in the inbox."""
         drops, problems = self.inbox.survey()
-        seen = self._warn_once(problems)
+        self.warn.problems(problems, replace=True)
         now = time.time()
-        complete = False
-        try:
-            for drop, st in drops:
-                if self.stop.is_set() or outage.is_set():
-                    return
-                if not is_settled(st, now, self.settle_seconds):
-                    report.waiting += 1
-                    continue
-                try:
-                    claimed = self.inbox.claim(drop)
-                except OSError as exc:
-                    reason = f"cannot be claimed: {exc.strerror}"
-                    seen |= self._warn_once([(Unroutable(drop.path, reason), "refused")])
-                    continue
-                if claimed is not None:
-                    yield claimed
-            complete = True
-        finally:
-            # Forget what has gone, so a file that comes back is warned about again.
-            self._warned = seen if complete else self._warned | seen
+        for drop, st in drops:
+            if self.stop.is_set() or outage.is_set():
+                return
+            path = self.inbox.root / drop.path
+            if not is_settled(st, now, self.settle_seconds) or writer_open(path):
+                report.waiting += 1
+                continue
+            try:
+                claimed = self.inbox.claim(drop)
+            except OSError as exc:
+                reason = f"cannot be claimed: {exc.strerror}"
+                self.warn.problems([(Unroutable(drop.path, reason), "refused")])
+                continue
+            if claimed is not None:
+                yield claimed
 
     def _drain(
         self,
@@ -151,12 +147,21 @@ class Scanner:
             future.exception()
             report.add(future)
 
-    def _warn_once(self, problems: list[tuple[Unroutable, str]]) -> set[tuple[str, int, str]]:
-        """Warn about each refused or unroutable file once while it stays; returns the keys."""
+
+class WarnOnce:
+    """Warn about each refused or unroutable file once, for as long as it stays there."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._warned: set[tuple[str, int, str]] = set()
+
+    def problems(self, problems: list[tuple[Unroutable, str]], replace: bool = False) -> None:
+        """Warn about the new ones. With `replace`, `problems` is a full survey: forget the
+        rest, so that a file that comes back is warned about again."""
         keys: set[tuple[str, int, str]] = set()
         for item, kind in problems:
             try:
-                ino = os.lstat(self.inbox.root / item.path).st_ino
+                ino = os.lstat(self.root / item.path).st_ino
             except OSError:
                 continue
             key = (str(item.path), ino, item.reason)
@@ -164,4 +169,5 @@ class Scanner:
             if key not in self._warned:
                 self._warned.add(key)
                 log.warning(f"inbox.{kind}", path=printable(str(item.path)), reason=item.reason)
-        return keys
+        if replace:
+            self._warned = keys

@@ -1,22 +1,53 @@
-"""`autodoc run`: repeat the scan until told to stop, backing off while a service is down.
+"""`autodoc run`: the long-running daemon.
 
-Until the event-driven watcher arrives, the inbox is polled every POLL_SECONDS (or every
-rescan_seconds, if that is shorter), so a dropped file is stored within seconds.
+One main thread owns every decision: it turns watcher events into readiness, claims ready
+files in the order they became ready, hands them to `workers` threads, and reacts to their
+results (a service down: stop claiming and back off; back: recover and rescan). Workers only
+run the pipeline. Everything reaches the main thread through one mailbox queue, so there is
+no shared mutable state beyond it.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import queue
 import signal
+import socket
 import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
 from types import FrameType
+from typing import Any
 
-from daemon.errors import TransientError
+from daemon.config import Config
+from daemon.errors import ItemDeferred, Refused, ServiceUnavailable
+from daemon.inbox import (
+    Claimed,
+    Drop,
+    Inbox,
+    Unroutable,
+    check_regular,
+    classify,
+    writer_open,
+    writer_state,
+)
 from daemon.logs import get_logger
-from daemon.scanner import Scanner
+from daemon.metrics import Metrics
+from daemon.notify import Notifier
+from daemon.pipeline import Outcome, Pipeline
+from daemon.readiness import ReadinessTracker
+from daemon.scanner import WarnOnce
+from daemon.watcher import Watcher
 
-POLL_SECONDS = 1.0
 BACKOFF_START = 1.0
 BACKOFF_CAP = 60.0
+TICK_SECONDS = 0.5
+DEFERRED_RETRY_SECONDS = 5.0
+STATE_EVERY_SECONDS = 2.0
 
 log = get_logger()
 
@@ -37,39 +68,371 @@ class Backoff:
         self.current = 0.0
 
 
-def run_forever(scanner: Scanner, rescan_seconds: float) -> None:
-    stop = scanner.stop
+@dataclass(frozen=True)
+class _Result:
+    claimed: Claimed
+    outcome: Outcome | None
+    error: BaseException | None
+    seconds: float
 
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        log.info("daemon.stopping", signal=signal.Signals(signum).name)
-        stop.set()
 
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, on_signal)
-        signal.signal(signal.SIGINT, on_signal)
+def state_file(inbox: Path) -> Path:
+    """Where this host's daemon publishes its state for `autodoc status`."""
+    return inbox / ".processing" / f"daemon-{socket.gethostname()}.json"
 
-    interval = min(POLL_SECONDS, rescan_seconds)
-    backoff = Backoff()
-    degraded: str | None = None
-    log.info(
-        "daemon.started",
-        inbox=str(scanner.inbox.root),
-        workers=scanner.workers,
-        store=scanner.pipeline.store.description,
-    )
-    while not stop.is_set():
+
+class Daemon:
+    def __init__(
+        self,
+        config: Config,
+        inbox: Inbox,
+        pipeline: Pipeline,
+        notifier: Notifier | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.config = config
+        self.inbox = inbox
+        self.pipeline = pipeline
+        self.notifier = notifier or Notifier()
+        self.metrics = metrics or Metrics()
+        self.workers = config.daemon.workers
+        self.mailbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.watcher = Watcher(inbox.root, config.inbox.observer, self.mailbox)
+        self.tracker = ReadinessTracker(
+            config.inbox.settle_seconds,
+            sees_closes=False,
+            give_up_seconds=config.inbox.rescan_seconds,
+        )
+        self.warn = WarnOnce(inbox.root)
+        self.jobs: queue.SimpleQueue[tuple[Claimed, bool] | None] = queue.SimpleQueue()
+        self.recovery: deque[Claimed] = deque()
+        self.retry: list[tuple[float, Claimed]] = []
+        self.inflight: set[str] = set()
+        self.stopping = False
+        self.degraded: str | None = None
+        self.retry_at = 0.0
+        self.backoff = Backoff()
+        self.rescan_due = 0.0
+        self.last_run: dict[str, Any] | None = None
+        self._last_ping = 0.0
+        self._last_state = 0.0
+        self._threads: list[threading.Thread] = []
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def run(self) -> None:
+        self._install_signals()
+        if self.config.metrics.listen:
+            self.metrics.serve(self.config.metrics.listen)
+        for n in range(self.workers):
+            thread = threading.Thread(target=self._work, name=f"ingest-{n}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        # Watch first, then scan: a file dropped in between is seen by one or the other.
+        self.watcher.start()
+        self.tracker.sees_closes = self.watcher.sees_closes
+        log.info(
+            "daemon.started",
+            inbox=str(self.inbox.root),
+            workers=self.workers,
+            store=self.pipeline.store.description,
+            observer=self.watcher.kind,
+        )
+        self._recover_and_rescan()
+        self._drain_recovery()
+        self.notifier.ready(self._status_line())
         try:
-            scanner.scan()
-        except TransientError as exc:
-            delay = backoff.next()
-            if degraded != exc.message:
-                log.warning("daemon.degraded", reason=exc.message, retry_in_s=delay)
-            degraded = exc.message
-            stop.wait(delay)
-            continue
-        if degraded is not None:
-            log.info("daemon.recovered", was=degraded)
-            degraded = None
-        backoff.reset()
-        stop.wait(interval)
-    log.info("daemon.stopped")
+            while not self.stopping:
+                self._tick()
+        finally:
+            self._shutdown()
+
+    def _install_signals(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+
+        def stop(signum: int, _frame: FrameType | None) -> None:
+            self.mailbox.put(("stop", signal.Signals(signum).name))
+
+        def hup(_signum: int, _frame: FrameType | None) -> None:
+            self.mailbox.put(("rescan", self.inbox.root))
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGHUP, hup)
+
+    def _shutdown(self) -> None:
+        self.notifier.stopping()
+        self.notifier.status("stopping: finishing files in progress")
+        deadline = time.monotonic() + self.config.daemon.stop_timeout_seconds
+        while self.inflight and time.monotonic() < deadline:
+            try:
+                item = self.mailbox.get(timeout=max(deadline - time.monotonic(), 0.01))
+            except queue.Empty:
+                break
+            if isinstance(item, _Result):
+                self._handle_result(item)
+        for _ in self._threads:
+            self.jobs.put(None)
+        self.watcher.stop()
+        # Whatever did not finish stays in .processing and is recovered at the next start.
+        log.info("daemon.stopped", abandoned=len(self.inflight))
+        self._write_state(force=True, running=False)
+
+    # -- the main loop -----------------------------------------------------------------------
+
+    def _tick(self) -> None:
+        now = time.monotonic()
+        self._wait_and_read(self._wait_seconds(now))
+        now = time.monotonic()
+        if not self.watcher.healthy() and not self.stopping:
+            log.warning("watcher.died", action="restarting, then rescanning")
+            self.watcher.restart()
+            self.rescan_due = now
+        if self.degraded is not None and now >= self.retry_at:
+            self._try_leave_degraded()
+        if self.degraded is None and now >= self.rescan_due:
+            self._recover_and_rescan()
+        self.tracker.due(now, time.time(), self._stat, writer_state)
+        self._requeue_deferred(now)
+        self._dispatch()
+        self._heartbeat(now)
+
+    def _wait_seconds(self, now: float) -> float:
+        wait = TICK_SECONDS
+        if self.notifier.watchdog_interval:
+            wait = min(wait, self.notifier.watchdog_interval / 2)
+        due = self.tracker.next_due_in(now)
+        if due is not None:
+            wait = min(wait, due + 0.01)
+        return max(wait, 0.01)
+
+    def _wait_and_read(self, timeout: float) -> None:
+        try:
+            item = self.mailbox.get(timeout=timeout)
+        except queue.Empty:
+            return
+        while True:
+            self._handle(item)
+            try:
+                item = self.mailbox.get_nowait()
+            except queue.Empty:
+                return
+
+    def _handle(self, item: Any) -> None:
+        if isinstance(item, _Result):
+            self._handle_result(item)
+            return
+        kind, value = item
+        if kind == "stop":
+            log.info("daemon.stopping", signal=value)
+            self.stopping = True
+        elif kind == "rescan":
+            self.rescan_due = 0.0
+        elif kind in ("moved_in", "written", "closed", "gone"):
+            self._handle_event(kind, value)
+
+    def _handle_event(self, kind: str, path: Path) -> None:
+        try:
+            parts = path.relative_to(self.inbox.root).parts
+        except ValueError:
+            return
+        if not isinstance(classify(parts), Drop):
+            return
+        now = time.monotonic()
+        if kind == "moved_in":
+            self.tracker.moved_in(path)
+        elif kind == "written":
+            self.tracker.written(path, now)
+        elif kind == "closed":
+            self.tracker.closed(path, now)
+        else:
+            self.tracker.gone(path)
+
+    # -- scanning and claiming ---------------------------------------------------------------
+
+    def _recover_and_rescan(self) -> None:
+        """Queue what a crash or an outage left claimed, then look at every file."""
+        now, wall = time.monotonic(), time.time()
+        self.rescan_due = now + self.config.inbox.rescan_seconds
+        queued = {c.token for c in self.recovery} | {c.token for _, c in self.retry}
+        for claimed in self.inbox.claimed():
+            if claimed.token not in self.inflight and claimed.token not in queued:
+                self.recovery.append(claimed)
+        drops, problems = self.inbox.survey()
+        self.warn.problems(problems, replace=True)
+        for drop, st in drops:
+            path = self.inbox.root / drop.path
+            self.tracker.scanned(path, (st.st_size, st.st_mtime_ns), st.st_mtime, wall, now)
+
+    def _drain_recovery(self) -> None:
+        """At start-up: finish what was left claimed before declaring ourselves ready."""
+        self._dispatch()
+        while self.inflight and not self.stopping:
+            self._wait_and_read(TICK_SECONDS)
+            self._dispatch()
+            self._heartbeat(time.monotonic())
+
+    def _dispatch(self) -> None:
+        """Claim ready files, oldest readiness first, while a worker is free."""
+        while not self.stopping and self.degraded is None and len(self.inflight) < self.workers:
+            if self.recovery:
+                self._submit(self.recovery.popleft(), recovering=True)
+                continue
+            path = self.tracker.pop_ready()
+            if path is None:
+                return
+            claimed = self._claim(path)
+            if claimed is not None:
+                self._submit(claimed, recovering=False)
+
+    def _claim(self, path: Path) -> Claimed | None:
+        decision = classify(path.relative_to(self.inbox.root).parts)
+        if not isinstance(decision, Drop):
+            return None
+        try:
+            st = os.lstat(path)
+            check_regular(st)
+        except FileNotFoundError:
+            return None
+        except Refused as exc:
+            self.warn.problems([(Unroutable(decision.path, exc.message), "refused")])
+            return None
+        if writer_open(path):
+            # Closed by nobody yet (a writer pausing between chunks): settle again.
+            self.tracker.written(path, time.monotonic())
+            return None
+        try:
+            return self.inbox.claim(decision)
+        except OSError as exc:
+            reason = f"cannot be claimed: {exc.strerror}"
+            self.warn.problems([(Unroutable(decision.path, reason), "refused")])
+            return None
+
+    def _submit(self, claimed: Claimed, recovering: bool) -> None:
+        if claimed.token in self.inflight:
+            return
+        self.inflight.add(claimed.token)
+        self.jobs.put((claimed, recovering))
+
+    def _work(self) -> None:
+        while (job := self.jobs.get()) is not None:
+            claimed, recovering = job
+            start = time.monotonic()
+            try:
+                outcome = self.pipeline.process(claimed, recovering=recovering)
+                result = _Result(claimed, outcome, None, time.monotonic() - start)
+            except BaseException as exc:  # noqa: BLE001 - reported to the main thread
+                result = _Result(claimed, None, exc, time.monotonic() - start)
+            self.mailbox.put(result)
+
+    def _handle_result(self, result: _Result) -> None:
+        self.inflight.discard(result.claimed.token)
+        exc = result.error
+        if isinstance(exc, ServiceUnavailable):
+            self.metrics.failures.labels("unavailable").inc()
+            self._enter_degraded(exc.message)
+            return
+        if exc is not None:
+            if not isinstance(exc, ItemDeferred):
+                log.error("pipeline.crashed", error=repr(exc), exc_info=exc)
+            self.metrics.failures.labels("deferred").inc()
+            self.retry.append((time.monotonic() + DEFERRED_RETRY_SECONDS, result.claimed))
+            return
+        outcome = result.outcome
+        if outcome is None or outcome.result == "skipped":
+            return
+        upload_type = result.claimed.upload_type.value
+        self.metrics.runs.labels(outcome.result, upload_type).inc()
+        self.metrics.duration.observe(result.seconds)
+        if outcome.result == "stored":
+            self.metrics.bytes.inc(outcome.size_bytes)
+        self.last_run = {
+            "id": outcome.run_id,
+            "status": outcome.result,
+            "type": upload_type,
+            "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+
+    def _requeue_deferred(self, now: float) -> None:
+        if not self.retry or self.degraded is not None:
+            return
+        due = [c for at, c in self.retry if at <= now]
+        self.retry = [(at, c) for at, c in self.retry if at > now]
+        self.recovery.extend(due)
+
+    # -- outages -----------------------------------------------------------------------------
+
+    def _enter_degraded(self, reason: str) -> None:
+        delay = self.backoff.next()
+        self.retry_at = time.monotonic() + delay
+        if self.degraded != reason:
+            log.warning("daemon.degraded", reason=reason, retry_in_s=delay)
+        self.degraded = reason
+        self.metrics.degraded.set(1)
+
+    def _try_leave_degraded(self) -> None:
+        try:
+            self.pipeline.db.ping()
+            self.pipeline.store.ping()
+            self.inbox.ensure()
+        except ServiceUnavailable as exc:
+            self._enter_degraded(exc.message)
+            return
+        log.info("daemon.recovered", was=self.degraded)
+        self.degraded = None
+        self.backoff.reset()
+        self.metrics.degraded.set(0)
+        self.rescan_due = 0.0  # take back what was left claimed, and look again
+
+    # -- reporting ---------------------------------------------------------------------------
+
+    def _stat(self, path: Path) -> tuple[int, int] | None:
+        try:
+            st = os.lstat(path)
+        except OSError:
+            return None
+        return st.st_size, st.st_mtime_ns
+
+    def _status_line(self) -> str:
+        parts = [f"backlog {len(self.tracker)}", f"claimed {len(self.inflight)}"]
+        if self.last_run:
+            parts.append(f"last run {self.last_run['id']} {self.last_run['status']}")
+        if self.degraded:
+            parts.insert(0, f"DEGRADED: {self.degraded}")
+        return ", ".join(parts)
+
+    def _heartbeat(self, now: float) -> None:
+        if self.notifier.watchdog_interval and now - self._last_ping >= (
+            self.notifier.watchdog_interval
+        ):
+            self.notifier.watchdog()
+            self._last_ping = now
+        self.notifier.status(self._status_line())
+        self.metrics.backlog.set(len(self.tracker))
+        self.metrics.claimed.set(len(self.inflight) + len(self.recovery) + len(self.retry))
+        self._write_state()
+
+    def _write_state(self, force: bool = False, running: bool = True) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_state < STATE_EVERY_SECONDS:
+            return
+        self._last_state = now
+        state = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "running": running,
+            "updated": datetime.now(UTC).isoformat(timespec="seconds"),
+            "observer": self.watcher.kind,
+            "degraded": self.degraded,
+            "backlog": len(self.tracker),
+            "claimed": len(self.inflight),
+            "last_run": self.last_run,
+        }
+        path = state_file(self.inbox.root)
+        tmp = path.with_name(f".{path.name}.tmp")
+        try:
+            tmp.write_text(json.dumps(state) + "\n", encoding="utf-8")
+            tmp.replace(path)
+        except OSError as exc:
+            log.debug("state.unwritable", error=str(exc))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,7 @@ def collect_status(config: Config) -> dict[str, Any]:
         "storage": {"ok": True, "error": None, "backend": config.storage.backend},
         "runs_by_status": {},
         "last_runs": [],
+        "daemons": _daemons(inbox),
     }
     try:
         db = _existing_database(config.database.url)
@@ -68,6 +70,19 @@ def collect_status(config: Config) -> dict[str, Any]:
     except AutodocError as exc:
         status["storage"].update(ok=False, error=exc.message)
     return status
+
+
+def _daemons(inbox: Inbox) -> list[dict[str, Any]]:
+    """What each daemon on this inbox last published (see daemon.service.state_file)."""
+    found = []
+    for path in sorted(inbox.processing.glob("daemon-*.json")):
+        try:
+            state = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(state, dict):
+            found.append(state)
+    return found
 
 
 def _existing_database(url: str) -> Database:
@@ -89,6 +104,16 @@ def render_status(status: dict[str, Any]) -> str:
         f"database     {'ok' if status['database']['ok'] else status['database']['error']}",
         f"storage      {'ok' if status['storage']['ok'] else status['storage']['error']}",
     ]
+    for d in status["daemons"]:
+        if not d.get("running"):
+            state = "stopped"
+        elif d.get("degraded"):
+            state = f"DEGRADED: {d['degraded']}"
+        else:
+            state = f"running ({d.get('observer')}), backlog {d.get('backlog')}"
+        lines.append(
+            f"daemon       {d.get('host')} pid {d.get('pid')}: {state}; updated {d.get('updated')}"
+        )
     if status["runs_by_status"]:
         counts = ", ".join(f"{k} {v}" for k, v in sorted(status["runs_by_status"].items()))
         lines.append(f"runs         {counts}")

@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import os
-import signal
 import tempfile
 import time
 from pathlib import Path
 from typing import BinaryIO
 
 from daemon.errors import SourceChanged, StorageUnavailable
-from daemon.fsutil import fsync_dir, makedirs_durable
+from daemon.fsutil import fsync_dir, makedirs_durable, open_for_writing_elsewhere
 from daemon.storage import StoredBlob, blob_key, hash_stream
 
 # Errors of the store's disk, not of the file being stored: retry later.
@@ -47,9 +45,12 @@ class LocalBlobStore:
     def put(self, source: BinaryIO, *, link_from: Path | None = None) -> StoredBlob:
         try:
             makedirs_durable(self._tmp)
-            linkable = link_from is not None and _same_device(link_from, self.root)
-            if linkable and link_from is not None and _no_writers(source.fileno()):
-                return self._put_by_link(source, link_from)
+            if link_from is not None and _same_device(link_from, self.root):
+                writers = open_for_writing_elsewhere(source.fileno())
+                if writers:
+                    raise SourceChanged("file is still open for writing")
+                if writers is False:  # None: cannot tell, so copy, which is always safe
+                    return self._put_by_link(source, link_from)
             return self._put_by_copy(source)
         except OSError as exc:
             if exc.errno in _TRANSIENT_ERRNOS:
@@ -137,25 +138,6 @@ class LocalBlobStore:
                     Path(entry.path).unlink(missing_ok=True)
                     removed += 1
         return removed
-
-
-def _no_writers(fd: int) -> bool:
-    """True when no process has the file open for writing (a read lease is granted).
-
-    Raises SourceChanged when a writer has it open; False when leases are not available
-    (not the file's owner, NFS): the caller then copies, which is always safe.
-    """
-    try:
-        # A lease break would send SIGIO, whose default action kills the process; the lease
-        # is held for microseconds, but make any break harmless anyway.
-        fcntl.fcntl(fd, fcntl.F_SETSIG, signal.SIGWINCH)
-        fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_RDLCK)
-    except OSError as exc:
-        if exc.errno == errno.EAGAIN:
-            raise SourceChanged("file is still open for writing") from None
-        return False
-    fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_UNLCK)
-    return True
 
 
 def _same_device(a: Path, b: Path) -> bool:

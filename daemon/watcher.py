@@ -1,0 +1,156 @@
+"""Inbox events from watchdog (inotify, or polling for NFS/CIFS), as plain tuples on a queue.
+
+The daemon never trusts the event stream alone: watchdog drops events on an inotify queue
+overflow (it only logs a warning), so the daemon rescans on a timer, and at once when that
+warning is seen or the observer thread dies.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+from watchdog.events import (
+    FileClosedEvent,
+    FileCreatedEvent,
+    FileDeletedEvent,
+    FileModifiedEvent,
+    FileMovedEvent,
+    FileSystemEvent,
+    FileSystemEventHandler,
+)
+from watchdog.observers.polling import PollingObserver
+
+from daemon.inbox import UPLOAD_TYPES
+from daemon.logs import get_logger
+
+log = get_logger()
+
+EventKind = Literal["moved_in", "written", "closed", "gone", "rescan"]
+Event = tuple[EventKind, Path]
+ObserverMode = Literal["auto", "inotify", "polling"]
+
+# Kernel limits that make inotify unusable: watches (ENOSPC) or instances (EMFILE).
+_LIMIT_ERRNOS = {errno.ENOSPC, errno.EMFILE}
+
+
+class _Handler(FileSystemEventHandler):
+    def __init__(self, events: queue.SimpleQueue[Any]) -> None:
+        self.events = events
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.is_directory:
+            if event.event_type in ("created", "moved"):
+                # A new feeder folder may arrive with files already inside (mv of a folder).
+                self.events.put(("rescan", Path(_text(event.src_path))))
+            return
+        src = Path(_text(event.src_path)) if event.src_path else None
+        if isinstance(event, FileMovedEvent):
+            if src is not None:
+                self.events.put(("gone", src))
+            if event.dest_path:
+                self.events.put(("moved_in", Path(_text(event.dest_path))))
+        elif src is None:
+            return
+        elif isinstance(event, FileCreatedEvent | FileModifiedEvent):
+            self.events.put(("written", src))
+        elif isinstance(event, FileClosedEvent):
+            self.events.put(("closed", src))
+        elif isinstance(event, FileDeletedEvent):
+            self.events.put(("gone", src))
+
+
+def _text(path: bytes | str) -> str:
+    return path.decode("utf-8", "surrogateescape") if isinstance(path, bytes) else path
+
+
+class _OverflowSpy(logging.Handler):
+    """watchdog reports a lost-events overflow only as a log warning: turn it into a rescan."""
+
+    def __init__(self, on_overflow: Callable[[], None]) -> None:
+        super().__init__(logging.WARNING)
+        self.on_overflow = on_overflow
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "overflow" in record.getMessage().lower():
+            self.on_overflow()
+
+
+class Watcher:
+    """Watches the inbox root (for stray files) and each type folder recursively."""
+
+    def __init__(
+        self,
+        root: Path,
+        mode: ObserverMode,
+        events: queue.SimpleQueue[Any],
+        poll_seconds: float = 1.0,
+    ) -> None:
+        self.root = root
+        self.mode = mode
+        self.poll_seconds = poll_seconds
+        self.events = events
+        self.observer: Any = None
+        self.kind = ""
+        self.sees_closes = False
+        self._spy = _OverflowSpy(lambda: self.events.put(("rescan", self.root)))
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        logging.getLogger("watchdog").addHandler(self._spy)
+        if self.mode in ("auto", "inotify"):
+            try:
+                self._start(inotify=True)
+                return
+            except OSError as exc:
+                if self.mode == "inotify" or exc.errno not in _LIMIT_ERRNOS:
+                    raise
+                log.warning(
+                    "watcher.fallback",
+                    reason=f"inotify unavailable: {exc.strerror}",
+                    hint='raise fs.inotify.max_user_watches, or set observer = "polling"',
+                )
+        self._start(inotify=False)
+
+    def _start(self, inotify: bool) -> None:
+        if inotify:
+            from watchdog.observers.inotify import InotifyObserver
+
+            observer: Any = InotifyObserver(generate_full_events=True)
+        else:
+            observer = PollingObserver(timeout=self.poll_seconds)
+        handler = _Handler(self.events)
+        try:
+            observer.schedule(handler, str(self.root), recursive=False)
+            for name in UPLOAD_TYPES:
+                folder = self.root / name
+                if folder.is_dir() and not folder.is_symlink():
+                    observer.schedule(handler, str(folder), recursive=True)
+            observer.start()
+        except BaseException:
+            observer.unschedule_all()
+            raise
+        self.observer = observer
+        self.kind = "inotify" if inotify else "polling"
+        self.sees_closes = inotify
+        log.info("watcher.started", observer=self.kind, root=str(self.root))
+
+    def healthy(self) -> bool:
+        return self.observer is not None and bool(self.observer.is_alive())
+
+    def restart(self) -> None:
+        """After the observer thread died (watchdog stops it on some errors)."""
+        self.stop()
+        self.start()
+
+    def stop(self) -> None:
+        logging.getLogger("watchdog").removeHandler(self._spy)
+        observer, self.observer = self.observer, None
+        if observer is not None:
+            observer.stop()
+            observer.join(timeout=5)
