@@ -178,6 +178,7 @@ class Daemon:
         # Whatever did not finish stays in .processing and is recovered at the next start.
         log.info("daemon.stopped", abandoned=len(self.inflight))
         self._write_state(force=True, running=False)
+        self.notifier.close()
 
     # -- the main loop -----------------------------------------------------------------------
 
