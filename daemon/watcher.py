@@ -103,6 +103,9 @@ class Watcher:
 
     def start(self) -> None:
         logging.getLogger("watchdog").addHandler(self._spy)
+        # It warns about its own emitter threads at every stop; the overflow warning we need
+        # comes from watchdog.observers.inotify_c.
+        logging.getLogger("watchdog.observers.inotify").setLevel(logging.ERROR)
         if self.mode in ("auto", "inotify"):
             try:
                 self._start(inotify=True)
