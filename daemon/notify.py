@@ -6,10 +6,13 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import time
 
 from daemon.logs import get_logger
 
 log = get_logger()
+
+STATUS_EVERY_SECONDS = 0.5
 
 
 class Notifier:
@@ -30,6 +33,7 @@ class Notifier:
             int(usec) / 2e6 if usec.isdigit() and int(usec) > 0 and meant_for_us else None
         )
         self._last_status = ""
+        self._last_status_at = 0.0
 
     @property
     def enabled(self) -> bool:
@@ -47,9 +51,14 @@ class Notifier:
         self.send(f"READY=1\nSTATUS={status}\nMAINPID={os.getpid()}")
         self._last_status = status
 
-    def status(self, status: str) -> None:
-        if status != self._last_status:
+    def status(self, status: str, force: bool = False) -> None:
+        """Send a changed status line, at most every STATUS_EVERY_SECONDS (a burst of stores
+        would otherwise send one datagram each); the caller calls again on its next tick."""
+        now = time.monotonic()
+        due = force or now - self._last_status_at >= STATUS_EVERY_SECONDS
+        if status != self._last_status and due:
             self._last_status = status
+            self._last_status_at = now
             self.send(f"STATUS={status}")
 
     def watchdog(self) -> None:

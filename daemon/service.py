@@ -163,7 +163,7 @@ class Daemon:
 
     def _shutdown(self) -> None:
         self.notifier.stopping()
-        self.notifier.status("stopping: finishing files in progress")
+        self.notifier.status("stopping: finishing files in progress", force=True)
         deadline = time.monotonic() + self.config.daemon.stop_timeout_seconds
         while self.inflight and time.monotonic() < deadline:
             try:
@@ -267,19 +267,22 @@ class Daemon:
             self.tracker.scanned(path, (st.st_size, st.st_mtime_ns), st.st_mtime, wall, now)
 
     def _drain_recovery(self) -> None:
-        """At start-up: finish what was left claimed before declaring ourselves ready."""
-        self._dispatch()
-        while self.inflight and not self.stopping:
+        """At start-up: finish what was left claimed before declaring ourselves ready (the
+        backlog waits; a long one must not hold up systemd's start-up timeout)."""
+        self._dispatch(recovery_only=True)
+        while (self.inflight or self.recovery) and not self.stopping and self.degraded is None:
             self._wait_and_read(TICK_SECONDS)
-            self._dispatch()
+            self._dispatch(recovery_only=True)
             self._heartbeat(time.monotonic())
 
-    def _dispatch(self) -> None:
+    def _dispatch(self, recovery_only: bool = False) -> None:
         """Claim ready files, oldest readiness first, while a worker is free."""
         while not self.stopping and self.degraded is None and len(self.inflight) < self.workers:
             if self.recovery:
                 self._submit(self.recovery.popleft(), recovering=True)
                 continue
+            if recovery_only:
+                return
             path = self.tracker.pop_ready()
             if path is None:
                 return
