@@ -108,6 +108,7 @@ class Daemon:
         self.recovery: deque[Claimed] = deque()
         self.retry: list[tuple[float, Claimed]] = []
         self.inflight: set[str] = set()
+        self.parked: set[str] = set()  # claimed files that met an outage
         self.stopping = False
         self.degraded: str | None = None
         self.retry_at = 0.0
@@ -335,7 +336,9 @@ class Daemon:
         exc = result.error
         if isinstance(exc, ServiceUnavailable):
             self.metrics.failures.labels("unavailable").inc()
-            self._enter_degraded(exc.message)
+            self.parked.add(result.claimed.token)  # stays in .processing until recovery
+            if self.degraded is None:
+                self._enter_degraded(exc.message)
             return
         if exc is not None:
             if not isinstance(exc, ItemDeferred):
@@ -343,6 +346,7 @@ class Daemon:
             self.metrics.failures.labels("deferred").inc()
             self.retry.append((time.monotonic() + DEFERRED_RETRY_SECONDS, result.claimed))
             return
+        self.backoff.reset()  # a file got through: the services work again
         outcome = result.outcome
         if outcome is None or outcome.result == "skipped":
             return
@@ -383,9 +387,10 @@ class Daemon:
         except ServiceUnavailable as exc:
             self._enter_degraded(exc.message)
             return
+        # The backoff is reset only when a file gets through: a full disk passes ping().
         log.info("daemon.recovered", was=self.degraded)
         self.degraded = None
-        self.backoff.reset()
+        self.parked.clear()
         self.metrics.degraded.set(0)
         self.rescan_due = 0.0  # take back what was left claimed, and look again
 
@@ -398,8 +403,11 @@ class Daemon:
             return None
         return st.st_size, st.st_mtime_ns
 
+    def _claimed_count(self) -> int:
+        return len(self.inflight) + len(self.recovery) + len(self.retry) + len(self.parked)
+
     def _status_line(self) -> str:
-        parts = [f"backlog {len(self.tracker)}", f"claimed {len(self.inflight)}"]
+        parts = [f"backlog {len(self.tracker)}", f"claimed {self._claimed_count()}"]
         if self.last_run:
             parts.append(f"last run {self.last_run['id']} {self.last_run['status']}")
         if self.degraded:
@@ -414,7 +422,7 @@ class Daemon:
             self._last_ping = now
         self.notifier.status(self._status_line())
         self.metrics.backlog.set(len(self.tracker))
-        self.metrics.claimed.set(len(self.inflight) + len(self.recovery) + len(self.retry))
+        self.metrics.claimed.set(self._claimed_count())
         self._write_state()
 
     def _write_state(self, force: bool = False, running: bool = True) -> None:
@@ -430,7 +438,7 @@ class Daemon:
             "observer": self.watcher.kind,
             "degraded": self.degraded,
             "backlog": len(self.tracker),
-            "claimed": len(self.inflight),
+            "claimed": self._claimed_count(),
             "last_run": self.last_run,
         }
         path = state_file(self.inbox.root)

@@ -87,7 +87,7 @@ class LocalBlobStore:
         tmp = Path(tmp_name)
         try:
             with os.fdopen(fd, "wb", buffering=0) as out:
-                digest, size = hash_stream(source, out.write)
+                digest, size = hash_stream(source, lambda chunk: _write_all(out.fileno(), chunk))
                 os.fsync(out.fileno())
             key = blob_key(digest)
             final = self._path(key)
@@ -138,6 +138,12 @@ class LocalBlobStore:
                     Path(entry.path).unlink(missing_ok=True)
                     removed += 1
         return removed
+
+
+def _write_all(fd: int, data: memoryview) -> None:
+    """os.write may write less than asked (a disk filling up): write the rest, or raise."""
+    while data:
+        data = data[os.write(fd, data) :]
 
 
 def _same_device(a: Path, b: Path) -> bool:
