@@ -233,8 +233,14 @@ class Inbox:
 
 
 def writer_state(path: Path) -> bool | None:
-    """Whether some process has this file open for writing; None when that cannot be told."""
+    """Whether some process has this file open for writing; None when that cannot be told.
+
+    Only a regular file is opened: opening a FIFO lets its blocked writer through, and a
+    device may act on an open. Anything else is not written the way a drop is: False, so
+    that the claim refuses it at once, unopened, instead of waiting for a close."""
     try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            return False
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError:
         return None  # gone, or unreadable: the pipeline reports it

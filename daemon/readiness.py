@@ -24,6 +24,10 @@ class _Pending:
     stat: Stat | None
     last_change: float  # monotonic-ish seconds of the last write or stat change seen
     open_for_write: bool
+    recheck_at: float = 0.0  # while a writer keeps it open: when to ask again
+
+
+WRITER_RECHECK_SECONDS = 0.5
 
 
 class ReadinessTracker:
@@ -110,8 +114,11 @@ class ReadinessTracker:
             if quiet < self.settle_seconds:
                 continue
             if entry.open_for_write:
+                if now < entry.recheck_at:
+                    continue
                 open_now = writers(path)
                 if open_now or (open_now is None and quiet < self.give_up_seconds):
+                    entry.recheck_at = now + min(self.settle_seconds, WRITER_RECHECK_SECONDS)
                     continue
                 entry.open_for_write = False
             current = stat(path)
@@ -126,7 +133,10 @@ class ReadinessTracker:
 
     def next_due_in(self, now: float) -> float | None:
         """Seconds until a pending file should be looked at again, or None."""
-        waits = [self.settle_seconds - (now - e.last_change) for e in self._pending.values()]
+        waits = [
+            max(self.settle_seconds - (now - e.last_change), e.recheck_at - now)
+            for e in self._pending.values()
+        ]
         return max(min(waits), 0.0) if waits else None
 
     def pop_ready(self) -> Path | None:

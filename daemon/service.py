@@ -114,6 +114,7 @@ class Daemon:
         self.retry_at = 0.0
         self.backoff = Backoff()
         self.rescan_due = 0.0
+        self.rescan_reason = "start"
         self.last_run: dict[str, Any] | None = None
         self._last_ping = 0.0
         self._last_state = 0.0
@@ -139,7 +140,7 @@ class Daemon:
             store=self.pipeline.store.description,
             observer=self.watcher.kind,
         )
-        self._recover_and_rescan()
+        self._recover_and_rescan("start")
         self._drain_recovery()
         self.notifier.ready(self._status_line())
         try:
@@ -156,7 +157,7 @@ class Daemon:
             self.mailbox.put(("stop", signal.Signals(signum).name))
 
         def hup(_signum: int, _frame: FrameType | None) -> None:
-            self.mailbox.put(("rescan", self.inbox.root))
+            self.mailbox.put(("rescan", self.inbox.root))  # also what an overflow sends
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
@@ -173,11 +174,12 @@ class Daemon:
                 break
             if isinstance(item, _Result):
                 self._handle_result(item)
+        # Whatever did not finish stays in .processing and is recovered at the next start.
+        abandoned = len(self.inflight)
         for _ in self._threads:
             self.jobs.put(None)
         self.watcher.stop()
-        # Whatever did not finish stays in .processing and is recovered at the next start.
-        log.info("daemon.stopped", abandoned=len(self.inflight))
+        log.info("daemon.stopped", abandoned=abandoned)
         self._write_state(force=True, running=False)
         self.notifier.close()
 
@@ -190,11 +192,11 @@ class Daemon:
         if not self.watcher.healthy() and not self.stopping:
             log.warning("watcher.died", action="restarting, then rescanning")
             self.watcher.restart()
-            self.rescan_due = now
+            self._request_rescan("watcher_restart")
         if self.degraded is not None and now >= self.retry_at:
             self._try_leave_degraded()
         if self.degraded is None and now >= self.rescan_due:
-            self._recover_and_rescan()
+            self._recover_and_rescan(self.rescan_reason)
         self.tracker.due(now, time.time(), self._stat, writer_state)
         self._requeue_deferred(now)
         self._dispatch()
@@ -229,8 +231,11 @@ class Daemon:
         if kind == "stop":
             log.info("daemon.stopping", signal=value)
             self.stopping = True
+        elif kind == "overflow":
+            self._request_rescan("overflow")
         elif kind == "rescan":
-            self.rescan_due = 0.0
+            self.watcher.rewatch(value)  # before the rescan, so nothing falls in between
+            self._request_rescan("sighup" if value == self.inbox.root else "folder")
         elif kind in ("moved_in", "written", "closed", "gone"):
             self._handle_event(kind, value)
 
@@ -253,10 +258,15 @@ class Daemon:
 
     # -- scanning and claiming ---------------------------------------------------------------
 
-    def _recover_and_rescan(self) -> None:
+    def _request_rescan(self, reason: str) -> None:
+        self.rescan_due = 0.0
+        self.rescan_reason = reason
+
+    def _recover_and_rescan(self, reason: str) -> None:
         """Queue what a crash or an outage left claimed, then look at every file."""
         now, wall = time.monotonic(), time.time()
         self.rescan_due = now + self.config.inbox.rescan_seconds
+        self.rescan_reason = "timer"
         queued = {c.token for c in self.recovery} | {c.token for _, c in self.retry}
         for claimed in self.inbox.claimed():
             if claimed.token not in self.inflight and claimed.token not in queued:
@@ -266,6 +276,14 @@ class Daemon:
         for drop, st in drops:
             path = self.inbox.root / drop.path
             self.tracker.scanned(path, (st.st_size, st.st_mtime_ns), st.st_mtime, wall, now)
+        log.info(
+            "inbox.rescan",
+            trigger=reason,
+            drops=len(drops),
+            problems=len(problems),
+            recovered=len(self.recovery),
+            duration_ms=round((time.monotonic() - now) * 1000, 1),
+        )
 
     def _drain_recovery(self) -> None:
         """At start-up: finish what was left claimed before declaring ourselves ready (the
@@ -392,7 +410,7 @@ class Daemon:
         self.degraded = None
         self.parked.clear()
         self.metrics.degraded.set(0)
-        self.rescan_due = 0.0  # take back what was left claimed, and look again
+        self._request_rescan("recovered")  # take back what was left claimed, look again
 
     # -- reporting ---------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ warning is seen or the observer thread dies.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import queue
@@ -31,7 +32,7 @@ from daemon.logs import get_logger
 
 log = get_logger()
 
-EventKind = Literal["moved_in", "written", "closed", "gone", "rescan"]
+EventKind = Literal["moved_in", "written", "closed", "gone", "rescan", "overflow"]
 Event = tuple[EventKind, Path]
 ObserverMode = Literal["auto", "inotify", "polling"]
 
@@ -46,8 +47,10 @@ class _Handler(FileSystemEventHandler):
     def on_any_event(self, event: FileSystemEvent) -> None:
         if event.is_directory:
             if event.event_type in ("created", "moved"):
-                # A new feeder folder may arrive with files already inside (mv of a folder).
-                self.events.put(("rescan", Path(_text(event.src_path))))
+                # A new feeder folder may arrive with files already inside (mv of a folder);
+                # a type folder made anew needs a watch of its own (inotify watches inodes).
+                target = event.dest_path or event.src_path
+                self.events.put(("rescan", Path(_text(target))))
             return
         src = Path(_text(event.src_path)) if event.src_path else None
         if isinstance(event, FileMovedEvent):
@@ -98,7 +101,9 @@ class Watcher:
         self.observer: Any = None
         self.kind = ""
         self.sees_closes = False
-        self._spy = _OverflowSpy(lambda: self.events.put(("rescan", self.root)))
+        self._spy = _OverflowSpy(lambda: self.events.put(("overflow", self.root)))
+        self._handler = _Handler(events)
+        self._watches: dict[str, Any] = {}
         self._lock = threading.Lock()
 
     def start(self) -> None:
@@ -127,13 +132,14 @@ class Watcher:
             observer: Any = InotifyObserver(generate_full_events=True)
         else:
             observer = PollingObserver(timeout=self.poll_seconds)
-        handler = _Handler(self.events)
+        handler = self._handler
+        self._watches = {}
         try:
             observer.schedule(handler, str(self.root), recursive=False)
             for name in UPLOAD_TYPES:
                 folder = self.root / name
                 if folder.is_dir() and not folder.is_symlink():
-                    observer.schedule(handler, str(folder), recursive=True)
+                    self._watches[name] = observer.schedule(handler, str(folder), recursive=True)
             observer.start()
         except BaseException:
             observer.unschedule_all()
@@ -142,6 +148,23 @@ class Watcher:
         self.kind = "inotify" if inotify else "polling"
         self.sees_closes = inotify
         log.info("watcher.started", observer=self.kind, root=str(self.root))
+
+    def rewatch(self, folder: Path) -> None:
+        """A type folder made anew while running: drop the watch on the old inode, if any,
+        and watch the new folder."""
+        if folder.parent != self.root or folder.name not in UPLOAD_TYPES:
+            return
+        with self._lock:
+            observer = self.observer
+            if observer is None or folder.is_symlink() or not folder.is_dir():
+                return
+            old = self._watches.pop(folder.name, None)
+            if old is not None:
+                with contextlib.suppress(KeyError):
+                    observer.unschedule(old)
+            self._watches[folder.name] = observer.schedule(
+                self._handler, str(folder), recursive=True
+            )
 
     def healthy(self) -> bool:
         return self.observer is not None and bool(self.observer.is_alive())

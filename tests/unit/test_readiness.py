@@ -129,3 +129,18 @@ def test_next_due_in_says_when_to_look_again(sees_closes: bool) -> None:
     assert tracker.next_due_in(0.0) is None
     tracker.written(A, now=10.0)
     assert tracker.next_due_in(11.5) == pytest.approx(0.5)
+
+
+def test_a_file_held_open_is_rechecked_at_most_twice_a_second() -> None:
+    tracker = ReadinessTracker(settle_seconds=2, sees_closes=True)
+    checks: list[Path] = []
+
+    def writers(path: Path) -> bool:
+        checks.append(path)
+        return True
+
+    tracker.written(A, now=0.0)
+    for step in range(10):  # a busy main loop, every 0.1 s
+        tracker.due(2.0 + step / 10, 5.0, {A: (1, 0)}.get, writers)
+    assert len(checks) == 2
+    assert tracker.next_due_in(2.95) == pytest.approx(0.05)

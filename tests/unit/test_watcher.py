@@ -81,7 +81,7 @@ def test_an_inotify_queue_overflow_warning_asks_for_a_rescan(tmp_path: Path) -> 
         logging.getLogger("watchdog.observers.inotify_c").warning(
             "Inotify queue overflowed; filesystem events were lost"
         )
-        _wait_for(events, ("rescan", root))
+        _wait_for(events, ("overflow", root))
     finally:
         watcher.stop()
 
