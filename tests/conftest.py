@@ -75,24 +75,11 @@ def config(config_path: Path) -> Config:
 @pytest.fixture(scope="session")
 def pg_template() -> Iterator[str]:
     """A PostgreSQL database migrated once to head; tests clone it (CREATE DATABASE TEMPLATE)."""
-    if not PG_URL:
-        service_missing("AUTODOC_TEST_DATABASE_URL is not set")
-    admin = make_url(PG_URL)
-    name = f"autodoc_tpl_{uuid.uuid4().hex[:8]}"
-    try:
-        engine = create_engine(admin, isolation_level="AUTOCOMMIT")
-        with engine.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:
-        service_missing(f"PostgreSQL at {admin.render_as_string()} unreachable: {exc}")
-    url = admin.set(database=name).render_as_string(hide_password=False)
-    db = Database(url)
-    migrate.upgrade(db.engine)
-    db.dispose()
-    yield url
-    with engine.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    engine.dispose()
+    for url in _pg_database(template=None):
+        db = Database(url)
+        migrate.upgrade(db.engine)
+        db.dispose()
+        yield url
 
 
 @pytest.fixture

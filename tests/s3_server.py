@@ -132,6 +132,45 @@ def _tail(log: Path, lines: int = 30) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
+def weed_server_args(
+    binary: Path, data: Path, folder: Path, ports: list[int], extra: tuple[str, ...] = ()
+) -> list[str]:
+    """`weed server` with master, volume, filer and S3 on loopback, every port explicit
+    (gRPC ports default to port+10000 otherwise). `ports`: s3, s3 gRPC, master, master gRPC,
+    volume, volume gRPC, filer, filer gRPC."""
+    s3, s3_grpc, master, master_grpc, volume, volume_grpc, filer, filer_grpc = ports
+    args = [
+        str(binary),
+        "server",
+        "-ip=127.0.0.1",
+        "-ip.bind=127.0.0.1",
+        f"-dir={data}",
+        f"-master.port={master}",
+        f"-master.port.grpc={master_grpc}",
+        "-master.volumeSizeLimitMB=64",
+        "-master.telemetry=false",
+        f"-volume.port={volume}",
+        f"-volume.port.grpc={volume_grpc}",
+        "-volume.max=0",  # each bucket gets its own volume: as many as the disk holds
+        "-volume.preStopSeconds=0",
+        f"-filer.port={filer}",
+        f"-filer.port.grpc={filer_grpc}",
+        "-s3",
+        f"-s3.port={s3}",
+        f"-s3.port.grpc={s3_grpc}",
+        "-s3.port.iceberg=0",
+        "-s3.port.lance=0",
+        *extra,
+    ]
+    # Unix sockets default to /tmp/seaweedfs-*-<port>.sock; keep them here when the path fits.
+    if len(str(folder / "filer-00000.sock")) < 100:
+        args += [
+            f"-filer.localSocket={folder / f'filer-{filer}.sock'}",
+            f"-s3.localSocket={folder / f's3-{s3}.sock'}",
+        ]
+    return args
+
+
 class _Weed:
     """One `weed server` (master, volume, filer and S3 gateway in one process)."""
 
@@ -150,34 +189,12 @@ class _Weed:
         self.endpoint = f"http://127.0.0.1:{s3}"
         data = self.folder / "data"
         data.mkdir(exist_ok=True)
-        args = [
-            str(self.binary),
-            "server",
-            "-ip=127.0.0.1",
-            "-ip.bind=127.0.0.1",
-            f"-dir={data}",
-            f"-master.port={master}",
-            f"-master.port.grpc={master_grpc}",
-            "-master.volumeSizeLimitMB=64",
-            "-master.telemetry=false",
-            f"-volume.port={volume}",
-            f"-volume.port.grpc={volume_grpc}",
-            "-volume.max=0",  # each bucket gets its own volume: as many as the disk holds
-            "-volume.preStopSeconds=0",
-            f"-filer.port={filer}",
-            f"-filer.port.grpc={filer_grpc}",
-            "-s3",
-            f"-s3.port={s3}",
-            f"-s3.port.grpc={s3_grpc}",
-            "-s3.port.iceberg=0",
-            "-s3.port.lance=0",
-        ]
-        # Unix sockets default to /tmp/seaweedfs-*-<port>.sock; keep them here when the path fits.
-        if len(str(self.folder / "filer-00000.sock")) < 100:
-            args += [
-                f"-filer.localSocket={self.folder / f'filer-{filer}.sock'}",
-                f"-s3.localSocket={self.folder / f's3-{s3}.sock'}",
-            ]
+        args = weed_server_args(
+            self.binary,
+            data,
+            self.folder,
+            [s3, s3_grpc, master, master_grpc, volume, volume_grpc, filer, filer_grpc],
+        )
         env = dict(os.environ)
         env["WEED_MASTER_VOLUME_GROWTH_COPY_1"] = "1"  # one volume per new bucket, not seven
         with open(self.log, "ab") as log:

@@ -49,6 +49,7 @@ from tests.s3_server import (
     _find_weed,
     _free_ports,
     _tail,
+    weed_server_args,
 )
 
 STATE_GLOB = "daemon-*.json"
@@ -466,38 +467,11 @@ class DedicatedWeed:
         self.process: subprocess.Popen[bytes] | None = None
 
     def _args(self) -> list[str]:
-        s3, s3_grpc, master, master_grpc, volume, volume_grpc, filer, filer_grpc = self.ports
-        args = [
-            str(self.binary),
-            "server",
-            "-ip=127.0.0.1",
-            "-ip.bind=127.0.0.1",
-            f"-dir={self.data}",
-            f"-master.port={master}",
-            f"-master.port.grpc={master_grpc}",
-            "-master.volumeSizeLimitMB=64",
-            "-master.telemetry=false",
-            # A restarted single master resumes its raft state and waits out an election
-            # timeout (10 s by default) before it serves again.
-            "-master.electionTimeout=1s",
-            f"-volume.port={volume}",
-            f"-volume.port.grpc={volume_grpc}",
-            "-volume.max=0",
-            "-volume.preStopSeconds=0",
-            f"-filer.port={filer}",
-            f"-filer.port.grpc={filer_grpc}",
-            "-s3",
-            f"-s3.port={s3}",
-            f"-s3.port.grpc={s3_grpc}",
-            "-s3.port.iceberg=0",
-            "-s3.port.lance=0",
-        ]
-        if len(str(self.folder / "filer-00000.sock")) < 100:
-            args += [
-                f"-filer.localSocket={self.folder / f'filer-{filer}.sock'}",
-                f"-s3.localSocket={self.folder / f's3-{s3}.sock'}",
-            ]
-        return args
+        # A restarted single master resumes its raft state and waits out an election
+        # timeout (10 s by default) before it serves again.
+        return weed_server_args(
+            self.binary, self.data, self.folder, self.ports, ("-master.electionTimeout=1s",)
+        )
 
     def _sockets(self) -> list[Path]:
         s3, s3_grpc, _m, master_grpc, _v, volume_grpc, filer, filer_grpc = self.ports
