@@ -88,10 +88,10 @@ def fail(message: str, code: int) -> int:
 # -- commands ------------------------------------------------------------------------------
 
 
-def open_database(config: Config, *, require_head: bool = True) -> Database:
+def open_database(config: Config, *, require_head: bool = True, pool_size: int = 5) -> Database:
     from daemon import migrate  # Alembic costs ~0.5 s to import; only commands that need it
 
-    db = Database(config.database.url)
+    db = Database(config.database.url, pool_size)
     if require_head:
         current = migrate.current_revision(db.engine)
         head = migrate.head_revision(db.engine)
@@ -108,7 +108,8 @@ def build_runtime(config: Config) -> tuple[Inbox, Pipeline]:
     from daemon.pipeline import Pipeline
     from daemon.storage import make_store
 
-    pipeline = Pipeline(config, open_database(config), make_store(config.storage))
+    db = open_database(config, pool_size=config.daemon.workers + 2)
+    pipeline = Pipeline(config, db, make_store(config.storage))
     return Inbox(config.inbox.path), pipeline
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from daemon.errors import DatabaseUnavailable, RunNotFound, SchemaError
 from daemon.models import File, IngestionRun, RunStatus, UploadType, utcnow
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, pool_size: int = 5) -> Engine:
     parsed = make_url(url)
     kwargs: dict[str, Any] = {"pool_pre_ping": True}
     if parsed.get_backend_name() == "sqlite":
@@ -36,7 +37,17 @@ def make_engine(url: str) -> Engine:
         # Writers wait for each other instead of failing with "database is locked".
         kwargs["connect_args"] = {"timeout": 30}
     else:
-        kwargs["connect_args"] = {"connect_timeout": 10}
+        kwargs["pool_size"] = pool_size
+        # A half-open connection (a partitioned host) must fail in about a minute, not hang a
+        # worker for the kernel's 15-minute TCP retransmission timeout.
+        kwargs["connect_args"] = {
+            "connect_timeout": 10,
+            "keepalives": 1,
+            "keepalives_idle": 30,
+            "keepalives_interval": 10,
+            "keepalives_count": 3,
+            "tcp_user_timeout": 60000,
+        }
     engine = create_engine(url, **kwargs)
     if parsed.get_backend_name() == "sqlite":
         event.listen(engine, "connect", _sqlite_connect)
@@ -87,6 +98,9 @@ def translate_errors() -> Iterator[None]:
         raise DatabaseUnavailable(f"database unavailable: {exc}") from exc
 
 
+_BEGINNING = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 @dataclass(frozen=True)
 class FileRecord:
     path: str
@@ -98,9 +112,9 @@ class FileRecord:
 class Database:
     """Run bookkeeping: every method is one short transaction."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, pool_size: int = 5) -> None:
         self.url = url
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, pool_size)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @property
@@ -136,10 +150,12 @@ class Database:
 
     def mark_stored(
         self, run_id: int, record: FileRecord, notes: Callable[[int | None], str]
-    ) -> None:
-        """Insert the files row and set `stored` in one transaction. `notes` is given the
-        earliest other run with the same sha256, looked up inside that transaction while
-        holding a per-content lock, so two runs stored at once cannot both miss each other."""
+    ) -> bool:
+        """Insert the files row and set `stored` in one transaction, if the run is still
+        `pending` (False: another process finished it; the database is the arbiter even where
+        file locks are not, e.g. NFS without lockd). `notes` is given the earliest other run
+        with the same sha256, looked up inside that transaction while holding a per-content
+        lock, so two runs stored at once cannot both miss each other."""
         with self.session() as session:
             if self.is_postgresql:
                 session.execute(
@@ -151,30 +167,39 @@ class Database:
                     File.sha256 == record.sha256, File.run_id != run_id
                 )
             )
-            session.add(File(run_id=run_id, **record.__dict__))
-            session.execute(
+            changed = session.execute(
                 update(IngestionRun)
-                .where(IngestionRun.id == run_id)
+                .where(IngestionRun.id == run_id, IngestionRun.status == RunStatus.PENDING)
                 .values(status=RunStatus.STORED, notes=notes(earlier))
             )
+            if changed.rowcount != 1:  # type: ignore[attr-defined]
+                return False
+            session.add(File(run_id=run_id, **record.__dict__))
+            return True
 
-    def mark_failed(self, run_id: int, notes: str) -> None:
+    def mark_failed(self, run_id: int, notes: str) -> bool:
+        """Set `failed` if the run is still `pending`; False when it was finished elsewhere."""
         with self.session() as session:
-            session.execute(
+            changed = session.execute(
                 update(IngestionRun)
-                .where(IngestionRun.id == run_id)
+                .where(IngestionRun.id == run_id, IngestionRun.status == RunStatus.PENDING)
                 .values(status=RunStatus.FAILED, notes=notes)
             )
+            return bool(changed.rowcount == 1)  # type: ignore[attr-defined]
 
     # -- reads -------------------------------------------------------------------------------
 
-    def find_run_by_marker(self, marker: str) -> IngestionRun | None:
-        """The run whose notes carry `marker` (the claim token), with its files."""
+    def find_run_by_marker(
+        self, marker: str, created_after: datetime | None = None
+    ) -> IngestionRun | None:
+        """The run whose notes carry `marker` (the claim token), with its files; a lower
+        bound on its creation time lets the created_at index cut the scan short."""
         pattern = "%" + marker.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         with self.session() as session:
             return session.scalars(
                 select(IngestionRun)
                 .where(IngestionRun.notes.like(pattern, escape="\\"))
+                .where(IngestionRun.created_at >= (created_after or _BEGINNING))
                 .options(selectinload(IngestionRun.files))
                 .order_by(IngestionRun.id)
                 .limit(1)

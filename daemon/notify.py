@@ -64,6 +64,9 @@ class Notifier:
     def watchdog(self) -> None:
         self.send("WATCHDOG=1")
 
+    def extend_timeout(self, seconds: float) -> None:
+        self.send(f"EXTEND_TIMEOUT_USEC={int(seconds * 1e6)}")
+
     def stopping(self) -> None:
         self.send("STOPPING=1")
 

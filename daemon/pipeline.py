@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO, Literal
 
@@ -122,7 +122,14 @@ class Pipeline:
         start = time.monotonic()
         origin = printable(str(claimed.origin))
         marker = claim_marker(claimed.token)
-        run = self.db.find_run_by_marker(marker) if recovering else None
+        run = None
+        if recovering:
+            # The claim (a rename) set the file's ctime; its run cannot be much older.
+            try:
+                since = datetime.fromtimestamp(claimed.path.lstat().st_ctime, UTC)
+            except OSError:
+                since = None
+            run = self.db.find_run_by_marker(marker, since and since - timedelta(days=1))
         if run is not None and run.status != RunStatus.PENDING:
             return self._finish_recovered(claimed, fd, run)
         if run is None:
@@ -151,7 +158,9 @@ class Pipeline:
             reason = exc.message if isinstance(exc, PermanentError) else f"internal error: {exc!r}"
             if not isinstance(exc, PermanentError):
                 log.error("run.crashed", error=repr(exc), exc_info=exc)
-            self.db.mark_failed(run_id, f"failed: {reason}; from {origin} {marker}")
+            if not self.db.mark_failed(run_id, f"failed: {reason}; from {origin} {marker}"):
+                log.warning("run.finished_elsewhere", origin=origin)
+                return Outcome("skipped", run_id)
             log.warning("run.failed", reason=reason, origin=origin, duration_ms=elapsed_ms(start))
             faults.point("after_failed_commit")
             self._quarantine(claimed, run_id, reason)
@@ -159,9 +168,12 @@ class Pipeline:
 
         faults.point("after_blob_durable")
         tail = f"from {origin} {marker}"
-        self.db.mark_stored(
+        stored = self.db.mark_stored(
             run_id, self._record(claimed.name, blob), lambda earlier: _stored_notes(earlier, tail)
         )
+        if not stored:  # only where file locks do not reach (NFS without lockd)
+            log.warning("run.finished_elsewhere", origin=origin)
+            return Outcome("skipped", run_id)
         faults.point("after_commit")
         claimed.path.unlink(missing_ok=True)
         log.info(

@@ -4,7 +4,7 @@
 - created or written in place: ready once closed after its last write (when the observer
   reports closes) and unchanged in size and mtime for `settle_seconds`;
 - found by a scan with no events (present at start-up, missed events): ready once its size
-  and mtime have been unchanged for `settle_seconds`, judged from its mtime.
+  and mtime have been unchanged for `settle_seconds`.
 
 Ready paths leave in the order they became ready (FIFO), each once.
 """
@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-Stat = tuple[int, int]  # (size, mtime_ns)
+Stat = tuple[int, int]  # (size, mtime_ns); size -1 for what is not a regular file
 
 
 @dataclass
@@ -25,6 +25,7 @@ class _Pending:
     last_change: float  # monotonic-ish seconds of the last write or stat change seen
     open_for_write: bool
     recheck_at: float = 0.0  # while a writer keeps it open: when to ask again
+    closed_seen: bool = False  # inotify reported close-after-write
 
 
 WRITER_RECHECK_SECONDS = 0.5
@@ -75,6 +76,7 @@ class ReadinessTracker:
         entry = self._pending.get(path)
         if entry is not None:
             entry.open_for_write = False
+            entry.closed_seen = True
             entry.last_change = now
 
     def gone(self, path: Path) -> None:
@@ -82,15 +84,12 @@ class ReadinessTracker:
         self._pending.pop(path, None)
         self._ready.pop(path, None)
 
-    def scanned(self, path: Path, stat: Stat, mtime: float, now_wall: float, now: float) -> None:
-        """Seen by a full scan. Unknown files are judged by their mtime's age."""
+    def scanned(self, path: Path, stat: Stat, now: float) -> None:
+        """Seen by a full scan with no event: it must keep the same size and mtime for
+        settle_seconds (an mtime's age alone is not trusted: on NFS it is another clock)."""
         if path in self._ready or path in self._pending:
             return
-        age = now_wall - mtime
-        if age >= self.settle_seconds:
-            self._mark_ready(path)
-        else:
-            self._pending[path] = _Pending(stat, now - max(age, 0.0), open_for_write=False)
+        self._pending[path] = _Pending(stat, now, open_for_write=False)
 
     # -- decisions ---------------------------------------------------------------------------
 
@@ -105,17 +104,15 @@ class ReadinessTracker:
         `writers` whether a process has the file open for writing (None: cannot tell).
 
         Settled means: no write seen for settle_seconds, closed (a close event seen, or no
-        writer has it open), and then the same size and mtime as at the last look, or an
-        mtime that old. A file whose close we never see and cannot check is taken after
-        `give_up_seconds` of quiet (a create event without a writer: `ln`, missed events).
+        writer has it open), not empty, and then the same size and mtime as at the last
+        look (or, after a close event, an mtime that old). A file whose close we never see
+        and cannot check, or that stays empty, is taken after `give_up_seconds` of quiet.
         """
         for path, entry in list(self._pending.items()):
             quiet = now - entry.last_change
-            if quiet < self.settle_seconds:
+            if quiet < self.settle_seconds or now < entry.recheck_at:
                 continue
             if entry.open_for_write:
-                if now < entry.recheck_at:
-                    continue
                 open_now = writers(path)
                 if open_now or (open_now is None and quiet < self.give_up_seconds):
                     entry.recheck_at = now + min(self.settle_seconds, WRITER_RECHECK_SECONDS)
@@ -124,7 +121,16 @@ class ReadinessTracker:
             current = stat(path)
             if current is None:
                 del self._pending[path]
-            elif current == entry.stat or now_wall - current[1] / 1e9 >= self.settle_seconds:
+                continue
+            if current[0] == 0 and quiet < self.give_up_seconds:
+                # Empty: a writer may not have started (`ssh host cat > file`).
+                entry.stat = current
+                entry.recheck_at = now + min(self.settle_seconds, WRITER_RECHECK_SECONDS)
+                continue
+            closed_long_ago = (
+                entry.closed_seen and now_wall - current[1] / 1e9 >= self.settle_seconds
+            )
+            if current == entry.stat or closed_long_ago:
                 del self._pending[path]
                 self._mark_ready(path)
             else:

@@ -171,3 +171,11 @@ class WarnOnce:
                 log.warning(f"inbox.{kind}", path=printable(str(item.path)), reason=item.reason)
         if replace:
             self._warned = keys
+
+    def prune(self) -> None:
+        """Forget warnings about files that have gone (so a new one is warned about)."""
+        self._warned = {
+            key
+            for key in self._warned
+            if (self.root / key[0]).exists() or (self.root / key[0]).is_symlink()
+        }

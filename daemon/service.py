@@ -14,6 +14,7 @@ import os
 import queue
 import signal
 import socket
+import stat
 import threading
 import time
 from collections import deque
@@ -24,7 +25,7 @@ from types import FrameType
 from typing import Any
 
 from daemon.config import Config
-from daemon.errors import ItemDeferred, Refused, ServiceUnavailable
+from daemon.errors import AutodocError, ItemDeferred, Refused, SchemaError, ServiceUnavailable
 from daemon.inbox import (
     Claimed,
     Drop,
@@ -32,6 +33,7 @@ from daemon.inbox import (
     Unroutable,
     check_regular,
     classify,
+    printable,
     writer_open,
     writer_state,
 )
@@ -47,7 +49,9 @@ BACKOFF_START = 1.0
 BACKOFF_CAP = 60.0
 TICK_SECONDS = 0.5
 DEFERRED_RETRY_SECONDS = 5.0
+DEFERRED_RETRY_CAP = 600.0
 STATE_EVERY_SECONDS = 2.0
+EXTEND_START_SECONDS = 30.0
 
 log = get_logger()
 
@@ -104,9 +108,11 @@ class Daemon:
             give_up_seconds=config.inbox.rescan_seconds,
         )
         self.warn = WarnOnce(inbox.root)
+        self.claim_warn = WarnOnce(inbox.root)  # pruned to what is still there at rescans
         self.jobs: queue.SimpleQueue[tuple[Claimed, bool] | None] = queue.SimpleQueue()
         self.recovery: deque[Claimed] = deque()
         self.retry: list[tuple[float, Claimed]] = []
+        self.attempts: dict[str, int] = {}  # claim token -> deferrals so far
         self.inflight: set[str] = set()
         self.parked: set[str] = set()  # claimed files that met an outage
         self.stopping = False
@@ -130,6 +136,9 @@ class Daemon:
             thread = threading.Thread(target=self._work, name=f"ingest-{n}", daemon=True)
             thread.start()
             self._threads.append(thread)
+        clean = getattr(self.pipeline.store, "clean_stale_temp_files", None)
+        if clean is not None and (removed := clean()):
+            log.info("store.cleaned", stale_temp_files=removed)
         # Watch first, then scan: a file dropped in between is seen by one or the other.
         self.watcher.start()
         self.tracker.sees_closes = self.watcher.sees_closes
@@ -231,6 +240,8 @@ class Daemon:
         if kind == "stop":
             log.info("daemon.stopping", signal=value)
             self.stopping = True
+        elif kind == "probe":
+            self._probed(value)
         elif kind == "overflow":
             self._request_rescan("overflow")
         elif kind == "rescan":
@@ -264,7 +275,7 @@ class Daemon:
 
     def _recover_and_rescan(self, reason: str) -> None:
         """Queue what a crash or an outage left claimed, then look at every file."""
-        now, wall = time.monotonic(), time.time()
+        now = time.monotonic()
         self.rescan_due = now + self.config.inbox.rescan_seconds
         self.rescan_reason = "timer"
         queued = {c.token for c in self.recovery} | {c.token for _, c in self.retry}
@@ -273,9 +284,11 @@ class Daemon:
                 self.recovery.append(claimed)
         drops, problems = self.inbox.survey()
         self.warn.problems(problems, replace=True)
-        for drop, st in drops:
+        self.claim_warn.prune()
+        # Oldest first: the order they were written in is the best guess of their turn.
+        for drop, st in sorted(drops, key=lambda d: d[1].st_mtime_ns):
             path = self.inbox.root / drop.path
-            self.tracker.scanned(path, (st.st_size, st.st_mtime_ns), st.st_mtime, wall, now)
+            self.tracker.scanned(path, (st.st_size, st.st_mtime_ns), now)
         log.info(
             "inbox.rescan",
             trigger=reason,
@@ -293,6 +306,8 @@ class Daemon:
             self._wait_and_read(TICK_SECONDS)
             self._dispatch(recovery_only=True)
             self._heartbeat(time.monotonic())
+            # Big files left claimed may take longer than TimeoutStartSec: ask for more.
+            self.notifier.extend_timeout(EXTEND_START_SECONDS)
 
     def _dispatch(self, recovery_only: bool = False) -> None:
         """Claim ready files, oldest readiness first, while a worker is free."""
@@ -319,7 +334,11 @@ class Daemon:
         except FileNotFoundError:
             return None
         except Refused as exc:
-            self.warn.problems([(Unroutable(decision.path, exc.message), "refused")])
+            self.claim_warn.problems([(Unroutable(decision.path, exc.message), "refused")])
+            return None
+        except OSError as exc:  # EACCES on a feeder folder, ESTALE on NFS, ...
+            reason = f"cannot be read: {exc.strerror}"
+            self.claim_warn.problems([(Unroutable(decision.path, reason), "refused")])
             return None
         if writer_open(path):
             # Closed by nobody yet (a writer pausing between chunks): settle again.
@@ -329,7 +348,7 @@ class Daemon:
             return self.inbox.claim(decision)
         except OSError as exc:
             reason = f"cannot be claimed: {exc.strerror}"
-            self.warn.problems([(Unroutable(decision.path, reason), "refused")])
+            self.claim_warn.problems([(Unroutable(decision.path, reason), "refused")])
             return None
 
     def _submit(self, claimed: Claimed, recovering: bool) -> None:
@@ -352,18 +371,30 @@ class Daemon:
     def _handle_result(self, result: _Result) -> None:
         self.inflight.discard(result.claimed.token)
         exc = result.error
-        if isinstance(exc, ServiceUnavailable):
+        token = result.claimed.token
+        if isinstance(exc, ServiceUnavailable | SchemaError):
             self.metrics.failures.labels("unavailable").inc()
-            self.parked.add(result.claimed.token)  # stays in .processing until recovery
+            self.parked.add(token)  # stays in .processing until recovery
             if self.degraded is None:
                 self._enter_degraded(exc.message)
             return
         if exc is not None:
-            if not isinstance(exc, ItemDeferred):
-                log.error("pipeline.crashed", error=repr(exc), exc_info=exc)
+            # Only this file waits, with its own capped backoff, logged at every attempt.
+            attempt = self.attempts[token] = self.attempts.get(token, 0) + 1
+            delay = min(DEFERRED_RETRY_SECONDS * 2 ** (attempt - 1), DEFERRED_RETRY_CAP)
+            message = exc.message if isinstance(exc, AutodocError) else repr(exc)
+            log.warning(
+                "run.retry",
+                origin=printable(str(result.claimed.origin)),
+                attempt=attempt,
+                retry_in_s=delay,
+                reason=message,
+                exc_info=exc if attempt == 1 and not isinstance(exc, ItemDeferred) else None,
+            )
             self.metrics.failures.labels("deferred").inc()
-            self.retry.append((time.monotonic() + DEFERRED_RETRY_SECONDS, result.claimed))
+            self.retry.append((time.monotonic() + delay, result.claimed))
             return
+        self.attempts.pop(token, None)
         self.backoff.reset()  # a file got through: the services work again
         outcome = result.outcome
         if outcome is None or outcome.result == "skipped":
@@ -398,12 +429,27 @@ class Daemon:
         self.metrics.degraded.set(1)
 
     def _try_leave_degraded(self) -> None:
-        try:
-            self.pipeline.db.ping()
-            self.pipeline.store.ping()
-            self.inbox.ensure()
-        except ServiceUnavailable as exc:
-            self._enter_degraded(exc.message)
+        """Probe the services in a thread of its own: a probe can take as long as a connect
+        timeout, and the main loop must keep answering systemd's watchdog meanwhile."""
+        self.retry_at = float("inf")  # until the probe reports
+
+        def probe() -> None:
+            try:
+                self.pipeline.db.ping()
+                self.pipeline.store.ping()
+                self.inbox.ensure()
+            except ServiceUnavailable as exc:
+                self.mailbox.put(("probe", exc.message))
+            except Exception as exc:  # noqa: BLE001 - reported, never lost in a thread
+                self.mailbox.put(("probe", repr(exc)))
+            else:
+                self.mailbox.put(("probe", None))
+
+        threading.Thread(target=probe, name="probe", daemon=True).start()
+
+    def _probed(self, error: str | None) -> None:
+        if error is not None:
+            self._enter_degraded(error)
             return
         # The backoff is reset only when a file gets through: a full disk passes ping().
         log.info("daemon.recovered", was=self.degraded)
@@ -419,7 +465,9 @@ class Daemon:
             st = os.lstat(path)
         except OSError:
             return None
-        return st.st_size, st.st_mtime_ns
+        # A FIFO or a symlink is not "empty, waiting for its writer": let the claim refuse it.
+        size = st.st_size if stat.S_ISREG(st.st_mode) else -1
+        return size, st.st_mtime_ns
 
     def _claimed_count(self) -> int:
         return len(self.inflight) + len(self.recovery) + len(self.retry) + len(self.parked)

@@ -81,6 +81,8 @@ def _daemons(inbox: Inbox) -> list[dict[str, Any]]:
         except (OSError, ValueError):
             continue
         if isinstance(state, dict):
+            # A live daemon rewrites its state every few seconds.
+            state["stale"] = bool(state.get("running")) and time.time() - path.stat().st_mtime > 60
             found.append(state)
     return found
 
@@ -107,6 +109,8 @@ def render_status(status: dict[str, Any]) -> str:
     for d in status["daemons"]:
         if not d.get("running"):
             state = "stopped"
+        elif d.get("stale"):
+            state = "NOT RESPONDING (no update for over a minute: killed, or hung?)"
         elif d.get("degraded"):
             state = f"DEGRADED: {d['degraded']}"
         else:

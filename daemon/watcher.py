@@ -104,7 +104,7 @@ class Watcher:
         self._spy = _OverflowSpy(lambda: self.events.put(("overflow", self.root)))
         self._handler = _Handler(events)
         self._watches: dict[str, Any] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # rewatch() may be called while start() runs
 
     def start(self) -> None:
         logging.getLogger("watchdog").addHandler(self._spy)
@@ -162,17 +162,34 @@ class Watcher:
             if old is not None:
                 with contextlib.suppress(KeyError):
                     observer.unschedule(old)
-            self._watches[folder.name] = observer.schedule(
-                self._handler, str(folder), recursive=True
-            )
+            try:
+                self._watches[folder.name] = observer.schedule(
+                    self._handler, str(folder), recursive=True
+                )
+            except OSError as exc:  # the watch limit, or the folder went again
+                log.warning(
+                    "watcher.rewatch_failed",
+                    folder=str(folder),
+                    reason=exc.strerror,
+                    action="the timed rescan covers it",
+                )
 
     def healthy(self) -> bool:
-        return self.observer is not None and bool(self.observer.is_alive())
+        """The observer and every emitter thread alive (an emitter stops itself when its
+        folder is deleted or replaced, and the observer thread does not notice)."""
+        observer = self.observer
+        if observer is None or not observer.is_alive():
+            return False
+        return all(emitter.is_alive() for emitter in list(observer.emitters))
 
     def restart(self) -> None:
-        """After the observer thread died (watchdog stops it on some errors)."""
+        """After the observer or an emitter died; polling if inotify cannot be had again."""
         self.stop()
-        self.start()
+        try:
+            self.start()
+        except OSError as exc:
+            log.warning("watcher.fallback", reason=f"inotify restart failed: {exc.strerror}")
+            self._start(inotify=False)
 
     def stop(self) -> None:
         logging.getLogger("watchdog").removeHandler(self._spy)

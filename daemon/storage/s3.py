@@ -32,20 +32,26 @@ class S3BlobStore:
         self.description = f"s3://{self.bucket}/{self.prefix}" + (
             f" at {endpoint}" if endpoint else ""
         )
-        self.client: Any = boto3.client(
-            "s3",
-            endpoint_url=endpoint,
-            region_name=config.region or None,
-            config=BotoConfig(
-                request_checksum_calculation=config.checksum_mode,
-                response_checksum_validation=config.checksum_mode,
-                retries={"max_attempts": 3, "mode": "standard"},
-                connect_timeout=10,
-                read_timeout=60,
-                # SeaweedFS and MinIO want path-style URLs on a bare host:port endpoint.
-                s3={"addressing_style": "path" if endpoint else "auto"},
-            ),
-        )
+
+        def client(attempts: int, connect: float, read: float) -> Any:
+            return boto3.client(
+                "s3",
+                endpoint_url=endpoint,
+                region_name=config.region or None,
+                config=BotoConfig(
+                    request_checksum_calculation=config.checksum_mode,
+                    response_checksum_validation=config.checksum_mode,
+                    retries={"max_attempts": attempts, "mode": "standard"},
+                    connect_timeout=connect,
+                    read_timeout=read,
+                    # SeaweedFS and MinIO want path-style URLs on a bare host:port endpoint.
+                    s3={"addressing_style": "path" if endpoint else "auto"},
+                ),
+            )
+
+        self.client: Any = client(attempts=3, connect=10, read=60)
+        # Health probes answer quickly, right or wrong: one attempt, short timeouts.
+        self._probe_client: Any = client(attempts=1, connect=5, read=10)
         self.transfer = TransferConfig(
             multipart_threshold=config.multipart_threshold_bytes,
             multipart_chunksize=config.multipart_chunk_bytes,
@@ -99,7 +105,7 @@ class S3BlobStore:
     def ping(self) -> None:
         try:
             with _translate(f"bucket {self.bucket}", missing_ok=True):
-                self.client.head_bucket(Bucket=self.bucket)
+                self._probe_client.head_bucket(Bucket=self.bucket)
         except _Missing as missing:
             message = f"s3 bucket {self.bucket} does not exist"
             raise StorageUnavailable(message) from missing.__cause__

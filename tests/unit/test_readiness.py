@@ -77,16 +77,34 @@ def test_a_close_never_seen_is_given_up_on_when_writers_cannot_be_checked() -> N
     tracker.written(A, now=0.0)  # e.g. `ln`: a create event, no writer, no close event
     tracker.due(10.0, 1000.0, stats.get, lambda _p: None)
     assert drain(tracker) == []
-    tracker.due(31.0, 1000.0, stats.get, lambda _p: None)
+    tracker.due(31.0, 1000.0, stats.get, lambda _p: None)  # gives up waiting; looks
+    tracker.due(32.0, 1000.0, stats.get, lambda _p: None)  # unchanged since
     assert drain(tracker) == [A]
 
 
-def test_scanned_files_are_judged_by_the_age_of_their_mtime() -> None:
+def test_scanned_files_must_stay_unchanged_for_settle_seconds_whatever_their_mtime() -> None:
+    # An mtime set by an NFS server's clock says little: only an unchanged stat counts.
     tracker = ReadinessTracker(settle_seconds=2, sees_closes=True)
-    tracker.scanned(A, (1, 0), mtime=10.0, now_wall=100.0, now=50.0)  # old: ready
-    tracker.scanned(B, (1, 0), mtime=99.5, now_wall=100.0, now=50.0)  # fresh: pending
+    stats = {A: (1, 10 * 10**9), B: (1, 99 * 10**9)}
+    tracker.scanned(A, stats[A], now=50.0)
+    tracker.scanned(B, stats[B], now=50.0)
+    tracker.due(51.0, 100.0, stats.get, no_writers)
+    assert drain(tracker) == []
+    stats[B] = (2, 100 * 10**9)  # still being written
+    tracker.due(52.0, 100.0, stats.get, no_writers)
     assert drain(tracker) == [A]
-    assert tracker.pending_count == 1
+    tracker.due(54.0, 102.0, stats.get, no_writers)
+    assert drain(tracker) == [B]
+
+
+def test_an_empty_file_waits_for_its_writer_until_give_up() -> None:
+    tracker = ReadinessTracker(settle_seconds=1, sees_closes=False, give_up_seconds=10)
+    stats = {A: (0, 0)}
+    tracker.scanned(A, stats[A], now=0.0)
+    tracker.due(5.0, 100.0, stats.get, no_writers)
+    assert drain(tracker) == []
+    tracker.due(10.0, 100.0, stats.get, no_writers)
+    assert drain(tracker) == [A]
 
 
 def test_deleted_or_claimed_files_are_forgotten() -> None:
