@@ -191,3 +191,17 @@ def test_upgrade_on_postgres_waits_for_the_migration_advisory_lock(
     assert proc.returncode == 0, err
     assert all(c.ok for c in migrate.check(db.engine))
     db.dispose()
+
+
+def test_a_run_finished_elsewhere_is_not_finished_twice(db: Database) -> None:
+    """Where file locks do not reach (NFS without lockd) the database is the arbiter."""
+    from daemon.database import FileRecord
+    from daemon.models import UploadType
+
+    run_id = db.create_run(UploadType.DS_ETC, None, "n")
+    record = FileRecord("a.tgz", "b" * 64, 3, "k")
+    assert db.mark_stored(run_id, record, lambda _e: "stored") is True
+    assert db.mark_stored(run_id, record, lambda _e: "again") is False
+    assert db.mark_failed(run_id, "failed") is False
+    run = db.get_run(run_id)
+    assert (run.status.value, run.notes, len(run.files)) == ("stored", "stored", 1)
