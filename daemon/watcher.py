@@ -128,6 +128,13 @@ class Watcher:
     def _start(self, inotify: bool) -> None:
         if inotify:
             from watchdog.observers.inotify import InotifyObserver
+            from watchdog.observers.inotify_move_event_grouper import InotifyMoveEventGrouper
+
+            # watchdog holds every IN_MOVED_FROM for 0.5 s to pair it with its IN_MOVED_TO,
+            # and its queue is FIFO: each claim (a rename out of the watched folder, never
+            # paired) would delay every later event by half a second. Unpaired halves are
+            # fine here (a "gone" plus a "moved_in"), so pair only what arrives together.
+            InotifyMoveEventGrouper.delay = 0.0
 
             observer: Any = InotifyObserver(generate_full_events=True)
         else:
