@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 CONFIG ?= config.example.toml
 
-.PHONY: run test lint unit integration e2e clean
+.PHONY: run test lint unit integration e2e bench clean
 
 $(BIN)/autodoc: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,12 @@ integration: $(VENV)/.dev
 
 e2e: $(VENV)/.dev
 	$(BIN)/pytest -q tests/e2e
+
+# Benchmarks (benchmarks/): installs rclone (apt-get) and py-spy (pip) when missing, runs them
+# all and appends the tables to benchmarks/RESULTS.md. `make bench BENCH_ARGS=--quick`: smoke run.
+bench: BENCH_STARTED := $(shell date +%s)
+bench: $(VENV)/.dev
+	AUTODOC_BENCH_STARTED=$(BENCH_STARTED) bash benchmarks/bench.sh $(BENCH_ARGS)
 
 # Leaves ./var (the quick start's database, blobs and inbox) alone.
 clean:
