@@ -6,6 +6,7 @@ whether the upload can be skipped, and the second read comes from the page cache
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -70,13 +71,25 @@ class S3BlobStore:
             return StoredBlob(key, digest, size, created=False)
         source.seek(0)
         with _translate(f"upload of {self._url(key)}"):
-            self.client.upload_fileobj(
-                source,
-                self.bucket,
-                key,
-                ExtraArgs={"Metadata": {"sha256": digest}},
-                Config=self.transfer,
-            )
+            path = _path_of(source)
+            if path is not None:
+                # By name, boto3 streams each part from the file; a file object's parts are
+                # read into memory first (hundreds of MB for a multi-GB bundle).
+                self.client.upload_file(
+                    path,
+                    self.bucket,
+                    key,
+                    ExtraArgs={"Metadata": {"sha256": digest}},
+                    Config=self.transfer,
+                )
+            else:
+                self.client.upload_fileobj(
+                    source,
+                    self.bucket,
+                    key,
+                    ExtraArgs={"Metadata": {"sha256": digest}},
+                    Config=self.transfer,
+                )
         stored = self.size(key)
         if stored != size:
             raise StorageUnavailable(
@@ -112,6 +125,16 @@ class S3BlobStore:
 
     def _url(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"
+
+
+def _path_of(source: BinaryIO) -> str | None:
+    """A name that opens the very file `source` reads (Linux /proc), or None (BytesIO)."""
+    try:
+        fd = source.fileno()
+    except (AttributeError, OSError, ValueError):
+        return None
+    path = f"/proc/self/fd/{fd}"
+    return path if os.path.exists(path) else None
 
 
 class _Missing(Exception):
