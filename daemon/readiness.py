@@ -45,14 +45,6 @@ class ReadinessTracker:
     def __len__(self) -> int:
         return len(self._pending) + len(self._ready)
 
-    @property
-    def ready_count(self) -> int:
-        return len(self._ready)
-
-    @property
-    def pending_count(self) -> int:
-        return len(self._pending)
-
     # -- events ------------------------------------------------------------------------------
 
     def moved_in(self, path: Path) -> None:
@@ -150,11 +142,6 @@ class ReadinessTracker:
             return None
         path, _ = self._ready.popitem(last=False)
         return path
-
-    def requeue_front(self, path: Path) -> None:
-        """Put back a path that could not be dispatched yet, keeping its turn."""
-        self._ready[path] = None
-        self._ready.move_to_end(path, last=False)
 
     def _mark_ready(self, path: Path) -> None:
         if path not in self._ready:

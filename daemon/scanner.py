@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from daemon.errors import ItemDeferred, ServiceUnavailable
@@ -25,9 +25,7 @@ class ScanReport:
     failed: int = 0
     deferred: int = 0  # claimed, but waiting for a later pass (a writer, failed_path)
     waiting: int = 0  # written too recently, taken on a later pass
-    bytes_stored: int = 0
     outage: ServiceUnavailable | None = None
-    run_ids: list[int] = field(default_factory=list)
 
     def add(self, future: Future[Outcome]) -> None:
         exc = future.exception()
@@ -44,11 +42,8 @@ class ScanReport:
         outcome = future.result()
         if outcome.result == "stored":
             self.stored += 1
-            self.bytes_stored += outcome.size_bytes
         elif outcome.result == "failed":
             self.failed += 1
-        if outcome.run_id is not None:
-            self.run_ids.append(outcome.run_id)
 
 
 class Scanner:

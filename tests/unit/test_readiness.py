@@ -131,16 +131,6 @@ def test_ready_files_leave_in_the_order_they_became_ready_each_once(order: list[
     assert drain(tracker) == list(dict.fromkeys(order))
 
 
-def test_requeue_front_keeps_the_turn() -> None:
-    tracker = ReadinessTracker(settle_seconds=0, sees_closes=False)
-    tracker.moved_in(A)
-    tracker.moved_in(B)
-    first = tracker.pop_ready()
-    assert first == A
-    tracker.requeue_front(A)
-    assert drain(tracker) == [A, B]
-
-
 @pytest.mark.parametrize("sees_closes", [True, False])
 def test_next_due_in_says_when_to_look_again(sees_closes: bool) -> None:
     tracker = ReadinessTracker(settle_seconds=2, sees_closes=sees_closes)
