@@ -911,7 +911,7 @@ class SeaweedFS:
     def start(self, deadline_seconds: float = 60) -> bool:
         from botocore.exceptions import BotoCoreError, ClientError
 
-        from tests.s3_server import find_weed, free_ports, weed_server_args
+        from tests.s3_server import find_weed, free_ports, spawn_weed, weed_server_args
 
         binary = find_weed()
         if binary is None:
@@ -928,18 +928,7 @@ class SeaweedFS:
         args = weed_server_args(
             binary, data, self.folder, ports, extra=("-master.volumeSizeLimitMB=1024",)
         )
-        env = dict(os.environ, WEED_MASTER_VOLUME_GROWTH_COPY_1="1")
-        with open(self.folder / "weed.log", "ab") as out:
-            self.process = subprocess.Popen(
-                args,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                cwd=self.folder,
-                env=env,
-                start_new_session=True,
-                preexec_fn=_die_with_parent(),
-            )
+        self.process = spawn_weed(args, self.folder, self.folder / "weed.log")
         client = s3_client(self.endpoint)
         deadline = time.monotonic() + deadline_seconds
         last = ""

@@ -171,6 +171,25 @@ def weed_server_args(
     return args
 
 
+def spawn_weed(args: list[str], folder: Path, log: Path) -> subprocess.Popen[bytes]:
+    """Start `weed` with its output appended to `log`, in its own session (Ctrl-C goes to
+    the caller, which then stops it) and killed if the caller dies without stopping it."""
+    env = dict(os.environ, WEED_MASTER_VOLUME_GROWTH_COPY_1="1")  # one volume per bucket
+    with open(log, "ab") as out:
+        out.write(f"$ {' '.join(args)}\n".encode())
+        out.flush()
+        return subprocess.Popen(
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=folder,
+            env=env,
+            start_new_session=True,
+            preexec_fn=_die_with_parent_hook(),
+        )
+
+
 class _Weed:
     """One `weed server` (master, volume, filer and S3 gateway in one process)."""
 
@@ -195,21 +214,7 @@ class _Weed:
             self.folder,
             [s3, s3_grpc, master, master_grpc, volume, volume_grpc, filer, filer_grpc],
         )
-        env = dict(os.environ)
-        env["WEED_MASTER_VOLUME_GROWTH_COPY_1"] = "1"  # one volume per new bucket, not seven
-        with open(self.log, "ab") as log:
-            log.write(f"$ {' '.join(args)}\n".encode())
-            log.flush()
-            self.process = subprocess.Popen(
-                args,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=self.folder,
-                env=env,
-                start_new_session=True,  # Ctrl-C goes to pytest, which then stops the server
-                preexec_fn=_die_with_parent_hook(),
-            )
+        self.process = spawn_weed(args, self.folder, self.log)
 
     def wait_ready(self, deadline: float) -> str | None:
         """None once a bucket can be created and written; else why not."""

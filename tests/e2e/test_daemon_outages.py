@@ -45,10 +45,10 @@ from tests.s3_server import (
     DUMMY_SECRET,
     PROBE_BUCKET,
     START_DEADLINE_SECONDS,
-    _die_with_parent_hook,
     _tail,
     find_weed,
     free_ports,
+    spawn_weed,
     weed_server_args,
 )
 
@@ -489,22 +489,7 @@ class DedicatedWeed:
         assert self.process is None or self.process.poll() is not None
         for sock in self._sockets():  # left behind by SIGKILL
             sock.unlink(missing_ok=True)
-        env = dict(os.environ)
-        env["WEED_MASTER_VOLUME_GROWTH_COPY_1"] = "1"
-        args = self._args()
-        with open(self.log, "ab") as log:
-            log.write(f"$ {' '.join(args)}\n".encode())
-            log.flush()
-            self.process = subprocess.Popen(
-                args,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=self.folder,
-                env=env,
-                start_new_session=True,
-                preexec_fn=_die_with_parent_hook(),
-            )
+        self.process = spawn_weed(self._args(), self.folder, self.log)
 
     def client(self, timeout: float = 5.0) -> Any:
         return boto3.session.Session().client(
