@@ -1,0 +1,1 @@
+"""Reading Splunk configuration out of stored bundles: archives, the .conf grammar, typed rows."""
