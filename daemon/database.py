@@ -12,14 +12,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, func, select, text, update
+from sqlalchemy import Engine, create_engine, event, func, insert, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from daemon.errors import DatabaseUnavailable, RunNotFound, SchemaError
-from daemon.models import File, IngestionRun, RunStatus, UploadType, utcnow
+from daemon.models import Base, File, IngestionRun, RunStatus, UploadType, utcnow
 
 
 def make_engine(url: str, pool_size: int = 5) -> Engine:
@@ -136,46 +136,65 @@ class Database:
     # -- writes ------------------------------------------------------------------------------
 
     def create_run(self, upload_type: UploadType, label: str | None, notes: str) -> int:
+        return self.create_runs([(upload_type, label, notes)])[0]
+
+    def create_runs(self, runs: Sequence[tuple[UploadType, str | None, str]]) -> list[int]:
+        """Insert `pending` runs (type, label, notes) in one transaction; their ids in order."""
+        now = utcnow()
+        rows = [
+            {"created_at": now, "type": t, "label": label, "status": RunStatus.PENDING, "notes": n}
+            for t, label, n in runs
+        ]
+        table = Base.metadata.tables["ingestion_runs"]
         with self.session() as session:
-            run = IngestionRun(
-                created_at=utcnow(),
-                type=upload_type,
-                label=label,
-                status=RunStatus.PENDING,
-                notes=notes,
+            result = session.connection().execute(
+                insert(table).returning(table.c.id, sort_by_parameter_order=True), rows
             )
-            session.add(run)
-            session.flush()
-            return run.id
+            return list(result.scalars())
 
     def mark_stored(
         self, run_id: int, record: FileRecord, notes: Callable[[int | None], str]
     ) -> bool:
-        """Insert the files row and set `stored` in one transaction, if the run is still
-        `pending` (False: another process finished it; the database is the arbiter even where
-        file locks are not, e.g. NFS without lockd). `notes` is given the earliest other run
-        with the same sha256, looked up inside that transaction while holding a per-content
-        lock, so two runs stored at once cannot both miss each other."""
+        return self.mark_stored_many([(run_id, record, notes)])[0]
+
+    def mark_stored_many(
+        self, items: Sequence[tuple[int, FileRecord, Callable[[int | None], str]]]
+    ) -> list[bool]:
+        """For each (run, record, notes): insert the files row and set `stored`, all in one
+        transaction, where the run is still `pending` (False: another process finished it; the
+        database is the arbiter even where file locks are not, e.g. NFS without lockd).
+        `notes` is given the earliest other run with the same sha256, looked up inside the
+        transaction while holding a per-content lock, so two runs stored at once cannot both
+        miss each other."""
+        runs = Base.metadata.tables["ingestion_runs"]
+        files = Base.metadata.tables["files"]
         with self.session() as session:
+            connection = session.connection()
             if self.is_postgresql:
-                session.execute(
-                    text("SELECT pg_advisory_xact_lock(hashtextextended(:sha, 0))"),
-                    {"sha": record.sha256},
+                # Locks in one global order: two daemons' batches cannot deadlock.
+                for sha in sorted({record.sha256 for _, record, _ in items}):
+                    connection.execute(
+                        text("SELECT pg_advisory_xact_lock(hashtextextended(:sha, 0))"),
+                        {"sha": sha},
+                    )
+            done: list[bool] = []
+            for run_id, record, notes in items:
+                earlier = connection.scalar(
+                    select(func.min(files.c.run_id)).where(
+                        files.c.sha256 == record.sha256, files.c.run_id != run_id
+                    )
                 )
-            earlier = session.scalar(
-                select(func.min(File.run_id)).where(
-                    File.sha256 == record.sha256, File.run_id != run_id
+                changed = connection.execute(
+                    update(runs)
+                    .where(runs.c.id == run_id, runs.c.status == RunStatus.PENDING)
+                    .values(status=RunStatus.STORED, notes=notes(earlier))
                 )
-            )
-            changed = session.execute(
-                update(IngestionRun)
-                .where(IngestionRun.id == run_id, IngestionRun.status == RunStatus.PENDING)
-                .values(status=RunStatus.STORED, notes=notes(earlier))
-            )
-            if changed.rowcount != 1:  # type: ignore[attr-defined]
-                return False
-            session.add(File(run_id=run_id, **record.__dict__))
-            return True
+                if changed.rowcount != 1:
+                    done.append(False)
+                    continue
+                connection.execute(insert(files).values(run_id=run_id, **record.__dict__))
+                done.append(True)
+            return done
 
     def mark_failed(self, run_id: int, notes: str) -> bool:
         """Set `failed` if the run is still `pending`; False when it was finished elsewhere."""

@@ -16,7 +16,7 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -31,10 +31,12 @@ from daemon.errors import (
     FileTooLarge,
     PermanentError,
     Refused,
+    ServiceUnavailable,
+    StorageUnavailable,
     TransientError,
     UnreadableFile,
 )
-from daemon.fsutil import atomic_write, fsync_dir
+from daemon.fsutil import atomic_write, batched_dir_syncs, fsync_dir
 from daemon.inbox import Claimed, check_name, check_regular, printable, shorten
 from daemon.logs import get_logger
 from daemon.models import IngestionRun, RunStatus, UploadType
@@ -133,9 +135,7 @@ class Pipeline:
         if run is not None and run.status != RunStatus.PENDING:
             return self._finish_recovered(claimed, fd, run)
         if run is None:
-            run_id = self.db.create_run(
-                claimed.upload_type, claimed.label, f"claimed from {origin} {marker}"
-            )
+            run_id = self.db.create_run(*_new_run(claimed))
             log = get_logger(run_id=run_id)
             log.info(
                 "run.created", type=claimed.upload_type.value, label=claimed.label, origin=origin
@@ -154,27 +154,141 @@ class Pipeline:
         except TransientError as exc:
             log.warning("run.deferred", reason=exc.message, duration_ms=elapsed_ms(start))
             raise
-        except Exception as exc:
-            reason = exc.message if isinstance(exc, PermanentError) else f"internal error: {exc!r}"
-            if not isinstance(exc, PermanentError):
-                log.error("run.crashed", error=repr(exc), exc_info=exc)
-            if not self.db.mark_failed(run_id, f"failed: {reason}; from {origin} {marker}"):
-                log.warning("run.finished_elsewhere", origin=origin)
-                return Outcome("skipped", run_id)
-            log.warning("run.failed", reason=reason, origin=origin, duration_ms=elapsed_ms(start))
-            faults.point("after_failed_commit")
-            self._quarantine(claimed, run_id, reason)
-            return Outcome("failed", run_id, reason)
+        except Exception as exc:  # noqa: BLE001 - fails only this run (logged by _fail)
+            return self._fail(claimed, run_id, exc, start)
 
         faults.point("after_blob_durable")
-        tail = f"from {origin} {marker}"
-        stored = self.db.mark_stored(
-            run_id, self._record(claimed.name, blob), lambda earlier: _stored_notes(earlier, tail)
-        )
-        if not stored:  # only where file locks do not reach (NFS without lockd)
+        stored = self.db.mark_stored(run_id, *self._stored_row(claimed, blob))
+        faults.point("after_commit")
+        return self._finish_stored(claimed, run_id, blob, stored, start)
+
+    def process_batch(self, batch: Sequence[Claimed]) -> list[Outcome | Exception]:
+        """Fresh claims through the same steps as `process`, together: one transaction creates
+        their runs, each blob is fsync'd and its folder once for the batch, one transaction
+        stores them all, then the sources go. Per file, the result or the exception `process`
+        would have given (an outage ends the batch: the rest stay claimed and `pending`)."""
+        if len(batch) == 1:
+            try:
+                return [self.process(batch[0])]
+            except Exception as exc:  # noqa: BLE001 - handed back, as for the batch
+                return [exc]
+        results: list[Outcome | Exception] = [Outcome("skipped")] * len(batch)
+        with contextlib.ExitStack() as stack:
+            fds: dict[int, int | None] = {}
+            for i, claimed in enumerate(batch):
+                with contextlib.suppress(_Taken):
+                    fds[i] = stack.enter_context(self._exclusive(claimed))
+            if fds:
+                self._process_batch(batch, fds, results)
+        return results
+
+    def _process_batch(
+        self,
+        batch: Sequence[Claimed],
+        fds: dict[int, int | None],
+        results: list[Outcome | Exception],
+    ) -> None:
+        start = time.monotonic()
+        live = list(fds)
+        try:
+            ids = self.db.create_runs([_new_run(batch[i]) for i in live])
+            run_ids = dict(zip(live, ids, strict=True))
+        except Exception as exc:  # noqa: BLE001 - each file gets it, as process() would raise it
+            for i in live:
+                results[i] = exc
+            return
+        for i in live:
+            claimed = batch[i]
+            get_logger(run_id=run_ids[i]).info(
+                "run.created",
+                type=claimed.upload_type.value,
+                label=claimed.label,
+                origin=printable(str(claimed.origin)),
+            )
+        faults.point("after_run_insert")
+
+        blobs: dict[int, StoredBlob] = {}
+        outage: ServiceUnavailable | None = None
+        try:
+            with batched_dir_syncs():
+                for i in live:
+                    claimed, run_id, fd = batch[i], run_ids[i], fds[i]
+                    if outage is not None:
+                        results[i] = outage
+                        continue
+                    try:
+                        if fd is None:
+                            raise UnreadableFile(
+                                "file cannot be opened for reading (permission denied?)"
+                            )
+                        check_name(claimed.name)
+                        blobs[i] = self._store(fd, claimed.upload_type, link_from=claimed.path)
+                    except TransientError as exc:
+                        get_logger(run_id=run_id).warning(
+                            "run.deferred", reason=exc.message, duration_ms=elapsed_ms(start)
+                        )
+                        results[i] = exc
+                        if isinstance(exc, ServiceUnavailable):
+                            outage = exc
+                    except Exception as exc:  # noqa: BLE001 - fails only this run
+                        try:
+                            results[i] = self._fail(claimed, run_id, exc, start)
+                        except Exception as error:  # noqa: BLE001 - database down, failed_path
+                            results[i] = error
+                            if isinstance(error, ServiceUnavailable):
+                                outage = error
+        except OSError as exc:  # the folders' fsync: none of the blobs is known durable
+            unavailable = StorageUnavailable(f"blob store: {exc.strerror}")
+            for i in blobs:
+                results[i] = unavailable
+            return
+        if not blobs:
+            return
+
+        faults.point("after_blob_durable")
+        stored = list(blobs)
+        try:
+            done = self.db.mark_stored_many(
+                [(run_ids[i], *self._stored_row(batch[i], blobs[i])) for i in stored]
+            )
+        except Exception as exc:  # noqa: BLE001 - each file gets it, as process() would raise it
+            for i in stored:
+                results[i] = exc
+            return
+        faults.point("after_commit")
+        for i, ok in zip(stored, done, strict=True):
+            results[i] = self._finish_stored(batch[i], run_ids[i], blobs[i], ok, start)
+
+    def _fail(self, claimed: Claimed, run_id: int, exc: Exception, start: float) -> Outcome:
+        """End the run `failed` and move the file to failed_path."""
+        log = get_logger(run_id=run_id)
+        origin = printable(str(claimed.origin))
+        marker = claim_marker(claimed.token)
+        reason = exc.message if isinstance(exc, PermanentError) else f"internal error: {exc!r}"
+        if not isinstance(exc, PermanentError):
+            log.error("run.crashed", error=repr(exc), exc_info=exc)
+        if not self.db.mark_failed(run_id, f"failed: {reason}; from {origin} {marker}"):
             log.warning("run.finished_elsewhere", origin=origin)
             return Outcome("skipped", run_id)
-        faults.point("after_commit")
+        log.warning("run.failed", reason=reason, origin=origin, duration_ms=elapsed_ms(start))
+        faults.point("after_failed_commit")
+        self._quarantine(claimed, run_id, reason)
+        return Outcome("failed", run_id, reason)
+
+    def _stored_row(
+        self, claimed: Claimed, blob: StoredBlob
+    ) -> tuple[FileRecord, Callable[[int | None], str]]:
+        tail = f"from {printable(str(claimed.origin))} {claim_marker(claimed.token)}"
+        return self._record(claimed.name, blob), lambda earlier: _stored_notes(earlier, tail)
+
+    def _finish_stored(
+        self, claimed: Claimed, run_id: int, blob: StoredBlob, stored: bool, start: float
+    ) -> Outcome:
+        """After the commit: remove the claimed source."""
+        log = get_logger(run_id=run_id)
+        if not stored:  # only where file locks do not reach (NFS without lockd)
+            log.warning("run.finished_elsewhere", origin=printable(str(claimed.origin)))
+            return Outcome("skipped", run_id)
         claimed.path.unlink(missing_ok=True)
         log.info(
             "run.stored",
@@ -305,6 +419,15 @@ class Pipeline:
             # The run is already `failed`; the file stays claimed and is moved on a later pass.
             raise FailedPathUnavailable(f"failed_path {folder}: {exc.strerror}") from exc
         return target
+
+
+def _new_run(claimed: Claimed) -> tuple[UploadType, str | None, str]:
+    origin = printable(str(claimed.origin))
+    return (
+        claimed.upload_type,
+        claimed.label,
+        f"claimed from {origin} {claim_marker(claimed.token)}",
+    )
 
 
 def _stored_notes(earlier: int | None, tail: str) -> str:

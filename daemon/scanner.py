@@ -12,11 +12,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from daemon.errors import ItemDeferred, ServiceUnavailable
+from daemon.fsutil import batched_dir_syncs
 from daemon.inbox import Claimed, Inbox, Unroutable, is_settled, printable, writer_open
 from daemon.logs import get_logger
 from daemon.pipeline import Outcome, Pipeline
 
 log = get_logger()
+
+# Fresh drops go through the pipeline in batches of up to this many (see process_batch).
+BATCH_FILES = 32
 
 
 @dataclass
@@ -27,8 +31,8 @@ class ScanReport:
     waiting: int = 0  # written too recently, taken on a later pass
     outage: ServiceUnavailable | None = None
 
-    def add(self, future: Future[Outcome]) -> None:
-        exc = future.exception()
+    def add(self, result: Outcome | BaseException) -> None:
+        exc = result if isinstance(result, BaseException) else None
         if isinstance(exc, ServiceUnavailable):
             self.outage = self.outage or exc
             return
@@ -39,7 +43,8 @@ class ScanReport:
             log.error("pipeline.crashed", error=repr(exc), exc_info=exc)
             self.deferred += 1
             return
-        outcome = future.result()
+        assert isinstance(result, Outcome)
+        outcome = result
         if outcome.result == "stored":
             self.stored += 1
         elif outcome.result == "failed":
@@ -74,7 +79,8 @@ class Scanner:
         outage = threading.Event()
         with ThreadPoolExecutor(self.workers, thread_name_prefix="ingest") as pool:
             slots = threading.BoundedSemaphore(self.workers * 2)
-            recovering = self.inbox.claimed()
+            # Left claimed: one at a time, each looked up by its claim token.
+            recovering = ([claimed] for claimed in self.inbox.claimed())
             self._drain(pool, slots, outage, report, recovering, recovering=True)
             if report.outage is None:
                 ready = self._ready(report, outage)
@@ -92,26 +98,34 @@ class Scanner:
             )
         return report
 
-    def _ready(self, report: ScanReport, outage: threading.Event) -> Iterator[Claimed]:
-        """Claims lazily, so that a stop or an outage leaves the rest in the inbox."""
+    def _ready(self, report: ScanReport, outage: threading.Event) -> Iterator[list[Claimed]]:
+        """Claims lazily, a batch at a time (the batch's folders fsync'd once), so that a
+        stop or an outage leaves the rest in the inbox."""
         drops, problems = self.inbox.survey()
         self.warn.problems(problems, replace=True)
         now = time.time()
-        for drop, st in drops:
-            if self.stop.is_set() or outage.is_set():
+        pending = iter(drops)
+        while not (self.stop.is_set() or outage.is_set()):
+            batch: list[Claimed] = []
+            with batched_dir_syncs():
+                for drop, st in pending:
+                    path = self.inbox.root / drop.path
+                    if not is_settled(st, now, self.settle_seconds) or writer_open(path):
+                        report.waiting += 1
+                        continue
+                    try:
+                        claimed = self.inbox.claim(drop)
+                    except OSError as exc:
+                        reason = f"cannot be claimed: {exc.strerror}"
+                        self.warn.problems([(Unroutable(drop.path, reason), "refused")])
+                        continue
+                    if claimed is not None:
+                        batch.append(claimed)
+                        if len(batch) == BATCH_FILES:
+                            break
+            if not batch:
                 return
-            path = self.inbox.root / drop.path
-            if not is_settled(st, now, self.settle_seconds) or writer_open(path):
-                report.waiting += 1
-                continue
-            try:
-                claimed = self.inbox.claim(drop)
-            except OSError as exc:
-                reason = f"cannot be claimed: {exc.strerror}"
-                self.warn.problems([(Unroutable(drop.path, reason), "refused")])
-                continue
-            if claimed is not None:
-                yield claimed
+            yield batch
 
     def _drain(
         self,
@@ -119,28 +133,38 @@ class Scanner:
         slots: threading.BoundedSemaphore,
         outage: threading.Event,
         report: ScanReport,
-        items: Iterable[Claimed],
+        batches: Iterable[list[Claimed]],
         recovering: bool,
     ) -> None:
-        futures: list[Future[Outcome]] = []
+        futures: list[Future[list[Outcome | Exception]]] = []
 
-        def done(future: Future[Outcome]) -> None:
-            if isinstance(future.exception(), ServiceUnavailable):
+        def done(future: Future[list[Outcome | Exception]]) -> None:
+            exc = future.exception()
+            if isinstance(exc, ServiceUnavailable) or (
+                exc is None and any(isinstance(r, ServiceUnavailable) for r in future.result())
+            ):
                 outage.set()
             slots.release()
 
-        for claimed in items:
+        for batch in batches:
             if self.stop.is_set() or outage.is_set():
                 break
             slots.acquire()
-            future = pool.submit(self.pipeline.process, claimed, recovering=recovering)
+            if recovering:
+                future = pool.submit(self._one, batch[0])
+            else:
+                future = pool.submit(self.pipeline.process_batch, batch)
             future.add_done_callback(done)
             futures.append(future)
         # Tallied here, on this thread, once each future is done: a done-callback may still
         # be running when a waiter wakes up.
         for future in futures:
-            future.exception()
-            report.add(future)
+            exc = future.exception()
+            for result in [exc] if exc is not None else future.result():
+                report.add(result)
+
+    def _one(self, claimed: Claimed) -> list[Outcome | Exception]:
+        return [self.pipeline.process(claimed, recovering=True)]
 
 
 class WarnOnce:

@@ -18,6 +18,7 @@ import stat
 import threading
 import time
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +27,7 @@ from typing import Any
 
 from daemon.config import Config
 from daemon.errors import AutodocError, ItemDeferred, Refused, SchemaError, ServiceUnavailable
+from daemon.fsutil import batched_dir_syncs
 from daemon.inbox import (
     Claimed,
     Drop,
@@ -42,7 +44,7 @@ from daemon.metrics import Metrics
 from daemon.notify import Notifier
 from daemon.pipeline import Outcome, Pipeline
 from daemon.readiness import ReadinessTracker
-from daemon.scanner import WarnOnce
+from daemon.scanner import BATCH_FILES, WarnOnce
 from daemon.watcher import Watcher
 
 BACKOFF_START = 1.0
@@ -310,18 +312,33 @@ class Daemon:
             self.notifier.extend_timeout(EXTEND_START_SECONDS)
 
     def _dispatch(self, recovery_only: bool = False) -> None:
-        """Claim ready files, oldest readiness first, while a worker is free."""
-        while not self.stopping and self.degraded is None and len(self.inflight) < self.workers:
+        """Claim ready files, oldest readiness first, while the workers have room: a batch
+        each (see Pipeline.process_batch). A batch's claims are made durable together, before
+        any of them reaches a worker."""
+        capacity = self.workers * BATCH_FILES
+        while not self.stopping and self.degraded is None and len(self.inflight) < capacity:
             if self.recovery:
                 self._submit(self.recovery.popleft(), recovering=True)
                 continue
             if recovery_only:
                 return
-            path = self.tracker.pop_ready()
-            if path is None:
+            fresh: list[Claimed] = []
+            try:
+                with batched_dir_syncs():
+                    while len(self.inflight) + len(fresh) < capacity:
+                        path = self.tracker.pop_ready()
+                        if path is None:
+                            break
+                        claimed = self._claim(path)
+                        if claimed is not None:
+                            fresh.append(claimed)
+            except OSError as exc:  # .processing/ could not be fsync'd: the next rescan retries
+                log.warning("inbox.claim_not_durable", reason=exc.strerror, files=len(fresh))
+                self._request_rescan("claim_not_durable")
                 return
-            claimed = self._claim(path)
-            if claimed is not None:
+            if not fresh:
+                return
+            for claimed in fresh:
                 self._submit(claimed, recovering=False)
 
     def _claim(self, path: Path) -> Claimed | None:
@@ -360,13 +377,41 @@ class Daemon:
     def _work(self) -> None:
         while (job := self.jobs.get()) is not None:
             claimed, recovering = job
-            start = time.monotonic()
-            try:
-                outcome = self.pipeline.process(claimed, recovering=recovering)
-                result = _Result(claimed, outcome, None, time.monotonic() - start)
-            except BaseException as exc:  # noqa: BLE001 - reported to the main thread
-                result = _Result(claimed, None, exc, time.monotonic() - start)
-            self.mailbox.put(result)
+            if recovering:
+                self._work_on([claimed], recovering=True)
+                continue
+            # Fresh claims waiting behind this one join it in a batch.
+            batch: list[Claimed] = [claimed]
+            recover: list[Claimed] = []
+            while len(batch) < BATCH_FILES:
+                try:
+                    more = self.jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self.jobs.put(None)  # for the loop above, after this batch
+                    break
+                (recover if more[1] else batch).append(more[0])
+            self._work_on(batch, recovering=False)
+            for item in recover:
+                self._work_on([item], recovering=True)
+
+    def _work_on(self, batch: list[Claimed], recovering: bool) -> None:
+        start = time.monotonic()
+        results: Sequence[Outcome | BaseException]
+        try:
+            if recovering:
+                results = [self.pipeline.process(batch[0], recovering=True)]
+            else:
+                results = self.pipeline.process_batch(batch)
+        except BaseException as exc:  # noqa: BLE001 - reported to the main thread
+            results = [exc] * len(batch)
+        seconds = time.monotonic() - start
+        for claimed, result in zip(batch, results, strict=True):
+            if isinstance(result, BaseException):
+                self.mailbox.put(_Result(claimed, None, result, seconds))
+            else:
+                self.mailbox.put(_Result(claimed, result, None, seconds))
 
     def _handle_result(self, result: _Result) -> None:
         self.inflight.discard(result.claimed.token)
