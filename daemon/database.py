@@ -12,14 +12,24 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, func, insert, select, text, update
+from sqlalchemy import (
+    Engine,
+    bindparam,
+    create_engine,
+    event,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from daemon.errors import DatabaseUnavailable, RunNotFound, SchemaError
-from daemon.models import Base, File, IngestionRun, RunStatus, UploadType, utcnow
+from daemon.models import Base, IngestionRun, RunStatus, UploadType, utcnow
 
 
 def make_engine(url: str, pool_size: int = 5) -> Engine:
@@ -168,33 +178,49 @@ class Database:
         miss each other."""
         runs = Base.metadata.tables["ingestion_runs"]
         files = Base.metadata.tables["files"]
+        shas = sorted({record.sha256 for _, record, _ in items})
         with self.session() as session:
             connection = session.connection()
             if self.is_postgresql:
                 # Locks in one global order: two daemons' batches cannot deadlock.
-                for sha in sorted({record.sha256 for _, record, _ in items}):
+                for sha in shas:
                     connection.execute(
                         text("SELECT pg_advisory_xact_lock(hashtextextended(:sha, 0))"),
                         {"sha": sha},
                     )
-            done: list[bool] = []
+            ids = [run_id for run_id, _, _ in items]
+            pending_query = select(runs.c.id).where(
+                runs.c.id.in_(ids), runs.c.status == RunStatus.PENDING
+            )
+            if self.is_postgresql:
+                pending_query = pending_query.with_for_update()
+            pending = set(connection.scalars(pending_query))
+            # Earliest run per sha256 among those already stored, then among this batch.
+            earliest: dict[str, int] = dict(
+                connection.execute(  # type: ignore[arg-type]
+                    select(files.c.sha256, func.min(files.c.run_id))
+                    .where(files.c.sha256.in_(shas))
+                    .group_by(files.c.sha256)
+                ).all()
+            )
+            updates: list[dict[str, Any]] = []
+            inserts: list[dict[str, Any]] = []
             for run_id, record, notes in items:
-                earlier = connection.scalar(
-                    select(func.min(files.c.run_id)).where(
-                        files.c.sha256 == record.sha256, files.c.run_id != run_id
-                    )
-                )
-                changed = connection.execute(
-                    update(runs)
-                    .where(runs.c.id == run_id, runs.c.status == RunStatus.PENDING)
-                    .values(status=RunStatus.STORED, notes=notes(earlier))
-                )
-                if changed.rowcount != 1:
-                    done.append(False)
+                if run_id not in pending:
                     continue
-                connection.execute(insert(files).values(run_id=run_id, **record.__dict__))
-                done.append(True)
-            return done
+                earlier = earliest.get(record.sha256)
+                updates.append({"run": run_id, "new_notes": notes(earlier)})
+                inserts.append({"run_id": run_id, **record.__dict__})
+                earliest[record.sha256] = min(earlier or run_id, run_id)
+            if updates:
+                connection.execute(
+                    update(runs)
+                    .where(runs.c.id == bindparam("run"))
+                    .values(status=RunStatus.STORED, notes=bindparam("new_notes")),
+                    updates,
+                )
+                connection.execute(insert(files), inserts)
+            return [run_id in pending for run_id, _, _ in items]
 
     def mark_failed(self, run_id: int, notes: str) -> bool:
         """Set `failed` if the run is still `pending`; False when it was finished elsewhere."""

@@ -38,13 +38,16 @@ class LocalBlobStore:
         self.root = root
         self.description = f"local:{root}"
         self._tmp = root / ".tmp"
+        self._made = False
 
     def _path(self, key: str) -> Path:
         return self.root / key
 
     def put(self, source: BinaryIO, *, link_from: Path | None = None) -> StoredBlob:
         try:
-            makedirs_durable(self._tmp)
+            if not self._made:
+                makedirs_durable(self._tmp)  # also the root, which _same_device looks at
+                self._made = True
             if link_from is not None and _same_device(link_from, self.root):
                 writers = open_for_writing_elsewhere(source.fileno())
                 if writers:
@@ -65,14 +68,18 @@ class LocalBlobStore:
             os.fchmod(source.fileno(), 0o444)
         key = blob_key(digest)
         final = self._path(key)
-        makedirs_durable(final.parent)
-        for _attempt in range(2):
+        for _attempt in range(3):
             try:
                 os.link(path, final)
             except FileExistsError:
                 if self._intact(key, size):
                     return StoredBlob(key, digest, size, created=False)
                 continue  # a damaged copy was removed: link again
+            except FileNotFoundError:
+                if not path.exists():
+                    raise
+                makedirs_durable(final.parent)  # the first blob of its folder
+                continue
             except OSError as exc:
                 if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EXDEV, errno.EMLINK):
                     raise
@@ -83,6 +90,7 @@ class LocalBlobStore:
         raise StorageUnavailable(f"blob {key} keeps changing under the store")
 
     def _put_by_copy(self, source: BinaryIO) -> StoredBlob:
+        makedirs_durable(self._tmp)
         fd, tmp_name = tempfile.mkstemp(dir=self._tmp, prefix="put-")
         tmp = Path(tmp_name)
         try:
