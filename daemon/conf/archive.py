@@ -1,0 +1,738 @@
+"""Reading the .conf and .meta members out of a stored bundle: streaming, bounded, never on disk.
+
+`read_members` takes the blob as a binary file object (S3's is not seekable), finds the format
+by its magic bytes, and yields each member worth parsing with where it sits (`Provenance`,
+SPLUNK_CONF.md "Where a file sits"). Hostile members are skipped with a `Finding`; a limit
+exceeded, or a corrupt or truncated archive, raises `ArchiveRejected`.
+
+Decisions (ours):
+- The `etc` root of an etc tree is decided per member (a stream cannot look ahead): the
+  archive's top when the first component is a known child of etc (an archive made inside
+  `etc/`), else the first `etc` component followed by a known child. An app that ships its own
+  `etc/` folder therefore never moves the root.
+- An app bundle's top folder is the app; members directly at `default/`, `local/` or
+  `metadata/` take the app name from the archive's file name, less its archive extension.
+- `metadata/default.meta` and `metadata/local.meta` are read like .conf files: conf type
+  `default` or `local`, scope from the name. Callers tell them apart by the path's suffix.
+- Only `<scope>/X.conf` counts; deeper files (`default/data/ui/...`) and `._*` files (macOS
+  resource forks) are skipped silently. A .conf or .meta elsewhere gets "unplaced-conf".
+- Names are read as UTF-8 (zip names without the UTF-8 flag too, as Splunk on Linux would);
+  a member worth reading whose name is not valid UTF-8 is skipped with "undecodable-name".
+  Zip names written with `\\` separators (some Windows tools) are read with `/`.
+- Any `..` component is refused, even one that would stay inside the archive.
+- A path that occurs twice is yielded twice with a "duplicate-member" finding; extraction
+  would leave the later copy, so consumers keep the last.
+- gzip, bzip2 and xz are decompressed here (not by tarfile) so the compression ratio is checked
+  on every read, and so multi-stream files (pbzip2, concatenated gzip) are read whole.
+- Findings go to the caller's list as the generator advances; at most 100 per code, then one
+  "findings-truncated" finding says how many more there were.
+"""
+
+from __future__ import annotations
+
+import bz2
+import hashlib
+import lzma
+import re
+import stat
+import struct
+import tarfile
+import tempfile
+import zipfile
+import zlib
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO, BinaryIO, Final, Protocol
+
+from daemon.conf.types import Finding, Layer, Provenance, Scope
+from daemon.errors import PermanentError
+from daemon.handlers.formats import sniff_archive
+from daemon.models import UploadType
+
+MiB: Final = 1024 * 1024
+GiB: Final = 1024 * MiB
+_CHUNK: Final = 64 * 1024
+_HEAD: Final = 512  # enough for every magic number, the tar one sits at 257
+_XZ_MEMLIMIT: Final = 256 * MiB  # xz -9 needs 65 MiB; a header may ask for gigabytes
+_HEADER_ALLOWANCE: Final = 4096  # tar header bytes per member beyond its data (pax, long names)
+_READ_AHEAD: Final = 64 * 1024  # what tarfile may have read past the header it is parsing
+_FINDINGS_PER_CODE: Final = 100
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveLimits:
+    """What reading one bundle may cost; each field is the setting `parse.<field>`."""
+
+    max_members: int = 200_000
+    max_total_bytes: int = 2 * GiB  # uncompressed, every member counted, skipped ones too
+    max_member_bytes: int = 64 * MiB  # one member that is read
+    max_ratio: float = 200.0  # uncompressed / compressed bytes
+    ratio_floor_bytes: int = 1 * MiB  # the ratio is checked once this much was decompressed
+
+
+class ArchiveRejected(PermanentError):
+    """the archive cannot be read safely"""
+
+    def __init__(self, message: str | None = None, *, limit: str | None = None) -> None:
+        super().__init__(message)
+        self.limit = limit  # the setting that would allow it ("parse.max_ratio"), if any
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    path: str  # inside the archive, normalized: no leading "./", no empty or "." components
+    provenance: Provenance
+    data: bytes
+    size: int
+    sha256: str  # of data
+
+
+def read_members(
+    fileobj: BinaryIO,
+    upload_type: UploadType,
+    *,
+    name: str,
+    limits: ArchiveLimits = ArchiveLimits(),
+    findings: list[Finding],
+) -> Iterator[Member]:
+    """Yield the .conf and .meta members of the bundle in `fileobj`, in archive order.
+
+    `name` is the file name the bundle was dropped as: the conf file's name for single_conf,
+    the app name for an app bundle without a top folder. Findings are appended to `findings`
+    as the generator advances.
+
+    Raises `ArchiveRejected` (a `PermanentError`) when a limit is exceeded or the archive is
+    not one, corrupt or truncated; `.limit` names the setting that would allow it, if any.
+    Errors reading `fileobj` itself (the blob store, the disk) propagate unchanged.
+    """
+    report = _Report(findings)
+    if upload_type is UploadType.SINGLE_CONF:
+        yield _single_conf(fileobj, name, limits, report)
+        report.close()
+        return
+    source = _Source(fileobj, [])
+    start = fileobj.tell() if source.seekable() else None
+    head = source.peek(_HEAD)
+    fmt = sniff_archive(head)
+    if fmt is None:
+        raise ArchiveRejected(
+            f"not an archive: {upload_type.value} takes tar, tar.gz/tgz/spl, tar.bz2, tar.xz "
+            f"or zip (first bytes {head[:8].hex(' ')})"
+        )
+    placer = _Placer(upload_type, _app_name(name), report)
+    try:
+        if fmt == "zip":
+            yield from _read_zip(source, start, placer, limits)
+        else:
+            yield from _read_tar(source, fmt, placer, limits)
+    except _CORRUPT as exc:
+        if source.failures:  # the blob store failed, not the archive: let the caller retry
+            raise source.failures[0] from None
+        raise ArchiveRejected(
+            f"corrupt or truncated {fmt} archive ({exc or type(exc).__name__}); "
+            "re-create it and drop it again"
+        ) from exc
+    report.close()
+
+
+def classify_path(path: str, upload_type: UploadType, archive_name: str = "") -> Provenance | None:
+    """Where the member `path` sits, or None when it is not a .conf/.meta file Splunk reads."""
+    place = _place(_parts(path), upload_type, _app_name(archive_name))
+    return place if isinstance(place, Provenance) else None
+
+
+# -- where a member sits ---------------------------------------------------------------------
+
+_ETC_CHILDREN: Final = frozenset(
+    {"system", "apps", "deployment-apps", "users", "manager-apps", "master-apps", "shcluster"}
+)
+_APP_FOLDERS: Final = {
+    "apps": Layer.APP,
+    "deployment-apps": Layer.DEPLOYMENT_APP,
+    "manager-apps": Layer.CLUSTER_BUNDLE,
+    "master-apps": Layer.CLUSTER_BUNDLE,
+}
+_SCOPES: Final = {"default": Scope.DEFAULT, "local": Scope.LOCAL}
+_ARCHIVE_SUFFIXES: Final = (
+    ".tar.gz",
+    ".tar.bz2",
+    ".tar.xz",
+    ".tgz",
+    ".tbz2",
+    ".tbz",
+    ".txz",
+    ".spl",
+    ".tar",
+    ".zip",
+)
+_UNPLACED: Final = "unplaced"
+
+
+def _parts(path: str) -> list[str]:
+    return [part for part in path.split("/") if part not in ("", ".")]
+
+
+def _app_name(archive_name: str) -> str:
+    base = archive_name.rsplit("/", 1)[-1]
+    for suffix in _ARCHIVE_SUFFIXES:
+        if base.lower().endswith(suffix):
+            return base[: -len(suffix)]
+    return base
+
+
+def _is_conf_file(leaf: str) -> bool:
+    return leaf.endswith((".conf", ".meta")) and len(leaf) > 5 and not leaf.startswith("._")
+
+
+def _place(parts: list[str], upload_type: UploadType, app_name: str) -> Provenance | str | None:
+    """Provenance; _UNPLACED for a .conf/.meta in no known location; None to skip silently."""
+    if not parts or not _is_conf_file(parts[-1]):
+        return None
+    if upload_type is UploadType.SINGLE_CONF:
+        return Provenance(None, None, None, parts[-1][:-5])
+    if upload_type is UploadType.APP_BUNDLE:
+        if parts[0] in ("default", "local", "metadata"):
+            return _scoped(parts, Layer.APP, app_name) if app_name else _UNPLACED
+        return _scoped(parts[1:], Layer.APP, parts[0])
+    rel = _etc_relative(parts)
+    if rel is None:
+        return _UNPLACED
+    top, rest = rel[0], rel[1:]
+    if top == "system":
+        return _scoped(rest, Layer.SYSTEM, None)
+    if top == "shcluster":
+        if rest[:1] != ["apps"]:
+            return None if len(rest) > 1 else _UNPLACED  # shcluster/users/... is not ours
+        top, rest = "master-apps", rest[1:]
+    if top == "users":  # users/<user>/<app>/local/X.conf
+        return _scoped(rest[2:], Layer.USER, rest[1], local_only=True)
+    return _scoped(rest[1:], _APP_FOLDERS[top], rest[0]) if rest else _UNPLACED
+
+
+def _etc_relative(parts: list[str]) -> list[str] | None:
+    """The components under the etc root, starting with the known child, or None."""
+    if parts[0] in _ETC_CHILDREN:
+        return parts
+    for i, part in enumerate(parts[:-1]):
+        if part == "etc" and parts[i + 1] in _ETC_CHILDREN:
+            return parts[i + 1 :]
+    return None
+
+
+def _scoped(
+    rest: list[str], layer: Layer, app: str | None, *, local_only: bool = False
+) -> Provenance | str | None:
+    """`rest` should be [<scope>, X.conf] or ["metadata", <scope>.meta]."""
+    if len(rest) < 2:
+        return _UNPLACED
+    if len(rest) > 2:
+        return None
+    folder, leaf = rest
+    stem = leaf[:-5]
+    if leaf.endswith(".conf"):
+        scope = _SCOPES.get(folder)
+    else:
+        scope = _SCOPES.get(stem) if folder == "metadata" else None
+    if scope is None or (local_only and scope is not Scope.LOCAL):
+        return None
+    return Provenance(layer, app, scope, stem)
+
+
+class _Report:
+    """Appends findings, at most _FINDINGS_PER_CODE of a code; `close` says how many more."""
+
+    def __init__(self, findings: list[Finding]) -> None:
+        self._findings = findings
+        self._counts: Counter[str] = Counter()
+
+    def add(self, code: str, message: str, path: str | None) -> None:
+        self._counts[code] += 1
+        if self._counts[code] <= _FINDINGS_PER_CODE:
+            self._findings.append(Finding(code, message, path=path))
+
+    def close(self) -> None:
+        for code, count in self._counts.items():
+            if count > _FINDINGS_PER_CODE:
+                more = count - _FINDINGS_PER_CODE
+                self._findings.append(
+                    Finding("findings-truncated", f"{more} more {code} findings not listed")
+                )
+
+
+_WINDOWS_DRIVE: Final = re.compile(r"^[A-Za-z]:")
+
+
+class _Placer:
+    """Per-archive checks on member names: hostile ones refused, the rest placed."""
+
+    def __init__(self, upload_type: UploadType, app_name: str, report: _Report) -> None:
+        self._upload_type = upload_type
+        self._app_name = app_name
+        self.report = report
+        self._seen: set[str] = set()
+        self._apps: set[str] = set()
+
+    def admit(self, name: str, kind: str, link: str = "") -> tuple[str, Provenance] | None:
+        """(path, provenance) of a member to read; None, with a finding if it matters, if not.
+
+        `kind` is "file", "dir", "symlink", "hardlink" or "special".
+        """
+        shown = _printable(name)
+        if name.startswith("/") or _WINDOWS_DRIVE.match(name):
+            self.report.add("absolute-path", f"absolute member path refused: {shown}", shown)
+            return None
+        parts = _parts(name)
+        if ".." in parts:
+            self.report.add("path-traversal", f"member path with '..' refused: {shown}", shown)
+            return None
+        if kind in ("symlink", "hardlink"):
+            what = "symbolic" if kind == "symlink" else "hard"
+            target = f" -> {_printable(link)}" if link else ""
+            self.report.add(
+                f"{kind}-member", f"{what} link refused, never followed: {shown}{target}", shown
+            )
+            return None
+        if kind == "special":
+            self.report.add(
+                "special-member", f"device, FIFO or other special member refused: {shown}", shown
+            )
+            return None
+        if kind != "file":
+            return None
+        place = _place(parts, self._upload_type, self._app_name)
+        if place is None:
+            return None
+        if shown != name:
+            self.report.add(
+                "undecodable-name", f"member name is not valid UTF-8, skipped: {shown}", shown
+            )
+            return None
+        if not isinstance(place, Provenance):
+            self.report.add(
+                "unplaced-conf",
+                f"{shown} is not in a known Splunk location for {self._upload_type.value} "
+                "(<scope>/X.conf under etc/system, etc/apps/<app>, ...); skipped",
+                shown,
+            )
+            return None
+        return self._note("/".join(parts), place), place
+
+    def _note(self, path: str, place: Provenance) -> str:
+        if path in self._seen:
+            self.report.add(
+                "duplicate-member",
+                f"{path} occurs more than once; extraction would leave the later copy",
+                path,
+            )
+        self._seen.add(path)
+        app = place.app or ""
+        if self._upload_type is UploadType.APP_BUNDLE and app not in self._apps:
+            self._apps.add(app)
+            if len(self._apps) == 2:
+                self.report.add(
+                    "multiple-apps",
+                    f"the app bundle holds more than one app ({', '.join(sorted(self._apps))}); "
+                    "each is read as its own app",
+                    None,
+                )
+        return path
+
+
+def _printable(name: str) -> str:
+    """`name` with bytes that were not UTF-8 (surrogate escapes) shown as \\xNN."""
+    try:
+        return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:
+        return name.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+# -- limits ----------------------------------------------------------------------------------
+
+
+def _size(n: float) -> str:
+    for unit in ("bytes", "KiB", "MiB"):
+        if n < 1024:
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GiB"
+
+
+def _check_members(count: int, limits: ArchiveLimits) -> None:
+    if count > limits.max_members:
+        raise ArchiveRejected(
+            f"the archive has more than {limits.max_members} members; "
+            f"raise parse.max_members (now {limits.max_members}) if it is genuine",
+            limit="parse.max_members",
+        )
+
+
+def _check_total(total: int, limits: ArchiveLimits) -> None:
+    if total > limits.max_total_bytes:
+        raise ArchiveRejected(
+            f"the archive expands to more than {_size(limits.max_total_bytes)} "
+            f"(at least {_size(total)}); raise parse.max_total_bytes "
+            f"(now {limits.max_total_bytes}) if it is genuine",
+            limit="parse.max_total_bytes",
+        )
+
+
+def _check_ratio(expanded: int, compressed: int, limits: ArchiveLimits) -> None:
+    if expanded > limits.ratio_floor_bytes and expanded > limits.max_ratio * compressed:
+        raise ArchiveRejected(
+            f"the archive expands more than {limits.max_ratio:g} times "
+            f"({_size(expanded)} from {_size(compressed)}): a compression bomb? "
+            f"raise parse.max_ratio (now {limits.max_ratio:g}) if it is genuine",
+            limit="parse.max_ratio",
+        )
+
+
+def _check_member(path: str, size: int, limits: ArchiveLimits) -> None:
+    if size > limits.max_member_bytes:
+        raise ArchiveRejected(
+            f"{path} is {_size(size)}, over {_size(limits.max_member_bytes)}; raise "
+            f"parse.max_member_bytes (now {limits.max_member_bytes}) if it is genuine",
+            limit="parse.max_member_bytes",
+        )
+
+
+def _member(path: str, provenance: Provenance, data: bytes) -> Member:
+    return Member(path, provenance, data, len(data), hashlib.sha256(data).hexdigest())
+
+
+# -- reading ---------------------------------------------------------------------------------
+
+# What a corrupt or truncated archive raises from tarfile, zipfile and the decompressors.
+_CORRUPT: Final = (
+    tarfile.TarError,
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    EOFError,
+    zlib.error,
+    lzma.LZMAError,
+    OSError,  # bz2 reports bad data as OSError
+    ValueError,  # UnicodeDecodeError for a zip name flagged UTF-8 that is not
+    NotImplementedError,
+    struct.error,
+)
+
+
+class _Source:
+    """The blob, counting the bytes read and remembering its own failures.
+
+    A failure reading the blob is the store's, not the archive's, and must not be reported as
+    a corrupt archive.
+    """
+
+    def __init__(self, raw: IO[bytes], failures: list[BaseException]) -> None:
+        self._raw = raw
+        self._head = b""
+        self.consumed = 0
+        self.failures = failures
+
+    def peek(self, size: int) -> bytes:
+        while len(self._head) < size:
+            chunk = self._read(size - len(self._head))
+            if not chunk:
+                break
+            self._head += chunk
+        return self._head[:size]
+
+    def read(self, size: int = -1) -> bytes:
+        if self._head:
+            take = len(self._head) if size < 0 else size
+            data, self._head = self._head[:take], self._head[take:]
+            return data
+        return self._read(size)
+
+    def _read(self, size: int) -> bytes:
+        try:
+            data = self._raw.read(size)
+        except BaseException as exc:
+            self.failures.append(exc)
+            raise
+        self.consumed += len(data)
+        return data
+
+    def seekable(self) -> bool:
+        try:
+            return bool(self._raw.seekable())
+        except (AttributeError, OSError, ValueError):
+            return False
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        self._head = b""
+        try:
+            return self._raw.seek(offset, whence)
+        except BaseException as exc:
+            self.failures.append(exc)
+            raise
+
+    def tell(self) -> int:
+        return self._raw.tell() - len(self._head)
+
+
+class _Decompressor(Protocol):
+    @property
+    def eof(self) -> bool: ...
+    @property
+    def unused_data(self) -> bytes: ...
+    @property
+    def needs_input(self) -> bool: ...
+    def decompress(self, data: bytes, max_length: int = -1) -> bytes: ...
+
+
+class _Gzip:
+    """zlib's decompressor with bz2's and lzma's interface (input it could not take is
+    handed back as `unconsumed_tail` instead of being kept)."""
+
+    def __init__(self) -> None:
+        self._z = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)  # gzip header and trailer
+
+    @property
+    def eof(self) -> bool:
+        return self._z.eof
+
+    @property
+    def unused_data(self) -> bytes:
+        return self._z.unused_data
+
+    @property
+    def needs_input(self) -> bool:
+        return not self._z.unconsumed_tail
+
+    def decompress(self, data: bytes, max_length: int = -1) -> bytes:
+        return self._z.decompress(self._z.unconsumed_tail + data, max(max_length, 0))
+
+
+def _decompressor(fmt: str) -> _Decompressor:
+    if fmt == "tar.gz":
+        return _Gzip()
+    if fmt == "tar.bz2":
+        return bz2.BZ2Decompressor()
+    return lzma.LZMADecompressor(lzma.FORMAT_XZ, memlimit=_XZ_MEMLIMIT)
+
+
+_MAGIC: Final = {"tar.gz": b"\x1f\x8b", "tar.bz2": b"BZh", "tar.xz": b"\xfd7zXZ\x00"}
+
+
+class _Inflater:
+    """The tar stream for tarfile: decompressed here so every read checks the ratio, and so
+    the bytes produced can be held to what the member headers declare (`budget`)."""
+
+    def __init__(self, source: _Source, fmt: str, limits: ArchiveLimits) -> None:
+        self._source = source
+        self._fmt = fmt
+        self._limits = limits
+        self._dec = None if fmt == "tar" else _decompressor(fmt)
+        self._pending = b""  # input for the next stream of a multi-stream file
+        self._exhausted = False
+        self._finished = False  # after the last compressed stream
+        self.produced = 0
+        self.budget = limits.max_member_bytes + _READ_AHEAD
+
+    def read(self, size: int = -1) -> bytes:
+        if size == 0:
+            return b""  # zlib takes a max_length of 0 as no limit at all
+        data = self._inflate(_CHUNK if size < 0 else size)
+        self.produced += len(data)
+        if self.produced > self.budget:
+            raise ArchiveRejected(
+                f"the tar headers hold far more data than their members declare "
+                f"({_size(self.produced)} read, {_size(self.budget)} allowed): oversized "
+                "pax or long-name headers? The allowance grows with parse.max_member_bytes",
+                limit="parse.max_member_bytes",
+            )
+        if self._dec is not None:
+            _check_ratio(self.produced, self._source.consumed, self._limits)
+        return data
+
+    def _inflate(self, size: int) -> bytes:
+        if self._dec is None:
+            return self._source.read(size)
+        while True:
+            if self._finished or (self._dec.eof and not self._next_stream()):
+                self._finished = True
+                return b""
+            data = b""
+            if self._dec.needs_input:
+                data, self._pending = self._pending or self._source.read(_CHUNK), b""
+                self._exhausted = not data
+            out = self._dec.decompress(data, size)
+            if out:
+                return out
+            if self._exhausted and not self._dec.eof:
+                raise ArchiveRejected(
+                    f"truncated {self._fmt} archive: the compressed data ends early; "
+                    "re-create it and drop it again"
+                )
+
+    def _next_stream(self) -> bool:
+        """Start the next compressed stream, if another follows (pbzip2, `cat a.gz b.gz`)."""
+        assert self._dec is not None
+        rest = self._dec.unused_data + self._pending
+        magic = _MAGIC[self._fmt]
+        while len(rest) < len(magic):
+            more = self._source.read(_CHUNK)
+            if not more:
+                break
+            rest += more
+        if not rest.startswith(magic):
+            return False  # padding or garbage after the last stream: ignored, as gzip(1) does
+        self._dec, self._pending = _decompressor(self._fmt), rest
+        return True
+
+
+def _tar_kind(info: tarfile.TarInfo) -> str:
+    if info.isreg():
+        return "file"
+    if info.isdir():
+        return "dir"
+    if info.issym():
+        return "symlink"
+    if info.islnk():
+        return "hardlink"
+    return "special"
+
+
+def _read_tar(
+    source: _Source, fmt: str, placer: _Placer, limits: ArchiveLimits
+) -> Iterator[Member]:
+    stream = _Inflater(source, fmt, limits)
+    count = declared = 0
+    with tarfile.open(  # type: ignore[call-overload]
+        fileobj=stream, mode="r|", encoding="utf-8", errors="surrogateescape"
+    ) as tar:
+        while (info := tar.next()) is not None:
+            tar.members.clear()  # a stream needs no index; 200,000 TarInfo would pin ~100 MB
+            count += 1
+            _check_members(count, limits)
+            if info.isreg() or info.type not in tarfile.SUPPORTED_TYPES:  # data follows
+                declared += info.size
+                _check_total(declared, limits)
+            stream.budget = (
+                declared + count * _HEADER_ALLOWANCE + limits.max_member_bytes + _READ_AHEAD
+            )
+            target = placer.admit(info.name, _tar_kind(info), info.linkname)
+            if target is None:
+                continue  # tarfile skips its data on the next header, decompressing, not keeping
+            path, provenance = target
+            _check_member(path, info.size, limits)
+            extracted = tar.extractfile(info)
+            if extracted is not None:
+                yield _member(path, provenance, extracted.read())
+        if stream.produced < tar.offset + tarfile.BLOCKSIZE:
+            raise tarfile.ReadError("the archive ends before its end-of-archive marker")
+
+
+def _zip_kind(info: zipfile.ZipInfo) -> str:
+    mode = info.external_attr >> 16  # Unix mode, when the zip was made on Unix
+    if stat.S_ISLNK(mode):
+        return "symlink"
+    if info.is_dir() or stat.S_ISDIR(mode):
+        return "dir"
+    if stat.S_IFMT(mode) and not stat.S_ISREG(mode):
+        return "special"
+    return "file"
+
+
+def _zip_name(info: zipfile.ZipInfo) -> str:
+    name = info.filename.replace("\\", "/")
+    if info.flag_bits & 0x800:  # flagged UTF-8, already decoded
+        return name
+    # zipfile decoded the bytes as cp437, which maps each of the 256 byte values: undo it.
+    return name.encode("cp437").decode("utf-8", "surrogateescape")
+
+
+_ZIP_METHODS: Final = {
+    zipfile.ZIP_STORED,
+    zipfile.ZIP_DEFLATED,
+    zipfile.ZIP_BZIP2,
+    zipfile.ZIP_LZMA,
+}
+
+
+def _read_zip(
+    source: _Source, start: int | None, placer: _Placer, limits: ArchiveLimits
+) -> Iterator[Member]:
+    if start is not None:
+        source.seek(start)
+        archive = source
+        spool = None
+    else:  # zip keeps its index at the end: a stream must be kept whole first
+        try:
+            spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed below
+        except OSError as exc:
+            source.failures.append(exc)  # the local disk, not the archive
+            raise
+        archive = _Source(spool, source.failures)
+    try:
+        if spool is not None:
+            _spool(source, spool, limits)
+        size = archive.seek(0, 2) - (start or 0)
+        archive.seek(start or 0)
+        with zipfile.ZipFile(archive) as zf:
+            infos = zf.infolist()
+            _check_members(len(infos), limits)
+            declared = sum(info.file_size for info in infos)
+            _check_total(declared, limits)
+            _check_ratio(declared, size, limits)
+            for info in infos:
+                target = placer.admit(_zip_name(info), _zip_kind(info))
+                if target is None:
+                    continue
+                path, provenance = target
+                if info.flag_bits & 0x1:
+                    placer.report.add("encrypted-member", f"encrypted member skipped: {path}", path)
+                    continue
+                if info.compress_type not in _ZIP_METHODS:
+                    placer.report.add(
+                        "unsupported-compression",
+                        f"member compressed with method {info.compress_type}, skipped: {path}",
+                        path,
+                    )
+                    continue
+                _check_member(path, info.file_size, limits)
+                with zf.open(info) as extracted:
+                    yield _member(path, provenance, extracted.read())
+    finally:
+        if spool is not None:
+            spool.close()
+
+
+def _spool(source: _Source, spool: IO[bytes], limits: ArchiveLimits) -> None:
+    written = 0
+    while chunk := source.read(_CHUNK):
+        written += len(chunk)
+        if written > limits.max_total_bytes:
+            raise ArchiveRejected(
+                f"the zip archive is larger than {_size(limits.max_total_bytes)}; raise "
+                f"parse.max_total_bytes (now {limits.max_total_bytes}) if it is genuine",
+                limit="parse.max_total_bytes",
+            )
+        try:
+            spool.write(chunk)
+        except OSError as exc:
+            source.failures.append(exc)
+            raise
+
+
+def _single_conf(fileobj: BinaryIO, name: str, limits: ArchiveLimits, report: _Report) -> Member:
+    """The blob is the .conf file itself; its conf type comes from `name`."""
+    base = name.rsplit("/", 1)[-1]
+    if base.endswith((".conf", ".meta")) and len(base) > 5:
+        conf_type = base[:-5]
+    else:
+        conf_type = base.split(".", 1)[0]
+        report.add(
+            "unexpected-name",
+            f"{base} does not end in .conf; read as conf type {conf_type!r}",
+            base,
+        )
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := fileobj.read(_CHUNK):
+        size += len(chunk)
+        _check_member(base, size, limits)
+        chunks.append(chunk)
+    return _member(base, Provenance(None, None, None, conf_type), b"".join(chunks))
