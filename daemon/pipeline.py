@@ -17,6 +17,7 @@ import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -208,31 +209,26 @@ class Pipeline:
         faults.point("after_run_insert")
 
         blobs: dict[int, StoredBlob] = {}
-        outage: ServiceUnavailable | None = None
         try:
             with batched_dir_syncs():
+                attempts = self._store_batch(batch, live, fds)
+                outage: ServiceUnavailable | None = None
                 for i in live:
-                    claimed, run_id, fd = batch[i], run_ids[i], fds[i]
-                    if outage is not None:
-                        results[i] = outage
-                        continue
-                    try:
-                        if fd is None:
-                            raise UnreadableFile(
-                                "file cannot be opened for reading (permission denied?)"
-                            )
-                        check_name(claimed.name)
-                        blobs[i] = self._store(fd, claimed.upload_type, link_from=claimed.path)
-                    except TransientError as exc:
+                    claimed, run_id, attempt = batch[i], run_ids[i], attempts.get(i)
+                    if isinstance(attempt, StoredBlob):
+                        blobs[i] = attempt
+                    elif outage is not None or attempt is None:
+                        results[i] = outage or StorageUnavailable("blob store: not attempted")
+                    elif isinstance(attempt, TransientError):
                         get_logger(run_id=run_id).warning(
-                            "run.deferred", reason=exc.message, duration_ms=elapsed_ms(start)
+                            "run.deferred", reason=attempt.message, duration_ms=elapsed_ms(start)
                         )
-                        results[i] = exc
-                        if isinstance(exc, ServiceUnavailable):
-                            outage = exc
-                    except Exception as exc:  # noqa: BLE001 - fails only this run
+                        results[i] = attempt
+                        if isinstance(attempt, ServiceUnavailable):
+                            outage = attempt
+                    else:
                         try:
-                            results[i] = self._fail(claimed, run_id, exc, start)
+                            results[i] = self._fail(claimed, run_id, attempt, start)
                         except Exception as error:  # noqa: BLE001 - database down, failed_path
                             results[i] = error
                             if isinstance(error, ServiceUnavailable):
@@ -258,6 +254,37 @@ class Pipeline:
         faults.point("after_commit")
         for i, ok in zip(stored, done, strict=True):
             results[i] = self._finish_stored(batch[i], run_ids[i], blobs[i], ok, start)
+
+    def _store_batch(
+        self, batch: Sequence[Claimed], live: list[int], fds: dict[int, int | None]
+    ) -> dict[int, StoredBlob | Exception]:
+        """Store each live file's blob; a store with round trips to hide (S3) gets several at
+        once. A local store goes one by one and stops at an outage (the rest are left)."""
+
+        def one(i: int) -> StoredBlob:
+            claimed, fd = batch[i], fds[i]
+            if fd is None:
+                raise UnreadableFile("file cannot be opened for reading (permission denied?)")
+            check_name(claimed.name)
+            return self._store(fd, claimed.upload_type, link_from=claimed.path)
+
+        attempts: dict[int, StoredBlob | Exception] = {}
+        concurrency = getattr(self.store, "put_concurrency", 1)
+        if concurrency > 1 and len(live) > 1:
+            with ThreadPoolExecutor(min(concurrency, len(live)), "put") as pool:
+                futures = {i: pool.submit(one, i) for i in live}
+            for i, future in futures.items():
+                error = future.exception()
+                attempts[i] = future.result() if error is None else _as_exception(error)
+            return attempts
+        for i in live:
+            try:
+                attempts[i] = one(i)
+            except Exception as exc:  # noqa: BLE001 - judged by the caller, per file
+                attempts[i] = exc
+                if isinstance(exc, ServiceUnavailable):
+                    break
+        return attempts
 
     def _fail(self, claimed: Claimed, run_id: int, exc: Exception, start: float) -> Outcome:
         """End the run `failed` and move the file to failed_path."""
@@ -419,6 +446,12 @@ class Pipeline:
             # The run is already `failed`; the file stays claimed and is moved on a later pass.
             raise FailedPathUnavailable(f"failed_path {folder}: {exc.strerror}") from exc
         return target
+
+
+def _as_exception(error: BaseException) -> Exception:
+    if isinstance(error, Exception):
+        return error
+    raise error  # KeyboardInterrupt, SystemExit: not a file's problem
 
 
 def _new_run(claimed: Claimed) -> tuple[UploadType, str | None, str]:

@@ -22,9 +22,15 @@ if TYPE_CHECKING:
     from daemon.config import S3Config
 
 _MISSING = {"404", "NoSuchKey", "NotFound"}
+# Files up to this size go in one PUT from memory; bigger ones through boto3's transfer manager.
+SMALL_OBJECT_BYTES = 8 * 1024**2
+# Files of one batch stored at once by each worker: hides the round trips (HEAD, PUT, HEAD).
+PUT_CONCURRENCY = 8
 
 
 class S3BlobStore:
+    put_concurrency = PUT_CONCURRENCY
+
     def __init__(self, config: S3Config) -> None:
         self.config = config
         self.bucket = config.bucket
@@ -45,6 +51,8 @@ class S3BlobStore:
                     retries={"max_attempts": attempts, "mode": "standard"},
                     connect_timeout=connect,
                     read_timeout=read,
+                    # Each ingest worker stores up to put_concurrency files at once.
+                    max_pool_connections=max(10, 4 * PUT_CONCURRENCY),
                     # SeaweedFS and MinIO want path-style URLs on a bare host:port endpoint.
                     s3={"addressing_style": "path" if endpoint else "auto"},
                 ),
@@ -72,7 +80,16 @@ class S3BlobStore:
         source.seek(0)
         with _translate(f"upload of {self._url(key)}"):
             path = _path_of(source)
-            if path is not None:
+            if size <= min(SMALL_OBJECT_BYTES, self.config.multipart_threshold_bytes):
+                # One PUT: the transfer manager's threads and futures cost more than the
+                # upload of a small bundle.
+                self.client.put_object(
+                    Bucket=self.bucket,
+                    Key=key,
+                    Body=source.read(),
+                    Metadata={"sha256": digest},
+                )
+            elif path is not None:
                 # By name, boto3 streams each part from the file; a file object's parts are
                 # read into memory first (hundreds of MB for a multi-GB bundle).
                 self.client.upload_file(
