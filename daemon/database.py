@@ -182,12 +182,15 @@ class Database:
         with self.session() as session:
             connection = session.connection()
             if self.is_postgresql:
-                # Locks in one global order: two daemons' batches cannot deadlock.
-                for sha in shas:
-                    connection.execute(
-                        text("SELECT pg_advisory_xact_lock(hashtextextended(:sha, 0))"),
-                        {"sha": sha},
-                    )
+                # One round trip; taken in sha256 order, so two daemons' batches cannot
+                # deadlock.
+                connection.execute(
+                    text(
+                        "SELECT count(pg_advisory_xact_lock(hashtextextended(sha, 0)))"
+                        " FROM (SELECT unnest(CAST(:shas AS text[])) AS sha ORDER BY 1) AS t"
+                    ),
+                    {"shas": shas},
+                )
             ids = [run_id for run_id, _, _ in items]
             pending_query = select(runs.c.id).where(
                 runs.c.id.in_(ids), runs.c.status == RunStatus.PENDING
