@@ -19,6 +19,7 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    inspect,
     select,
     text,
     update,
@@ -110,6 +111,10 @@ def translate_errors() -> Iterator[None]:
 
 _BEGINNING = datetime(1970, 1, 1, tzinfo=UTC)
 
+# The newest migration in migrations/versions/ (a test keeps the two in step). Commands that
+# only need the schema to be current compare against it without importing Alembic.
+SCHEMA_REVISION = "002"
+
 
 @dataclass(frozen=True)
 class FileRecord:
@@ -142,6 +147,14 @@ class Database:
     def ping(self) -> None:
         with self.session() as session:
             session.execute(select(1))
+
+    def schema_revision(self) -> str | None:
+        """The revision Alembic recorded; None for an empty database."""
+        with translate_errors(), self.engine.connect() as connection:
+            if not inspect(connection).has_table("alembic_version"):
+                return None
+            revision = connection.scalar(text("SELECT version_num FROM alembic_version"))
+            return None if revision is None else str(revision)
 
     # -- writes ------------------------------------------------------------------------------
 
