@@ -1,18 +1,22 @@
-"""The `autodoc` command line. Every failure ends in one line on stderr and a named exit code."""
+"""The `autodoc` command line. Every failure ends in one line on stderr and a named exit code.
+
+SQLAlchemy, structlog and the models are imported by the commands that use them, not here:
+`autodoc conf parse` needs none of them, and they cost ~0.7 s of start-up.
+"""
 
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
+import stat
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from daemon import __version__
-from daemon.config import Config, load_config, resolve_config_path
-from daemon.database import Database
 from daemon.errors import (
     RET_ITEM_FAILED,
     RET_OK,
@@ -25,16 +29,18 @@ from daemon.errors import (
     SchemaError,
     TransientError,
 )
-from daemon.logs import configure as configure_logs
-from daemon.models import IngestionRun, RunStatus, UploadType
-from daemon.render import render_table, run_to_dict
 
 if TYPE_CHECKING:
+    from daemon.conf.types import ParsedConf
+    from daemon.config import Config
+    from daemon.database import Database
     from daemon.inbox import Inbox
+    from daemon.models import IngestionRun
     from daemon.pipeline import Pipeline
     from daemon.scanner import Scanner
 
-Handler = Callable[[argparse.Namespace, Config], int]
+Handler = Callable[[argparse.Namespace, "Config"], int]
+OfflineHandler = Callable[[argparse.Namespace], int]  # needs no config, database or logs
 
 DESCRIPTION = """\
 splunk-autodoc collects Splunk configuration bundles dropped into an inbox folder, stores
@@ -52,12 +58,19 @@ config: --config PATH, else $AUTODOC_CONFIG, else /etc/splunk-autodoc/config.tom
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(only=_command_word(argv))
     args = parser.parse_args(argv)
-    if not getattr(args, "handler", None):
+    offline: OfflineHandler | None = getattr(args, "offline", None)
+    if not offline and not getattr(args, "handler", None):
         parser.print_help(sys.stderr)
         return RET_USAGE
     try:
+        if offline is not None:
+            return int(offline(args))
+        from daemon.config import load_config, resolve_config_path
+        from daemon.logs import configure as configure_logs
+
         config = load_config(resolve_config_path(getattr(args, "config", None)))
         logs_to_stdout = args.command in ("run", "scan", "ingest")
         configure_logs(
@@ -90,7 +103,7 @@ def fail(message: str, code: int) -> int:
 
 def open_database(config: Config, *, require_head: bool = True, pool_size: int = 5) -> Database:
     # Not Alembic: it costs ~0.3 s to import, for every command.
-    from daemon.database import SCHEMA_REVISION
+    from daemon.database import SCHEMA_REVISION, Database
 
     db = Database(config.database.url, pool_size)
     if require_head:
@@ -146,6 +159,7 @@ def cmd_scan(args: argparse.Namespace, config: Config) -> int:
 
 def cmd_ingest(args: argparse.Namespace, config: Config) -> int:
     from daemon.inbox import check_regular
+    from daemon.models import UploadType
 
     path = Path(args.file)
     try:
@@ -167,6 +181,7 @@ def cmd_ingest(args: argparse.Namespace, config: Config) -> int:
 
 def cmd_db(args: argparse.Namespace, config: Config) -> int:
     from daemon import migrate
+    from daemon.database import Database
 
     db = Database(config.database.url)
     engine = db.engine
@@ -198,6 +213,9 @@ def cmd_db(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_runs_list(args: argparse.Namespace, config: Config) -> int:
+    from daemon.models import RunStatus, UploadType
+    from daemon.render import render_table, run_to_dict
+
     db = open_database(config)
     runs = db.list_runs(
         status=RunStatus(args.status) if args.status else None,
@@ -242,6 +260,8 @@ def _size(n: int) -> str:
 
 
 def cmd_runs_show(args: argparse.Namespace, config: Config) -> int:
+    from daemon.render import run_to_dict
+
     run = open_database(config).get_run(args.id)
     data = run_to_dict(run)
     if args.json:
@@ -270,10 +290,98 @@ def cmd_status(args: argparse.Namespace, config: Config) -> int:
     return RET_UNAVAILABLE if not (status["database"]["ok"] and status["storage"]["ok"]) else RET_OK
 
 
+def cmd_conf_parse(args: argparse.Namespace) -> int:
+    from daemon.conf.parser import parse_conf
+
+    failed = False
+    out = sys.stdout
+    first = True
+    # The objects are trees built here: no cycle to look for (that check costs a tenth).
+    encode = json.JSONEncoder(check_circular=False).encode
+    if args.json:
+        out.write("[")
+    for name in args.files:
+        shown = _printable(name)
+        try:
+            data = _read_regular(name)
+        except OSError as exc:
+            print(f"autodoc: {shown}: {exc.strerror or exc}", file=sys.stderr)
+            failed = True
+            continue
+        parsed = parse_conf(data, evidence=False)  # the occurrences are not printed
+        del data
+        if args.json:
+            out.write("\n" if first else ",\n")
+            out.write(encode(_parsed_to_dict(shown, parsed)))
+        else:
+            out.write(("" if first else "\n") + _render_parsed(shown, parsed))
+        first = False
+    if args.json:
+        out.write("\n]\n" if not first else "]\n")
+    out.flush()
+    return RET_ITEM_FAILED if failed else RET_OK
+
+
+def _read_regular(name: str) -> bytes:
+    """The bytes of a regular file. Opened without blocking and checked before reading, so a
+    FIFO or a device is refused instead of hanging the command."""
+    fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise IsADirectoryError(errno.EISDIR, "is a directory")
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(0, "not a regular file")
+        data = os.read(fd, st.st_size + 1)
+        if len(data) <= st.st_size:
+            return data  # a short read of a regular file is its end: one read is the usual case
+        chunks = [data]  # it grew meanwhile
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def _printable(name: str) -> str:
+    """A file name on one printable line: bad bytes become \\xNN, line breaks \\n and \\r.
+    The same as daemon.inbox.printable, which would import the models (SQLAlchemy)."""
+    text = os.fsencode(name).decode("utf-8", "backslashreplace")
+    return text.replace("\n", "\\n").replace("\r", "\\r")
+
+
+def _parsed_to_dict(path: str, parsed: ParsedConf) -> dict[str, Any]:
+    return {
+        "path": path,
+        "encoding": parsed.encoding,
+        "stanzas": [
+            {"name": s.name, "line": s.line, "settings": s.settings} for s in parsed.stanzas
+        ],
+        "findings": [
+            {"line": f.line, "code": f.code, "message": f.message} for f in parsed.findings
+        ],
+    }
+
+
+def _render_parsed(path: str, parsed: ParsedConf) -> str:
+    """The conf as Splunk would read it: a `# path (encoding)` line, then each stanza with its
+    effective values (a multi-line value continued with a backslash), then the findings."""
+    lines = [f"# {path} ({parsed.encoding})"]
+    for stanza in parsed.stanzas:
+        lines.append(f"[{stanza.name}]")
+        lines.extend(
+            f"{key} = {value}".replace("\n", "\\\n") for key, value in stanza.settings.items()
+        )
+    lines.extend(f"{path}:{f.line}: {f.code}: {f.message}" for f in parsed.findings)
+    return "\n".join(lines) + "\n"
+
+
 # -- parser --------------------------------------------------------------------------------
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; with only="conf", just the offline `conf` commands (their
+    help reads the same), which spares `autodoc conf parse` importing the models."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--config",
@@ -293,7 +401,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def add(
-        name: str, handler: Handler, help_: str, description: str | None = None, parent: Any = sub
+        name: str,
+        handler: Handler | None,
+        help_: str,
+        description: str | None = None,
+        parent: Any = sub,
     ) -> argparse.ArgumentParser:
         p: argparse.ArgumentParser = parent.add_parser(
             name,
@@ -305,6 +417,11 @@ def build_parser() -> argparse.ArgumentParser:
         )
         p.set_defaults(handler=handler)
         return p
+
+    if only == "conf":
+        add_conf_commands(add)
+        return parser
+    from daemon.models import RunStatus, UploadType
 
     add(
         "run",
@@ -366,7 +483,54 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("status", cmd_status, "backlog, claimed, failed and unroutable files, last runs")
     p.add_argument("--json", action="store_true", help="print a JSON object")
+    add_conf_commands(add)
     return parser
+
+
+CONF_PARSE_DESCRIPTION = """\
+Parse local Splunk .conf and .meta files and print what Splunk would read: each stanza in
+the order first seen, with the effective value of every key (the last one wins; settings
+before the first stanza belong to [default]), and findings for lines that were skipped or
+read unusually (line, stable code, message), e.g. no-equals, text-after-header,
+duplicate-stanza, latin1-fallback. Findings do not change the exit code.
+
+Needs no config file and no database. Without --json: a readable listing; with --json: one
+JSON array, compact, with one line per file holding its object:
+  {"path", "encoding", "stanzas": [{"name", "line", "settings": {key: value}}],
+   "findings": [{"line", "code", "message"}]}
+A file that cannot be read gets one line on stderr; the others are still parsed, and the
+exit code is 1.
+"""
+
+
+def add_conf_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
+    conf = add("conf", None, "work with Splunk .conf files locally (no config, no database)")
+    conf_sub = conf.add_subparsers(dest="conf_command", metavar="ACTION", required=True)
+    p = add(
+        "parse",
+        None,
+        "parse .conf/.meta files and print stanzas, effective values and findings",
+        CONF_PARSE_DESCRIPTION,
+        parent=conf_sub,
+    )
+    p.set_defaults(offline=cmd_conf_parse)
+    p.add_argument("files", nargs="+", metavar="FILE", help="a .conf or .meta file")
+    p.add_argument("--json", action="store_true", help="print a JSON array, one object per file")
+
+
+def _command_word(argv: Sequence[str]) -> str | None:
+    """The command of an argument list (`autodoc [--config PATH] COMMAND ...`), or None."""
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif len(arg) > 2 and "--config".startswith(arg):  # argparse takes --conf too
+            skip = True
+        elif not arg.startswith("-"):
+            return arg
+        elif arg == "--":
+            return None
+    return None
 
 
 def _label(text: str) -> str:
