@@ -1,4 +1,6 @@
-"""SQLAlchemy models of the schema in seed/database-schema.md (revision 001).
+"""SQLAlchemy models: the seed's schema (revision 001, seed/database-schema.md) and the
+normalized configuration of revision 002 (conf files, stanzas, findings and the typed tables
+the routing resolver reads).
 
 Enums are stored as VARCHAR(50) so later milestones add states without a schema change.
 """
@@ -10,7 +12,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
+    Boolean,
     DateTime,
     Dialect,
     ForeignKey,
@@ -21,7 +25,10 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from daemon.conf.types import Layer, Scope
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -133,3 +140,288 @@ class File(Base):
         Index("ix_files_run_id", "run_id"),
         Index("ix_files_sha256", "sha256"),
     )
+
+
+# -- revision 002: normalized configuration ---------------------------------------------------
+#
+# Every table hangs off its run (ON DELETE CASCADE, indexed), so deleting a run, or replacing
+# its configuration (daemon.conf.store), removes everything derived from it; stanzas and
+# findings also cascade from their conf file, conf files from their archive's files row.
+# Typed rows point at the stanza they come from (stanza_id, without an FK: see _TypedRow) and
+# hold each stanza's own values as written: [default] merging and precedence across layers
+# are the resolver's job. User-controlled text (paths, names, values) is TEXT: one overlong
+# value in one add-on must not fail a whole bundle on PostgreSQL's VARCHAR limits.
+
+# Ids of the bulk tables outgrow 2**31 over years of re-normalized bundles. SQLite keeps
+# INTEGER, the only type that makes a primary key an alias of the rowid (autoincrementing).
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+# JSONB on PostgreSQL (GIN-indexable containment queries), JSON text on SQLite.
+JSONDocument = JSON().with_variant(JSONB(), "postgresql")
+
+
+class PropsTarget(enum.StrEnum):
+    """What a props.conf stanza applies to, from its name."""
+
+    SOURCETYPE = "sourcetype"  # [<sourcetype>]
+    SOURCE = "source"  # [source::<pattern>]
+    HOST = "host"  # [host::<pattern>]
+    RULE = "rule"  # [rule::<name>] source type classification rule
+    DELAYEDRULE = "delayedrule"  # [delayedrule::<name>]
+    DEFAULT = "default"  # [default]
+
+
+class IndexKind(enum.StrEnum):
+    INDEX = "index"
+    DEFAULT = "default"
+    VOLUME = "volume"  # [volume:<name>]
+    PROVIDER = "provider"  # [provider:<name>] (virtual indexes)
+    PROVIDER_FAMILY = "provider-family"  # [provider-family:<name>]
+
+
+class OutputKind(enum.StrEnum):
+    TCPOUT = "tcpout"  # [tcpout]: defaultGroup, indexAndForward
+    TCPOUT_GROUP = "tcpout_group"  # [tcpout:<group>]: server list
+    TCPOUT_SERVER = "tcpout_server"  # [tcpout-server://<host>:<port>]
+    SYSLOG = "syslog"  # [syslog]: defaultGroup
+    SYSLOG_GROUP = "syslog_group"  # [syslog:<group>]: server
+    HTTPOUT = "httpout"  # [httpout]
+    INDEX_AND_FORWARD = "index_and_forward"  # [indexAndForward]: index = true|false
+    DEFAULT = "default"
+    OTHER = "other"
+
+
+class ServerClassKind(enum.StrEnum):
+    GLOBAL = "global"  # [global]: a template, matches no client by itself
+    SERVER_CLASS = "server_class"  # [serverClass:<name>]
+    APP = "app"  # [serverClass:<name>:app:<app>]
+    DEFAULT = "default"  # [default] (or settings before the first stanza)
+
+
+class ConfFile(Base):
+    """One .conf/.meta member of a stored archive, and where it sits in the Splunk tree."""
+
+    __tablename__ = "conf_files"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("ingestion_runs.id", ondelete="CASCADE"), nullable=False
+    )
+    file_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("files.id", ondelete="CASCADE"), nullable=False
+    )
+    path: Mapped[str] = mapped_column(Text, nullable=False)  # member path inside the archive
+    sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    size_bytes: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    encoding: Mapped[str] = mapped_column(String(50), nullable=False)
+    layer: Mapped[Layer | None] = mapped_column(StrEnumColumn(Layer), nullable=True)
+    app: Mapped[str | None] = mapped_column(Text, nullable=True)
+    scope: Mapped[Scope | None] = mapped_column(StrEnumColumn(Scope), nullable=True)
+    conf_type: Mapped[str] = mapped_column(Text, nullable=False)
+
+    __table_args__ = (
+        Index("ix_conf_files_run_id", "run_id"),
+        Index("ix_conf_files_file_id", "file_id"),
+    )
+
+
+class ConfStanza(Base):
+    """One stanza of a conf file: effective settings (JSONB, GIN-indexed on PostgreSQL, whose
+    key order is its own) and every `key = value` line as `[key, value, line]` (JSON, in file
+    order: the evidence, and the first-seen key order)."""
+
+    __tablename__ = "stanzas"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("ingestion_runs.id", ondelete="CASCADE"), nullable=False
+    )
+    conf_file_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("conf_files.id", ondelete="CASCADE"), nullable=False
+    )
+    conf_type: Mapped[str] = mapped_column(Text, nullable=False)
+    name: Mapped[str] = mapped_column(Text, nullable=False)
+    order_in_file: Mapped[int] = mapped_column(Integer, nullable=False)  # 0-based
+    line: Mapped[int] = mapped_column(Integer, nullable=False)  # 0: the implicit global stanza
+    app: Mapped[str | None] = mapped_column(Text, nullable=True)
+    scope: Mapped[Scope | None] = mapped_column(StrEnumColumn(Scope), nullable=True)
+    layer: Mapped[Layer | None] = mapped_column(StrEnumColumn(Layer), nullable=True)
+    settings: Mapped[dict[str, str]] = mapped_column(JSONDocument, nullable=False)
+    occurrences: Mapped[list[list[Any]]] = mapped_column(JSON, nullable=False)
+
+    __table_args__ = (
+        Index("ix_stanzas_run_id", "run_id"),
+        Index(
+            "ix_stanzas_conf_file_id_order_in_file", "conf_file_id", "order_in_file", unique=True
+        ),
+        # GIN exists on PostgreSQL only: on SQLite it would be a B-tree over JSON text.
+        # jsonb_path_ops serves containment (settings @> '{"index": "os"}') and jsonpath, not
+        # key existence (?); it costs a third of the default opclass on bulk inserts.
+        Index(
+            "ix_stanzas_settings",
+            "settings",
+            postgresql_using="gin",
+            postgresql_ops={"settings": "jsonb_path_ops"},
+        ).ddl_if(dialect="postgresql"),
+    )
+
+
+class ConfFinding(Base):
+    """Something a person should know about a run's configuration (daemon.conf.types.Finding);
+    conf_file_id is NULL for findings about the archive rather than one member."""
+
+    __tablename__ = "findings"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("ingestion_runs.id", ondelete="CASCADE"), nullable=False
+    )
+    conf_file_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("conf_files.id", ondelete="CASCADE"), nullable=True
+    )
+    code: Mapped[str] = mapped_column(String(100), nullable=False)
+    message: Mapped[str] = mapped_column(Text, nullable=False)
+    line: Mapped[int] = mapped_column(Integer, nullable=False)  # 0: about the whole file
+    path: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    __table_args__ = (
+        Index("ix_findings_run_id", "run_id"),
+        Index("ix_findings_conf_file_id", "conf_file_id"),
+    )
+
+
+class _TypedRow:
+    """Columns every typed table shares: its run, its stanza, the stanza's name and where its
+    file sits, for precedence.
+
+    stanza_id (and through it the conf file) has no FK on purpose. A typed row is written with
+    its stanza in one transaction and deleted with it, by run: the run's cascade, or
+    daemon.conf.store replacing the run's rows (nothing deletes a files or conf_files row on
+    its own). Each FK costs PostgreSQL a trigger per row: six tables referencing stanzas made
+    deleting 100,000 stanzas take 2.5 s, and FKs to conf_files (with their indexes) added 1.4 s
+    of server time, a quarter of the whole, to writing 100,000 typed rows."""
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("ingestion_runs.id", ondelete="CASCADE"), nullable=False
+    )
+    stanza_id: Mapped[int] = mapped_column(BigId, nullable=False)
+    name: Mapped[str] = mapped_column(Text, nullable=False)  # the stanza name
+    app: Mapped[str | None] = mapped_column(Text, nullable=True)
+    scope: Mapped[Scope | None] = mapped_column(StrEnumColumn(Scope), nullable=True)
+    layer: Mapped[Layer | None] = mapped_column(StrEnumColumn(Layer), nullable=True)
+
+
+def _typed_indexes(table: str) -> tuple[Index]:
+    return (Index(f"ix_{table}_run_id", "run_id"),)
+
+
+class Input(_TypedRow, Base):
+    """inputs.conf: `stanza_type` is the scheme before `://` (monitor, tcp, WinEventLog, ...)
+    and `target` what follows; stanzas without one ([default], [splunktcp], [http]) keep their
+    whole name as stanza_type and a NULL target."""
+
+    __tablename__ = "inputs"
+
+    stanza_type: Mapped[str] = mapped_column(Text, nullable=False)
+    target: Mapped[str | None] = mapped_column(Text, nullable=True)
+    index: Mapped[str | None] = mapped_column(Text, nullable=True)
+    sourcetype: Mapped[str | None] = mapped_column(Text, nullable=True)
+    host: Mapped[str | None] = mapped_column(Text, nullable=True)
+    disabled: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    tcp_routing: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    syslog_routing: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+
+    __table_args__ = _typed_indexes("inputs")
+
+
+class Prop(_TypedRow, Base):
+    """props.conf: the index-time settings that route events. `transforms` and `rulesets` are
+    `[{"class": c, "transforms": [t1, t2]}]` in ASCII order of the class (the order Splunk
+    runs them); `sedcmds` is `[{"class": c, "value": v}]` in the same order."""
+
+    __tablename__ = "props"
+
+    target_kind: Mapped[PropsTarget] = mapped_column(StrEnumColumn(PropsTarget), nullable=False)
+    pattern: Mapped[str] = mapped_column(Text, nullable=False)
+    sourcetype: Mapped[str | None] = mapped_column(Text, nullable=True)
+    priority: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    transforms: Mapped[list[dict[str, Any]]] = mapped_column(JSON, nullable=False)
+    rulesets: Mapped[list[dict[str, Any]]] = mapped_column(JSON, nullable=False)
+    sedcmds: Mapped[list[dict[str, str]]] = mapped_column(JSON, nullable=False)
+
+    __table_args__ = _typed_indexes("props")
+
+
+class Transform(_TypedRow, Base):
+    """transforms.conf: the keys of index-time rewrites, and what `DEST_KEY`/`FORMAT` make of
+    them (each conditional on `REGEX`)."""
+
+    __tablename__ = "transforms"
+
+    regex: Mapped[str | None] = mapped_column(Text, nullable=True)
+    format: Mapped[str | None] = mapped_column(Text, nullable=True)
+    dest_key: Mapped[str | None] = mapped_column(Text, nullable=True)
+    source_key: Mapped[str | None] = mapped_column(Text, nullable=True)
+    ingest_eval: Mapped[str | None] = mapped_column(Text, nullable=True)
+    rewrites_index: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    rewrites_sourcetype: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    routes: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    null_queue: Mapped[bool] = mapped_column(Boolean, nullable=False)
+
+    __table_args__ = _typed_indexes("transforms")
+
+
+class IndexDefinition(_TypedRow, Base):
+    """indexes.conf: what an admin wants to see of an index (or volume, or [default])."""
+
+    __tablename__ = "indexes"
+
+    kind: Mapped[IndexKind] = mapped_column(StrEnumColumn(IndexKind), nullable=False)
+    datatype: Mapped[str | None] = mapped_column(Text, nullable=True)
+    home_path: Mapped[str | None] = mapped_column(Text, nullable=True)
+    cold_path: Mapped[str | None] = mapped_column(Text, nullable=True)
+    thawed_path: Mapped[str | None] = mapped_column(Text, nullable=True)
+    cold_to_frozen_dir: Mapped[str | None] = mapped_column(Text, nullable=True)
+    frozen_time_period_in_secs: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    max_total_data_size_mb: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    max_data_size: Mapped[str | None] = mapped_column(Text, nullable=True)
+    rep_factor: Mapped[str | None] = mapped_column(Text, nullable=True)
+    disabled: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+
+    __table_args__ = _typed_indexes("indexes")
+
+
+class Output(_TypedRow, Base):
+    """outputs.conf: groups and their servers, the default groups, local indexing."""
+
+    __tablename__ = "outputs"
+
+    kind: Mapped[OutputKind] = mapped_column(StrEnumColumn(OutputKind), nullable=False)
+    group_name: Mapped[str | None] = mapped_column(Text, nullable=True)
+    servers: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    default_group: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    index_and_forward: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    disabled: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+
+    __table_args__ = _typed_indexes("outputs")
+
+
+class ServerClass(_TypedRow, Base):
+    """serverclass.conf: each stanza's own filters, as written (inheritance from [global] and
+    the parent class is the resolver's). A list is NULL when the stanza sets none of it."""
+
+    __tablename__ = "serverclasses"
+
+    kind: Mapped[ServerClassKind] = mapped_column(StrEnumColumn(ServerClassKind), nullable=False)
+    server_class: Mapped[str | None] = mapped_column(Text, nullable=True)
+    deployed_app: Mapped[str | None] = mapped_column(Text, nullable=True)
+    whitelist: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    blacklist: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    whitelist_from_pathname: Mapped[str | None] = mapped_column(Text, nullable=True)
+    blacklist_from_pathname: Mapped[str | None] = mapped_column(Text, nullable=True)
+    filter_type: Mapped[str | None] = mapped_column(Text, nullable=True)
+    machine_types_filter: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    repository_location: Mapped[str | None] = mapped_column(Text, nullable=True)
+    state_on_client: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    __table_args__ = _typed_indexes("serverclasses")

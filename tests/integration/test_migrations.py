@@ -1,4 +1,5 @@
-"""Schema 001 on SQLite and PostgreSQL: exactly the seed's schema, reversible, no drift."""
+"""Schemas 001 and 002 on SQLite and PostgreSQL: exactly the seed's schema, then the
+normalized configuration tables; reversible, no drift, cascades."""
 
 from __future__ import annotations
 
@@ -107,7 +108,13 @@ def test_models_and_migrated_database_do_not_drift(empty_db_url: str) -> None:
     db = Database(empty_db_url)
     migrate.upgrade(db.engine)
     with db.engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": True})
+
+        def include(item: object, name: str | None, kind: str, *_: object) -> bool:
+            # Alembic ignores .ddl_if(): the GIN index is PostgreSQL's only.
+            return kind != "index" or migrate.applies_to(item, conn.dialect)
+
+        opts = {"compare_type": True, "include_object": include}
+        context = MigrationContext.configure(conn, opts=opts)
         assert compare_metadata(context, Base.metadata) == []
     db.dispose()
 
@@ -205,3 +212,342 @@ def test_a_run_finished_elsewhere_is_not_finished_twice(db: Database) -> None:
     assert db.mark_failed(run_id, "failed") is False
     run = db.get_run(run_id)
     assert (run.status.value, run.notes, len(run.files)) == ("stored", "stored", 1)
+
+
+# -- 002: normalized configuration -------------------------------------------------------------
+
+# "ID" is BIGINT on PostgreSQL and INTEGER on SQLite (the rowid alias); "DOC" JSONB and JSON.
+_PROVENANCE = {
+    "app": ("TEXT", True),
+    "scope": ("VARCHAR(50)", True),
+    "layer": ("VARCHAR(50)", True),
+}
+_TYPED = {
+    "id": ("ID", False),
+    "run_id": ("INTEGER", False),
+    "stanza_id": ("ID", False),
+    "name": ("TEXT", False),
+    **_PROVENANCE,
+}
+SCHEMA_002_COLUMNS: dict[str, dict[str, tuple[str, bool]]] = {
+    "conf_files": {
+        "id": ("ID", False),
+        "run_id": ("INTEGER", False),
+        "file_id": ("INTEGER", False),
+        "path": ("TEXT", False),
+        "sha256": ("VARCHAR(64)", False),
+        "size_bytes": ("BIGINT", False),
+        "encoding": ("VARCHAR(50)", False),
+        "conf_type": ("TEXT", False),
+        **_PROVENANCE,
+    },
+    "stanzas": {
+        "id": ("ID", False),
+        "run_id": ("INTEGER", False),
+        "conf_file_id": ("ID", False),
+        "conf_type": ("TEXT", False),
+        "name": ("TEXT", False),
+        "order_in_file": ("INTEGER", False),
+        "line": ("INTEGER", False),
+        "settings": ("DOC", False),
+        "occurrences": ("JSON", False),
+        **_PROVENANCE,
+    },
+    "findings": {
+        "id": ("ID", False),
+        "run_id": ("INTEGER", False),
+        "conf_file_id": ("ID", True),
+        "code": ("VARCHAR(100)", False),
+        "message": ("TEXT", False),
+        "line": ("INTEGER", False),
+        "path": ("TEXT", True),
+    },
+    "inputs": {
+        **_TYPED,
+        "stanza_type": ("TEXT", False),
+        "target": ("TEXT", True),
+        "index": ("TEXT", True),
+        "sourcetype": ("TEXT", True),
+        "host": ("TEXT", True),
+        "disabled": ("BOOLEAN", True),
+        "tcp_routing": ("JSON", True),
+        "syslog_routing": ("JSON", True),
+    },
+    "props": {
+        **_TYPED,
+        "target_kind": ("VARCHAR(50)", False),
+        "pattern": ("TEXT", False),
+        "sourcetype": ("TEXT", True),
+        "priority": ("INTEGER", True),
+        "transforms": ("JSON", False),
+        "rulesets": ("JSON", False),
+        "sedcmds": ("JSON", False),
+    },
+    "transforms": {
+        **_TYPED,
+        "regex": ("TEXT", True),
+        "format": ("TEXT", True),
+        "dest_key": ("TEXT", True),
+        "source_key": ("TEXT", True),
+        "ingest_eval": ("TEXT", True),
+        "rewrites_index": ("BOOLEAN", False),
+        "rewrites_sourcetype": ("BOOLEAN", False),
+        "routes": ("BOOLEAN", False),
+        "null_queue": ("BOOLEAN", False),
+    },
+    "indexes": {
+        **_TYPED,
+        "kind": ("VARCHAR(50)", False),
+        "datatype": ("TEXT", True),
+        "home_path": ("TEXT", True),
+        "cold_path": ("TEXT", True),
+        "thawed_path": ("TEXT", True),
+        "cold_to_frozen_dir": ("TEXT", True),
+        "frozen_time_period_in_secs": ("BIGINT", True),
+        "max_total_data_size_mb": ("BIGINT", True),
+        "max_data_size": ("TEXT", True),
+        "rep_factor": ("TEXT", True),
+        "disabled": ("BOOLEAN", True),
+    },
+    "outputs": {
+        **_TYPED,
+        "kind": ("VARCHAR(50)", False),
+        "group_name": ("TEXT", True),
+        "servers": ("JSON", True),
+        "default_group": ("JSON", True),
+        "index_and_forward": ("BOOLEAN", True),
+        "disabled": ("BOOLEAN", True),
+    },
+    "serverclasses": {
+        **_TYPED,
+        "kind": ("VARCHAR(50)", False),
+        "server_class": ("TEXT", True),
+        "deployed_app": ("TEXT", True),
+        "whitelist": ("JSON", True),
+        "blacklist": ("JSON", True),
+        "whitelist_from_pathname": ("TEXT", True),
+        "blacklist_from_pathname": ("TEXT", True),
+        "filter_type": ("TEXT", True),
+        "machine_types_filter": ("JSON", True),
+        "repository_location": ("TEXT", True),
+        "state_on_client": ("TEXT", True),
+    },
+}
+TYPED_TABLES = ("inputs", "props", "transforms", "indexes", "outputs", "serverclasses")
+# name -> (columns, unique)
+SCHEMA_002_INDEXES: dict[str, dict[str, tuple[list[str], bool]]] = {
+    "conf_files": {
+        "ix_conf_files_run_id": (["run_id"], False),
+        "ix_conf_files_file_id": (["file_id"], False),
+    },
+    "stanzas": {
+        "ix_stanzas_run_id": (["run_id"], False),
+        "ix_stanzas_conf_file_id_order_in_file": (["conf_file_id", "order_in_file"], True),
+    },
+    "findings": {
+        "ix_findings_run_id": (["run_id"], False),
+        "ix_findings_conf_file_id": (["conf_file_id"], False),
+    },
+    **{t: {f"ix_{t}_run_id": (["run_id"], False)} for t in TYPED_TABLES},
+}
+# (table, column) -> referred table; every one ON DELETE CASCADE
+SCHEMA_002_FKS = {
+    **{(t, "run_id"): "ingestion_runs" for t in SCHEMA_002_COLUMNS},
+    ("conf_files", "file_id"): "files",
+    ("stanzas", "conf_file_id"): "conf_files",
+    ("findings", "conf_file_id"): "conf_files",
+}
+
+
+def _dialect_type(kind: str, dialect: str) -> str:
+    postgres = dialect == "postgresql"
+    return {"ID": "BIGINT" if postgres else "INTEGER", "DOC": "JSONB" if postgres else "JSON"}.get(
+        kind, kind
+    )
+
+
+def test_upgrade_002_creates_the_normalized_tables(empty_db_url: str) -> None:
+    db = Database(empty_db_url)
+    migrate.upgrade(db.engine, "002")
+    dialect = db.engine.dialect.name
+    inspector = inspect(db.engine)
+    assert set(inspector.get_table_names()) == {
+        "alembic_version",
+        *SEED_COLUMNS,
+        *SCHEMA_002_COLUMNS,
+    }
+    fks = {}
+    for table, columns in SCHEMA_002_COLUMNS.items():
+        found = {c["name"]: (_type(c["type"]), c["nullable"]) for c in inspector.get_columns(table)}
+        assert found == {k: (_dialect_type(t, dialect), n) for k, (t, n) in columns.items()}, table
+        indexes = {
+            i["name"]: (i["column_names"], bool(i["unique"]))
+            for i in inspector.get_indexes(table)
+            if i["name"] != "ix_stanzas_settings"
+        }
+        assert indexes == SCHEMA_002_INDEXES[table], table
+        assert inspector.get_pk_constraint(table)["constrained_columns"] == ["id"]
+        for fk in inspector.get_foreign_keys(table):
+            [column] = fk["constrained_columns"]
+            assert fk["referred_columns"] == ["id"]
+            assert fk["options"]["ondelete"] == "CASCADE", (table, column)
+            fks[(table, column)] = fk["referred_table"]
+    assert fks == SCHEMA_002_FKS
+    gin = [i for i in inspector.get_indexes("stanzas") if i["name"] == "ix_stanzas_settings"]
+    if dialect == "postgresql":
+        [index] = gin
+        assert index["column_names"] == ["settings"]
+        assert index["dialect_options"]["postgresql_using"] == "gin"
+        assert index["dialect_options"]["postgresql_ops"] == {"settings": "jsonb_path_ops"}
+    else:
+        assert gin == []  # a B-tree over JSON text would only cost
+    db.dispose()
+
+
+def test_downgrade_to_001_restores_exactly_001_and_upgrades_again(empty_db_url: str) -> None:
+    db = Database(empty_db_url)
+    migrate.upgrade(db.engine)
+    migrate.downgrade(db.engine, "001")
+    assert migrate.current_revision(db.engine) == "001"
+    inspector = inspect(db.engine)
+    assert set(inspector.get_table_names()) == {"alembic_version", "ingestion_runs", "files"}
+    for table, columns in SEED_COLUMNS.items():
+        found = {c["name"]: (_type(c["type"]), c["nullable"]) for c in inspector.get_columns(table)}
+        assert found == columns
+        indexes = {i["name"]: i["column_names"] for i in inspector.get_indexes(table)}
+        assert indexes == SEED_INDEXES[table]
+    if db.is_postgresql:  # nothing of 002 left behind: no sequence, no index
+        with db.engine.connect() as conn:
+            left = (
+                conn.execute(
+                    text(
+                        "SELECT relname FROM pg_class WHERE relnamespace = 'public'::regnamespace "
+                        "AND relname NOT LIKE 'ingestion_runs%' AND relname NOT LIKE 'files%' "
+                        "AND relname NOT LIKE 'ix_ingestion_runs%' "
+                        "AND relname NOT LIKE 'ix_files%' "
+                        "AND relname NOT LIKE 'pk_%' AND relname NOT LIKE 'alembic_version%'"
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        assert left == []
+    migrate.upgrade(db.engine)
+    assert all(c.ok for c in migrate.check(db.engine))
+    db.dispose()
+
+
+def test_db_check_at_head_covers_the_002_tables(empty_db_url: str) -> None:
+    db = Database(empty_db_url)
+    migrate.upgrade(db.engine)
+    checks = {c.name: c for c in migrate.check(db.engine)}
+    assert all(c.ok for c in checks.values())
+    for table in SCHEMA_002_COLUMNS:
+        assert checks[f"table {table}"].ok
+    assert "foreign key stanzas.conf_file_id -> conf_files.id" in checks
+    assert "column stanzas.settings" in checks
+    if db.is_postgresql:
+        assert checks["column stanzas.settings"].detail == "JSONB"
+        assert checks["index ix_stanzas_settings"].detail == (
+            "on settings using gin (jsonb_path_ops)"
+        )
+    else:
+        assert "index ix_stanzas_settings" not in checks
+    with db.engine.begin() as conn:
+        conn.execute(text("DROP INDEX ix_stanzas_conf_file_id_order_in_file"))
+        conn.execute(
+            text(
+                "CREATE INDEX ix_stanzas_conf_file_id_order_in_file "
+                "ON stanzas (conf_file_id, order_in_file)"
+            )
+        )
+    failed = [(c.name, c.detail) for c in migrate.check(db.engine) if not c.ok]
+    assert failed == [
+        ("index ix_stanzas_conf_file_id_order_in_file", "unique=False, expected True")
+    ]
+    db.dispose()
+
+
+@pytest.mark.postgres
+def test_db_check_names_a_gin_index_that_is_missing_or_a_btree(pg_empty_url: str) -> None:
+    db = Database(pg_empty_url)
+    migrate.upgrade(db.engine)
+    with db.engine.begin() as conn:
+        conn.execute(text("DROP INDEX ix_stanzas_settings"))
+    failed = [(c.name, c.detail) for c in migrate.check(db.engine) if not c.ok]
+    assert failed == [("index ix_stanzas_settings", "missing")]
+    with db.engine.begin() as conn:
+        conn.execute(text("CREATE INDEX ix_stanzas_settings ON stanzas USING gin (settings)"))
+    [check] = [c for c in migrate.check(db.engine) if not c.ok]
+    assert check.detail == "operator classes {}, expected {'settings': 'jsonb_path_ops'}"
+    with db.engine.begin() as conn:
+        conn.execute(text("DROP INDEX ix_stanzas_settings"))
+        conn.execute(text("CREATE INDEX ix_stanzas_settings ON stanzas (md5(settings::text))"))
+    [check] = [c for c in migrate.check(db.engine) if not c.ok]
+    assert "using btree, expected gin" in check.detail
+    db.dispose()
+
+
+def test_sqlite_connections_enforce_foreign_keys(sqlite_url: str) -> None:
+    db = Database(sqlite_url)
+    with db.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    db.dispose()
+
+
+def test_deleting_a_run_cascades_to_every_002_table(db: Database) -> None:
+    """One row in each table, by plain SQL, then the run goes: nothing of it is left."""
+    from daemon.database import FileRecord
+    from daemon.models import UploadType
+
+    run_id = db.create_run(UploadType.DS_ETC, "x", "n")
+    db.mark_stored(run_id, FileRecord("a.tgz", "c" * 64, 3, "k"), lambda _e: "stored")
+    keep_id = db.create_run(UploadType.DS_ETC, "y", "n")
+    db.mark_stored(keep_id, FileRecord("b.tgz", "d" * 64, 3, "k"), lambda _e: "stored")
+    tables = Base.metadata.tables
+    with db.engine.begin() as conn:
+        for run in (run_id, keep_id):
+            file_id = conn.execute(
+                text("SELECT id FROM files WHERE run_id = :r"), {"r": run}
+            ).scalar()
+            conf_file_id = conn.execute(
+                tables["conf_files"].insert().returning(tables["conf_files"].c.id),
+                {"run_id": run, "file_id": file_id, "path": "etc/system/local/inputs.conf",
+                 "sha256": "e" * 64, "size_bytes": 1, "encoding": "utf-8", "conf_type": "inputs"},
+            ).scalar_one()  # fmt: skip
+            stanza_id = conn.execute(
+                tables["stanzas"].insert().returning(tables["stanzas"].c.id),
+                {"run_id": run, "conf_file_id": conf_file_id, "conf_type": "inputs", "name": "x",
+                 "order_in_file": 0, "line": 1, "settings": {"a": "b"},
+                 "occurrences": [["a", "b", 2]]},
+            ).scalar_one()  # fmt: skip
+            conn.execute(
+                tables["findings"].insert(),
+                {
+                    "run_id": run,
+                    "conf_file_id": conf_file_id,
+                    "code": "c",
+                    "message": "m",
+                    "line": 0,
+                },
+            )
+            base = {"run_id": run, "stanza_id": stanza_id, "name": "x"}
+            flags = dict.fromkeys(
+                ("rewrites_index", "rewrites_sourcetype", "routes", "null_queue"), False
+            )
+            lists = {"transforms": [], "rulesets": [], "sedcmds": []}
+            conn.execute(tables["inputs"].insert(), base | {"stanza_type": "monitor"})
+            conn.execute(
+                tables["props"].insert(),
+                base | {"target_kind": "sourcetype", "pattern": "x"} | lists,
+            )
+            conn.execute(tables["transforms"].insert(), base | flags)
+            conn.execute(tables["indexes"].insert(), base | {"kind": "index"})
+            conn.execute(tables["outputs"].insert(), base | {"kind": "tcpout"})
+            conn.execute(tables["serverclasses"].insert(), base | {"kind": "global"})
+    with db.engine.begin() as conn:
+        conn.execute(text("DELETE FROM ingestion_runs WHERE id = :id"), {"id": run_id})
+    with db.engine.connect() as conn:
+        for table in SCHEMA_002_COLUMNS:
+            left = conn.execute(text(f"SELECT run_id, count(*) FROM {table} GROUP BY run_id")).all()
+            assert [tuple(r) for r in left] == [(keep_id, 1)], table
