@@ -122,7 +122,8 @@ def build_runtime(config: Config) -> tuple[Inbox, Pipeline]:
     from daemon.pipeline import Pipeline
     from daemon.storage import make_store
 
-    db = open_database(config, pool_size=config.daemon.workers + 2)
+    # Ingest workers, parse workers and their lease renewals, the main thread.
+    db = open_database(config, pool_size=config.daemon.workers + 2 * config.parse.workers + 2)
     pipeline = Pipeline(config, db, make_store(config.storage))
     return Inbox(config.inbox.path), pipeline
 
@@ -140,10 +141,13 @@ def make_scanner(config: Config) -> Scanner:
 
 
 def cmd_run(args: argparse.Namespace, config: Config) -> int:
+    from daemon.parsing import RunParser
     from daemon.service import Daemon
 
     scanner = make_scanner(config)  # validates the inbox at start-up
-    Daemon(config, scanner.inbox, scanner.pipeline).run()
+    pipeline = scanner.pipeline
+    parser = RunParser(config, pipeline.db, pipeline.store) if config.parse.workers else None
+    Daemon(config, scanner.inbox, pipeline, parser=parser).run()
     return RET_OK
 
 
@@ -260,20 +264,78 @@ def _size(n: int) -> str:
 
 
 def cmd_runs_show(args: argparse.Namespace, config: Config) -> int:
+    from daemon.conf.store import run_counts
     from daemon.render import run_to_dict
 
-    run = open_database(config).get_run(args.id)
+    db = open_database(config)
+    run = db.get_run(args.id)
     data = run_to_dict(run)
+    data["counts"] = run_counts(db.engine, run.id)
     if args.json:
         print(json.dumps(data, indent=2))
         return RET_OK
     for key in ("id", "created_at", "type", "label", "status", "notes"):
-        print(f"{key + ':':12}{data[key] if data[key] is not None else ''}")
+        value = data[key] if data[key] is not None else ""
+        print(f"{key + ':':12}" + str(value).replace("\n", "\n" + " " * 12))
     for f in data["files"]:
         print(
             f"file:       {f['path']}\n  sha256:   {f['sha256']}\n"
             f"  size:     {f['size_bytes']} bytes\n  key:      {f['stored_object_key']}"
         )
+    print("counts:     " + ", ".join(f"{n} {name}" for name, n in data["counts"].items()))
+    return RET_OK
+
+
+def cmd_parse(args: argparse.Namespace, config: Config) -> int:
+    from daemon.models import RunStatus
+    from daemon.parsing import RunParser
+    from daemon.storage import make_store
+
+    db = open_database(config, pool_size=3)
+    parser = RunParser(config, db, make_store(config.storage))
+    outcomes = []
+    if args.waiting:
+        while (outcome := parser.parse_next()) is not None:
+            outcomes.append(outcome)
+    for run_id in args.ids:
+        parser.claim(run_id, force=args.force)
+        outcomes.append(parser.parse_claimed(run_id))
+    for outcome in outcomes:
+        if outcome.status == RunStatus.COMPLETE:
+            counts = ", ".join(f"{n} {name}" for name, n in outcome.counts.items())
+            print(f"run {outcome.run_id}: complete: {counts}")
+        elif outcome.status == RunStatus.FAILED:
+            print(f"run {outcome.run_id}: failed: {outcome.reason}")
+        else:
+            print(f"run {outcome.run_id}: taken over by another process")
+    if not outcomes:
+        print("nothing to parse", file=sys.stderr)
+    return RET_OK if all(o.status == RunStatus.COMPLETE for o in outcomes) else RET_ITEM_FAILED
+
+
+def cmd_stanzas(args: argparse.Namespace, config: Config) -> int:
+    from daemon.conf.store import list_stanzas
+
+    db = open_database(config)
+    db.get_run(args.id)  # RunNotFound: exit 2 with one line
+    rows = list_stanzas(db.engine, args.id, conf_type=args.conf, app=args.app, layer=args.layer)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return RET_OK
+    if not rows:
+        print("no stanzas (is the run parsed? see 'autodoc runs show ID')", file=sys.stderr)
+        return RET_OK
+    path = None
+    for row in rows:
+        if row["path"] != path:
+            if path is not None:
+                print()
+            path = row["path"]
+            where = "/".join(str(row[k]) for k in ("layer", "app", "scope") if row[k])
+            print(f"# {path}  ({where})")
+        print(f"[{row['name']}]")
+        for key, value in row["settings"].items():
+            print(f"{key} = {value}".replace("\n", "\\\n"))
     return RET_OK
 
 
@@ -480,6 +542,44 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     p = add("show", cmd_runs_show, "show one run and its files", parent=runs_sub)
     p.add_argument("id", type=int, metavar="ID")
     p.add_argument("--json", action="store_true", help="print a JSON object")
+
+    p = add(
+        "parse",
+        cmd_parse,
+        "parse stored runs now (the daemon does it by itself)",
+        "Parse runs' stored bundles into stanzas and typed tables, replacing what an earlier\n"
+        "parse wrote, in one transaction: `stored -> parsing -> normalized -> complete`, or\n"
+        "`failed` with the reason in notes (a corrupt archive, a bomb, a member over the\n"
+        "[parse] limits). A bad .conf file never fails a run: it gives findings.\n"
+        "Exit 0 when every run is complete, 1 otherwise.",
+    )
+    p.add_argument("ids", type=int, nargs="*", metavar="RUN_ID", help="runs to (re-)parse")
+    p.add_argument(
+        "--waiting",
+        action="store_true",
+        help="also every run waiting to be parsed (stored, or left parsing by a dead process)",
+    )
+    p.add_argument(
+        "--force", action="store_true", help="take a run another live process is parsing"
+    )
+    p = add(
+        "stanzas",
+        cmd_stanzas,
+        "list a parsed run's stanzas with where each comes from",
+        "List the stanzas of a parsed run: conf type, name, app, scope (default/local),\n"
+        "layer (system, app, user, deployment_app, cluster_bundle), the member path inside\n"
+        "the archive, and the effective settings. With --json: a JSON array of\n"
+        '  {"conf_type", "name", "app", "scope", "layer", "path", "settings"}',
+    )
+    p.add_argument("id", type=int, metavar="RUN_ID")
+    p.add_argument("--conf", metavar="TYPE", help="only this conf type (inputs, serverclass, ...)")
+    p.add_argument("--app", help="only stanzas of this app")
+    p.add_argument(
+        "--layer",
+        choices=["system", "app", "user", "deployment_app", "cluster_bundle"],
+        help="only stanzas of this layer",
+    )
+    p.add_argument("--json", action="store_true", help="print a JSON array")
 
     p = add("status", cmd_status, "backlog, claimed, failed and unroutable files, last runs")
     p.add_argument("--json", action="store_true", help="print a JSON object")

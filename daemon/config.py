@@ -67,6 +67,18 @@ class DaemonConfig:
 
 
 @dataclass(frozen=True)
+class ParseConfig:
+    # Runs parsed at once by the daemon, in threads of their own: a big parse never holds up
+    # ingestion. 0: this daemon does not parse (another one sharing the database does).
+    workers: int = 1
+    # Limits on what one bundle may hold (zip bombs, tar bombs, runaway members).
+    max_members: int = 200_000
+    max_total_bytes: int = 2 * 1024**3  # uncompressed, every member counted
+    max_member_bytes: int = 64 * 1024**2  # one .conf or .meta file read
+    max_ratio: float = 1000.0  # uncompressed / compressed, checked past the first MiB
+
+
+@dataclass(frozen=True)
 class LoggingConfig:
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["json", "console"] = "json"
@@ -84,6 +96,7 @@ class Config:
     inbox: InboxConfig = field(default_factory=InboxConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
     daemon: DaemonConfig = field(default_factory=DaemonConfig)
+    parse: ParseConfig = field(default_factory=ParseConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
 
@@ -93,6 +106,10 @@ _POSITIVE = {
     "rescan_seconds",
     "max_file_bytes",
     "workers",
+    "max_members",
+    "max_total_bytes",
+    "max_member_bytes",
+    "max_ratio",
     "multipart_threshold_bytes",
     "multipart_chunk_bytes",
 }
@@ -173,8 +190,9 @@ def _coerce(hint: Any, value: Any, path: Path, where: str) -> Any:
             raise bad("a number")
         if hint is int and not isinstance(value, int):
             raise bad("a whole number")
-        if value < 0 or (name in _POSITIVE and value == 0):
-            raise bad("greater than zero" if name in _POSITIVE else "zero or more")
+        positive = name in _POSITIVE and where != "parse.workers"  # 0: this daemon never parses
+        if value < 0 or (positive and value == 0):
+            raise bad("greater than zero" if positive else "zero or more")
         if name.startswith("multipart_") and value < _S3_MIN_PART:
             raise bad(f"at least {_S3_MIN_PART} (S3's minimum part size)")
         return hint(value)

@@ -28,6 +28,12 @@ class Metrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
             registry=r,
         )
+        self.parse_duration = Histogram(
+            "autodoc_parse_duration_seconds",
+            "Time to parse a stored run to complete or failed",
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+            registry=r,
+        )
         self.failures = Counter(
             "autodoc_failures", "Errors by kind (deferred, unavailable)", ["kind"], registry=r
         )

@@ -197,6 +197,20 @@ class ServerClassKind(enum.StrEnum):
     DEFAULT = "default"  # [default] (or settings before the first stanza)
 
 
+class ParseClaim(Base):
+    """Which process is parsing a run (daemon.parsing): renewed while it works, so a run left
+    `parsing` by a process that is gone can be told from one still in hand."""
+
+    __tablename__ = "parse_claims"
+
+    run_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("ingestion_runs.id", ondelete="CASCADE"), primary_key=True
+    )
+    owner: Mapped[str] = mapped_column(String(255), nullable=False)  # "<host>:<pid>"
+    claimed_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+
 class ConfFile(Base):
     """One .conf/.meta member of a stored archive, and where it sits in the Splunk tree."""
 

@@ -41,13 +41,17 @@ from daemon.inbox import (
 )
 from daemon.logs import get_logger
 from daemon.metrics import Metrics
+from daemon.models import RunStatus
 from daemon.notify import Notifier
+from daemon.parsing import RunParser
 from daemon.pipeline import Outcome, Pipeline
 from daemon.readiness import ReadinessTracker
 from daemon.scanner import BATCH_FILES, WarnOnce
 from daemon.watcher import Watcher
 
 BACKOFF_START = 1.0
+# How often parse workers look for runs stored by other processes (`autodoc scan`, ingest).
+PARSE_POLL_SECONDS = 5.0
 BACKOFF_CAP = 60.0
 TICK_SECONDS = 0.5
 DEFERRED_RETRY_SECONDS = 5.0
@@ -95,10 +99,15 @@ class Daemon:
         pipeline: Pipeline,
         notifier: Notifier | None = None,
         metrics: Metrics | None = None,
+        parser: RunParser | None = None,
     ) -> None:
         self.config = config
         self.inbox = inbox
         self.pipeline = pipeline
+        self.parser = parser
+        # Set when a run is stored (and at stop): parse workers look for work at once.
+        self.parse_wake = threading.Event()
+        self.parse_stop = threading.Event()
         self.notifier = notifier or Notifier()
         self.metrics = metrics or Metrics()
         self.workers = config.daemon.workers
@@ -127,6 +136,7 @@ class Daemon:
         self._last_ping = 0.0
         self._last_state = 0.0
         self._threads: list[threading.Thread] = []
+        self._parse_threads: list[threading.Thread] = []
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -138,6 +148,11 @@ class Daemon:
             thread = threading.Thread(target=self._work, name=f"ingest-{n}", daemon=True)
             thread.start()
             self._threads.append(thread)
+        if self.parser is not None:
+            for n in range(self.config.parse.workers):
+                thread = threading.Thread(target=self._parse_work, name=f"parse-{n}", daemon=True)
+                thread.start()
+                self._parse_threads.append(thread)
         clean = getattr(self.pipeline.store, "clean_stale_temp_files", None)
         if clean is not None and (removed := clean()):
             log.info("store.cleaned", stale_temp_files=removed)
@@ -189,6 +204,13 @@ class Daemon:
         abandoned = len(self.inflight)
         for _ in self._threads:
             self.jobs.put(None)
+        # A parse still running is abandoned the same way: its run stays `parsing` under this
+        # process's claim, and is parsed again by the next daemon of this host at once.
+        self.parse_stop.set()
+        self.parse_wake.set()
+        for thread in self._parse_threads:
+            thread.join(max(deadline - time.monotonic(), 0))
+        abandoned += sum(thread.is_alive() for thread in self._parse_threads)
         self.watcher.stop()
         log.info("daemon.stopped", abandoned=abandoned)
         self._write_state(force=True, running=False)
@@ -413,6 +435,32 @@ class Daemon:
             else:
                 self.mailbox.put(_Result(claimed, result, None, seconds))
 
+    def _parse_work(self) -> None:
+        """Parse stored runs until stopped: woken when a run is stored here, polling for runs
+        stored by other processes; backing off while a service is down."""
+        assert self.parser is not None
+        backoff = Backoff()
+        while not self.parse_stop.is_set():
+            self.parse_wake.clear()
+            start = time.monotonic()
+            try:
+                outcome = self.parser.parse_next()
+            except (ServiceUnavailable, SchemaError) as exc:
+                delay = backoff.next()
+                log.warning("parse.deferred", reason=exc.message, retry_in_s=delay)
+                self.parse_stop.wait(delay)
+                continue
+            except Exception as exc:
+                log.error("parse.crashed", error=repr(exc), exc_info=exc)
+                self.parse_stop.wait(DEFERRED_RETRY_SECONDS)
+                continue
+            if outcome is None:
+                self.parse_wake.wait(PARSE_POLL_SECONDS)
+                continue
+            backoff.reset()
+            if outcome.status in (RunStatus.COMPLETE, RunStatus.FAILED):
+                self.metrics.parse_duration.observe(time.monotonic() - start)
+
     def _handle_result(self, result: _Result) -> None:
         self.inflight.discard(result.claimed.token)
         exc = result.error
@@ -449,6 +497,7 @@ class Daemon:
         self.metrics.duration.observe(result.seconds)
         if outcome.result == "stored":
             self.metrics.bytes.inc(outcome.size_bytes)
+            self.parse_wake.set()
         self.last_run = {
             "id": outcome.run_id,
             "status": outcome.result,

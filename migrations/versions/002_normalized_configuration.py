@@ -1,4 +1,4 @@
-"""Normalized configuration: conf_files, stanzas, findings and the typed tables.
+"""Normalized configuration: conf_files, stanzas, findings and the typed tables; parse_claims.
 
 Typed tables (inputs, props, transforms, indexes, outputs, serverclasses) hold what the routing
 resolver reads, one row per stanza. Everything cascades from its run. The GIN index on
@@ -62,6 +62,15 @@ def _typed_table(table: str, *columns: sa.Column[object]) -> None:
 
 
 def upgrade() -> None:
+    op.create_table(
+        "parse_claims",
+        sa.Column("run_id", sa.Integer(), nullable=False),
+        sa.Column("owner", sa.String(length=255), nullable=False),
+        sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=False),
+        _run_fk("parse_claims"),
+        sa.PrimaryKeyConstraint("run_id", name=op.f("pk_parse_claims")),
+    )
     op.create_table(
         "conf_files",
         sa.Column("id", BIG_ID, autoincrement=True, nullable=False),
@@ -234,3 +243,4 @@ def downgrade() -> None:
     op.drop_index("ix_conf_files_file_id", table_name="conf_files")
     op.drop_index("ix_conf_files_run_id", table_name="conf_files")
     op.drop_table("conf_files")
+    op.drop_table("parse_claims")

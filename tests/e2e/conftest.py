@@ -48,16 +48,21 @@ def write_workspace_config(
     database_url: str = "sqlite:///var/autodoc.db",
     inbox: str = "",
     storage: str = "",
+    parse: str = "workers = 0",
     extra: str = "",
 ) -> Path:
     """A config with everything under `folder/var`; the strings are extra TOML lines for the
-    [inbox] and [storage] tables and for after them."""
+    [inbox], [storage] and [parse] tables and for after them.
+
+    Daemons do not parse unless a test asks (`parse="workers = 1"`): the ingestion tests
+    watch runs reach `stored`, which a parser would move on from."""
     path = folder / "config.toml"
     path.write_text(
         f'[database]\nurl = "{database_url}"\n\n'
         '[inbox]\npath = "var/inbox"\nfailed_path = "var/failed"\nsettle_seconds = 0.0\n'
         f"{inbox}\n"
         f'[storage]\nbackend = "local"\npath = "var/blobs"\n{storage}\n'
+        f"[parse]\n{parse}\n"
         f"{extra}\n",
         encoding="utf-8",
     )

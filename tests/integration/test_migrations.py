@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -230,6 +231,12 @@ _TYPED = {
     **_PROVENANCE,
 }
 SCHEMA_002_COLUMNS: dict[str, dict[str, tuple[str, bool]]] = {
+    "parse_claims": {
+        "run_id": ("INTEGER", False),
+        "owner": ("VARCHAR(255)", False),
+        "claimed_at": ("TIMESTAMP", False),
+        "heartbeat_at": ("TIMESTAMP", False),
+    },
     "conf_files": {
         "id": ("ID", False),
         "run_id": ("INTEGER", False),
@@ -336,6 +343,7 @@ SCHEMA_002_COLUMNS: dict[str, dict[str, tuple[str, bool]]] = {
 TYPED_TABLES = ("inputs", "props", "transforms", "indexes", "outputs", "serverclasses")
 # name -> (columns, unique)
 SCHEMA_002_INDEXES: dict[str, dict[str, tuple[list[str], bool]]] = {
+    "parse_claims": {},  # its primary key is the run
     "conf_files": {
         "ix_conf_files_run_id": (["run_id"], False),
         "ix_conf_files_file_id": (["file_id"], False),
@@ -386,7 +394,8 @@ def test_upgrade_002_creates_the_normalized_tables(empty_db_url: str) -> None:
             if i["name"] != "ix_stanzas_settings"
         }
         assert indexes == SCHEMA_002_INDEXES[table], table
-        assert inspector.get_pk_constraint(table)["constrained_columns"] == ["id"]
+        primary_key = ["run_id"] if table == "parse_claims" else ["id"]
+        assert inspector.get_pk_constraint(table)["constrained_columns"] == primary_key
         for fk in inspector.get_foreign_keys(table):
             [column] = fk["constrained_columns"]
             assert fk["referred_columns"] == ["id"]
@@ -545,6 +554,11 @@ def test_deleting_a_run_cascades_to_every_002_table(db: Database) -> None:
             conn.execute(tables["indexes"].insert(), base | {"kind": "index"})
             conn.execute(tables["outputs"].insert(), base | {"kind": "tcpout"})
             conn.execute(tables["serverclasses"].insert(), base | {"kind": "global"})
+            now = datetime.now(UTC)
+            conn.execute(
+                tables["parse_claims"].insert(),
+                {"run_id": run, "owner": "host:1", "claimed_at": now, "heartbeat_at": now},
+            )
     with db.engine.begin() as conn:
         conn.execute(text("DELETE FROM ingestion_runs WHERE id = :id"), {"id": run_id})
     with db.engine.connect() as conn:

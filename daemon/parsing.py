@@ -1,0 +1,328 @@
+"""Parsing stored runs: `stored → parsing → normalized → complete`, or `failed` with the reason.
+
+A run is claimed for parsing in the database, so several daemons sharing one PostgreSQL never
+parse the same run twice: the oldest `stored` run is taken with `SELECT … FOR UPDATE SKIP
+LOCKED` (on SQLite, whose writers are serialized by BEGIN IMMEDIATE, by a status update
+guarded on the status it read), set `parsing`, and a `parse_claims` row names the process
+that has it. That process renews the claim while it works. A run left `parsing` by a process
+that is gone is parsed again: at once when the process was on this host and is no longer
+running, else when its claim has not been renewed for PARSE_LEASE_SECONDS.
+
+The bundle is read from the blob store as a stream (daemon.conf.archive), each member parsed
+(daemon.conf.parser) and the rows written in one transaction (daemon.conf.store) that also
+sets `normalized`; then `complete` with a one-line summary appended to `notes`. The notes
+written at ingestion are kept: their claim marker is what crash recovery looks runs up by.
+
+What fails a run: a corrupt or truncated archive, a bomb, a member over the limits (the
+reason goes in `notes`). What does not: a bad .conf file (binary, undecodable, junk lines)
+gives findings. A database or blob store outage leaves the run `parsing` under our claim; it
+is taken again when the service is back.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.engine import Connection
+
+from daemon import faults
+from daemon.conf.archive import ArchiveLimits, read_members
+from daemon.conf.parser import parse_conf
+from daemon.conf.store import COUNTED, ConfMember, replace_run_conf
+from daemon.conf.types import Finding
+from daemon.config import Config
+from daemon.database import Database, translate_errors
+from daemon.errors import PermanentError, Refused, RunNotFound, TransientError
+from daemon.logs import get_logger
+from daemon.models import Base, IngestionRun, RunStatus, utcnow
+from daemon.storage import BlobStore
+
+PARSE_LEASE_SECONDS = 120.0
+HEARTBEAT_SECONDS = 20.0
+_SUMMARY_PREFIXES = ("\nparsed: ", "\nparse failed: ")
+
+RUNS = Base.metadata.tables["ingestion_runs"]
+CLAIMS = Base.metadata.tables["parse_claims"]
+
+
+def this_process() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _gone(owner: str) -> bool:
+    """An owner of this host whose process has exited (its pid may be reused: then we wait
+    for the lease, which is merely slower)."""
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+@dataclass(frozen=True)
+class ParseOutcome:
+    run_id: int
+    status: RunStatus  # complete or failed; PARSING when another process took it over
+    counts: dict[str, int]
+    reason: str = ""
+
+
+class RunParser:
+    def __init__(
+        self, config: Config, db: Database, store: BlobStore, owner: str | None = None
+    ) -> None:
+        self.db = db
+        self.store = store
+        self.owner = owner or this_process()
+        parse = config.parse
+        self.limits = ArchiveLimits(
+            max_members=parse.max_members,
+            max_total_bytes=parse.max_total_bytes,
+            max_member_bytes=parse.max_member_bytes,
+            max_ratio=parse.max_ratio,
+        )
+        self._busy: set[int] = set()  # runs this process's threads are parsing now
+        self._busy_lock = threading.Lock()
+
+    # -- claiming ---------------------------------------------------------------------------
+
+    def claim_next(self) -> int | None:
+        """Claim the oldest run waiting to be parsed; None when there is none."""
+        with self._busy_lock:
+            busy = set(self._busy)
+        with self.db.session() as session:
+            connection = session.connection()
+            run_id = self._pick(connection, busy)
+            if run_id is None:
+                return None
+            self._take(connection, run_id)
+        with self._busy_lock:
+            self._busy.add(run_id)
+        return run_id
+
+    def _pick(self, connection: Connection, busy: set[int]) -> int | None:
+        locking = self.db.is_postgresql
+        stored = select(RUNS.c.id).where(RUNS.c.status == RunStatus.STORED)
+        if busy:
+            stored = stored.where(RUNS.c.id.not_in(busy))
+        stored = stored.order_by(RUNS.c.id).limit(1)
+        if locking:
+            stored = stored.with_for_update(skip_locked=True)
+        found = connection.scalar(stored)
+        if found is not None:
+            return int(found)
+        stale = utcnow() - timedelta(seconds=PARSE_LEASE_SECONDS)
+        left = (
+            select(RUNS.c.id, CLAIMS.c.owner, CLAIMS.c.heartbeat_at)
+            .select_from(RUNS.outerjoin(CLAIMS, CLAIMS.c.run_id == RUNS.c.id))
+            .where(RUNS.c.status == RunStatus.PARSING)
+            .order_by(RUNS.c.id)
+            .limit(100)
+        )
+        if busy:
+            left = left.where(RUNS.c.id.not_in(busy))
+        if locking:
+            left = left.with_for_update(of=RUNS, skip_locked=True)
+        for run_id, owner, beat in connection.execute(left):
+            if owner is None or owner == self.owner or beat < stale or _gone(owner):
+                return int(run_id)
+        return None
+
+    def _take(self, connection: Connection, run_id: int) -> None:
+        connection.execute(
+            update(RUNS)
+            .where(RUNS.c.id == run_id, RUNS.c.status.in_([RunStatus.STORED, RunStatus.PARSING]))
+            .values(status=RunStatus.PARSING)
+        )
+        connection.execute(delete(CLAIMS).where(CLAIMS.c.run_id == run_id))
+        now = utcnow()
+        connection.execute(
+            insert(CLAIMS).values(run_id=run_id, owner=self.owner, claimed_at=now, heartbeat_at=now)
+        )
+
+    def claim(self, run_id: int, *, force: bool = False) -> None:
+        """Claim one run (`autodoc parse RUN_ID`): any run that has been stored, unless another
+        live process is parsing it (`force` takes it anyway). Raises RunNotFound, Refused."""
+        with self.db.session() as session:
+            connection = session.connection()
+            query = (
+                select(RUNS.c.status, CLAIMS.c.owner, CLAIMS.c.heartbeat_at)
+                .select_from(RUNS.outerjoin(CLAIMS, CLAIMS.c.run_id == RUNS.c.id))
+                .where(RUNS.c.id == run_id)
+            )
+            if self.db.is_postgresql:
+                query = query.with_for_update(of=RUNS)
+            row = connection.execute(query).first()
+            if row is None:
+                raise RunNotFound(f"run {run_id} does not exist")
+            status, owner, beat = row
+            if status == RunStatus.PENDING or (
+                status == RunStatus.FAILED and not _has_file(connection, run_id)
+            ):
+                raise Refused(f"run {run_id} is {status}: there is no stored bundle to parse")
+            stale = utcnow() - timedelta(seconds=PARSE_LEASE_SECONDS)
+            if (
+                status == RunStatus.PARSING
+                and owner not in (None, self.owner)
+                and beat >= stale
+                and not _gone(owner)
+                and not force
+            ):
+                raise Refused(f"run {run_id} is being parsed by {owner}; --force to take it over")
+            self._take(connection, run_id)
+        with self._busy_lock:
+            self._busy.add(run_id)
+
+    def heartbeat(self, run_id: int) -> bool:
+        """Renew our claim; False when another process has taken the run over."""
+        with self.db.session() as session:
+            changed = session.connection().execute(
+                update(CLAIMS)
+                .where(CLAIMS.c.run_id == run_id, CLAIMS.c.owner == self.owner)
+                .values(heartbeat_at=utcnow())
+            )
+            return bool(changed.rowcount == 1)
+
+    # -- parsing ----------------------------------------------------------------------------
+
+    def parse_next(self) -> ParseOutcome | None:
+        run_id = self.claim_next()
+        return None if run_id is None else self.parse_claimed(run_id)
+
+    def parse_claimed(self, run_id: int) -> ParseOutcome:
+        """Parse a run we have claimed. Transient errors propagate (the run stays `parsing`
+        under our claim, to be taken again); anything else ends it `complete` or `failed`."""
+        log = get_logger(run_id=run_id)
+        start = time.monotonic()
+        stop_beating = threading.Event()
+        beater = threading.Thread(
+            target=self._beat, args=(run_id, stop_beating), name=f"parse-lease-{run_id}"
+        )
+        beater.daemon = True
+        beater.start()
+        try:
+            run = self.db.get_run(run_id)
+            log.info("run.parsing", type=run.type.value)
+            try:
+                counts = self._parse(run)
+            except TransientError as exc:
+                log.warning("run.parse_deferred", reason=exc.message)
+                raise
+            except Exception as exc:
+                reason = (
+                    exc.message if isinstance(exc, PermanentError) else f"internal error: {exc!r}"
+                )
+                if not isinstance(exc, PermanentError):
+                    log.error("run.parse_crashed", error=repr(exc), exc_info=exc)
+                if not self._finish(run_id, RunStatus.FAILED, f"parse failed: {reason}"):
+                    log.warning("run.parse_taken_over")
+                    return ParseOutcome(run_id, RunStatus.PARSING, {})
+                log.warning("run.parse_failed", reason=reason, duration_ms=_ms(start))
+                return ParseOutcome(run_id, RunStatus.FAILED, {}, reason)
+            if counts is None:
+                log.warning("run.parse_taken_over")
+                return ParseOutcome(run_id, RunStatus.PARSING, {})
+            faults.point("after_normalized")
+            summary = "parsed: " + ", ".join(f"{n} {name}" for name, n in counts.items())
+            if not self._finish(run_id, RunStatus.COMPLETE, summary):
+                log.warning("run.parse_taken_over")
+                return ParseOutcome(run_id, RunStatus.PARSING, counts)
+            log.info("run.complete", **counts, duration_ms=_ms(start))
+            return ParseOutcome(run_id, RunStatus.COMPLETE, counts)
+        finally:
+            stop_beating.set()
+            with self._busy_lock:
+                self._busy.discard(run_id)
+
+    def _beat(self, run_id: int, stop: threading.Event) -> None:
+        while not stop.wait(HEARTBEAT_SECONDS):
+            try:
+                if not self.heartbeat(run_id):
+                    return
+            except TransientError:
+                continue
+
+    def _parse(self, run: IngestionRun) -> dict[str, int] | None:
+        """Read, parse and write the run's rows, setting `normalized`, in one transaction;
+        the counts, or None when our claim was lost meanwhile (nothing written)."""
+        if not run.files:
+            raise PermanentError("the run has no stored file")
+        file = run.files[0]
+        findings: list[Finding] = []
+        with translate_errors(), self.db.engine.begin() as connection:
+            if not self._still_ours(connection, run.id):
+                return None
+            blob = self.store.open(file.stored_object_key)
+            try:
+                members = self._members(blob, run, file.id, file.path, findings)
+                written = replace_run_conf(connection, run.id, members, findings)
+            finally:
+                blob.close()
+            connection.execute(
+                update(RUNS).where(RUNS.c.id == run.id).values(status=RunStatus.NORMALIZED)
+            )
+        return {name: written.get(name, 0) for name in COUNTED}
+
+    def _members(
+        self, blob: object, run: IngestionRun, file_id: int, name: str, findings: list[Finding]
+    ) -> Iterator[ConfMember]:
+        for member in read_members(
+            blob,  # type: ignore[arg-type]
+            run.type,
+            name=name,
+            limits=self.limits,
+            findings=findings,
+        ):
+            parsed = parse_conf(member.data)
+            yield ConfMember(
+                file_id, member.path, member.sha256, member.size, member.provenance, parsed
+            )
+
+    def _still_ours(self, connection: Connection, run_id: int) -> bool:
+        query = select(CLAIMS.c.owner).where(CLAIMS.c.run_id == run_id)
+        if self.db.is_postgresql:
+            query = query.with_for_update()
+        return connection.scalar(query) == self.owner
+
+    def _finish(self, run_id: int, status: RunStatus, summary: str) -> bool:
+        """Set the final status with the summary appended to notes, if the run is still ours."""
+        with self.db.session() as session:
+            connection = session.connection()
+            if not self._still_ours(connection, run_id):
+                return False
+            notes = connection.scalar(select(RUNS.c.notes).where(RUNS.c.id == run_id)) or ""
+            for prefix in _SUMMARY_PREFIXES:  # a re-parse replaces the earlier summary
+                notes = notes.split(prefix, 1)[0]
+            connection.execute(
+                update(RUNS)
+                .where(
+                    RUNS.c.id == run_id,
+                    RUNS.c.status.in_([RunStatus.PARSING, RunStatus.NORMALIZED]),
+                )
+                .values(status=status, notes=f"{notes}\n{summary}".lstrip("\n"))
+            )
+            connection.execute(delete(CLAIMS).where(CLAIMS.c.run_id == run_id))
+            return True
+
+
+def _has_file(connection: Connection, run_id: int) -> bool:
+    files = Base.metadata.tables["files"]
+    return (
+        connection.scalar(select(files.c.id).where(files.c.run_id == run_id).limit(1)) is not None
+    )
+
+
+def _ms(start: float) -> float:
+    return round((time.monotonic() - start) * 1000, 1)
