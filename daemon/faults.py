@@ -13,6 +13,10 @@ STEPS = (
     "after_blob_durable",
     "after_commit",
     "after_failed_commit",
+    # parsing (daemon.parsing)
+    "after_parse_claim",
+    "mid_parse",
+    "after_normalized",
 )
 
 _ARMED = os.environ.get("AUTODOC_FAULT", "")

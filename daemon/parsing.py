@@ -110,6 +110,7 @@ class RunParser:
             self._take(connection, run_id)
         with self._busy_lock:
             self._busy.add(run_id)
+        faults.point("after_parse_claim")
         return run_id
 
     def _pick(self, connection: Connection, busy: set[int]) -> int | None:
@@ -286,6 +287,7 @@ class RunParser:
             findings=findings,
         ):
             parsed = parse_conf(member.data)
+            faults.point("mid_parse")
             yield ConfMember(
                 file_id, member.path, member.sha256, member.size, member.provenance, parsed
             )
