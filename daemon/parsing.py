@@ -95,6 +95,7 @@ class RunParser:
         )
         self._busy: set[int] = set()  # runs this process's threads are parsing now
         self._busy_lock = threading.Lock()
+        self._beater: threading.Thread | None = None
 
     # -- claiming ---------------------------------------------------------------------------
 
@@ -186,15 +187,34 @@ class RunParser:
         with self._busy_lock:
             self._busy.add(run_id)
 
-    def heartbeat(self, run_id: int) -> bool:
-        """Renew our claim; False when another process has taken the run over."""
+    def heartbeat(self) -> None:
+        """Renew our claims on the runs we are parsing."""
+        with self._busy_lock:
+            busy = list(self._busy)
+        if not busy:
+            return
         with self.db.session() as session:
-            changed = session.connection().execute(
+            session.connection().execute(
                 update(CLAIMS)
-                .where(CLAIMS.c.run_id == run_id, CLAIMS.c.owner == self.owner)
+                .where(CLAIMS.c.run_id.in_(busy), CLAIMS.c.owner == self.owner)
                 .values(heartbeat_at=utcnow())
             )
-            return bool(changed.rowcount == 1)
+
+    def _start_heartbeat(self) -> None:
+        """One thread renews every claim of this process, for as long as it lives."""
+        with self._busy_lock:
+            if self._beater is not None:
+                return
+            self._beater = threading.Thread(target=self._beat, name="parse-lease", daemon=True)
+        self._beater.start()
+
+    def _beat(self) -> None:
+        while True:
+            time.sleep(HEARTBEAT_SECONDS)
+            try:
+                self.heartbeat()
+            except TransientError:
+                continue  # the lease is long enough to miss a few
 
     # -- parsing ----------------------------------------------------------------------------
 
@@ -207,12 +227,7 @@ class RunParser:
         under our claim, to be taken again); anything else ends it `complete` or `failed`."""
         log = get_logger(run_id=run_id)
         start = time.monotonic()
-        stop_beating = threading.Event()
-        beater = threading.Thread(
-            target=self._beat, args=(run_id, stop_beating), name=f"parse-lease-{run_id}"
-        )
-        beater.daemon = True
-        beater.start()
+        self._start_heartbeat()
         try:
             run = self.db.get_run(run_id)
             log.info("run.parsing", type=run.type.value)
@@ -243,17 +258,8 @@ class RunParser:
             log.info("run.complete", **counts, duration_ms=_ms(start))
             return ParseOutcome(run_id, RunStatus.COMPLETE, counts)
         finally:
-            stop_beating.set()
             with self._busy_lock:
                 self._busy.discard(run_id)
-
-    def _beat(self, run_id: int, stop: threading.Event) -> None:
-        while not stop.wait(HEARTBEAT_SECONDS):
-            try:
-                if not self.heartbeat(run_id):
-                    return
-            except TransientError:
-                continue
 
     def _parse(self, run: IngestionRun) -> dict[str, int] | None:
         """Read, parse and write the run's rows, setting `normalized`, in one transaction;

@@ -277,6 +277,11 @@ class Pipeline:
                 error = future.exception()
                 attempts[i] = future.result() if error is None else _as_exception(error)
             return attempts
+        if getattr(self.store, "fsyncs_sources", False) and len(live) > 1:
+            # fsync'd at once, the batch's files share journal commits; the store's own fsync
+            # of each then finds nothing left to write.
+            with ThreadPoolExecutor(min(len(live), 8), "fsync") as pool:
+                pool.map(_fsync_quietly, [fd for i in live if (fd := fds[i]) is not None])
         for i in live:
             try:
                 attempts[i] = one(i)
@@ -446,6 +451,11 @@ class Pipeline:
             # The run is already `failed`; the file stays claimed and is moved on a later pass.
             raise FailedPathUnavailable(f"failed_path {folder}: {exc.strerror}") from exc
         return target
+
+
+def _fsync_quietly(fd: int) -> None:
+    with contextlib.suppress(OSError):  # not a regular file, EIO...: the store's fsync says so
+        os.fsync(fd)
 
 
 def _as_exception(error: BaseException) -> Exception:

@@ -52,6 +52,8 @@ from daemon.watcher import Watcher
 BACKOFF_START = 1.0
 # How often parse workers look for runs stored by other processes (`autodoc scan`, ingest).
 PARSE_POLL_SECONDS = 5.0
+# While files are being ingested, a parse worker waits up to this long before each run.
+PARSE_YIELD_SECONDS = 2.0
 BACKOFF_CAP = 60.0
 TICK_SECONDS = 0.5
 DEFERRED_RETRY_SECONDS = 5.0
@@ -108,6 +110,8 @@ class Daemon:
         # Set when a run is stored (and at stop): parse workers look for work at once.
         self.parse_wake = threading.Event()
         self.parse_stop = threading.Event()
+        # Set while no file is being ingested: parsing gives way to a burst of drops.
+        self.ingest_idle = threading.Event()
         self.notifier = notifier or Notifier()
         self.metrics = metrics or Metrics()
         self.workers = config.daemon.workers
@@ -208,6 +212,7 @@ class Daemon:
         # process's claim, and is parsed again by the next daemon of this host at once.
         self.parse_stop.set()
         self.parse_wake.set()
+        self.ingest_idle.set()
         for thread in self._parse_threads:
             thread.join(max(deadline - time.monotonic(), 0))
         abandoned += sum(thread.is_alive() for thread in self._parse_threads)
@@ -233,6 +238,10 @@ class Daemon:
         self.tracker.due(now, time.time(), self._stat, writer_state)
         self._requeue_deferred(now)
         self._dispatch()
+        if self.inflight or self.recovery:
+            self.ingest_idle.clear()
+        else:
+            self.ingest_idle.set()
         self._heartbeat(now)
 
     def _wait_seconds(self, now: float) -> float:
@@ -441,6 +450,8 @@ class Daemon:
         assert self.parser is not None
         backoff = Backoff()
         while not self.parse_stop.is_set():
+            # Ingestion first: wait for a pause in a burst, but never more than a moment.
+            self.ingest_idle.wait(PARSE_YIELD_SECONDS)
             self.parse_wake.clear()
             start = time.monotonic()
             try:

@@ -34,6 +34,8 @@ _STALE_TEMP_SECONDS = 24 * 3600
 
 
 class LocalBlobStore:
+    fsyncs_sources = True  # a claimed file it links is fsync'd first (the pipeline may batch)
+
     def __init__(self, root: Path) -> None:
         self.root = root
         self.description = f"local:{root}"
