@@ -37,4 +37,9 @@ if [ -z "${AUTODOC_BENCH_DATABASE_URL:-}" ] && command -v pg_isready >/dev/null 
   fi
 fi
 
+# The parsing benchmarks read the real configuration next to the checkout.
+if [ ! -d ../shared/corpus ]; then
+  echo "bench: ../shared/corpus not found: parse_conf.py and parse_run.py will fail" >&2
+fi
+
 exec .venv/bin/python benchmarks/run_all.py "$@"

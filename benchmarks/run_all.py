@@ -1,7 +1,8 @@
 """Every benchmark, one after another (what `make bench` runs after installing rclone and
-py-spy): burst throughput, the large file, latency, memory, and the burst profile. Each
-script appends its own section to benchmarks/RESULTS.md; this one then appends a summary of
-every target and the total time (budget: 15 minutes for all of `make bench`).
+py-spy): burst throughput, the large file, latency, memory, the burst profile, parsing .conf
+files, persisting stanzas, and parsing stored runs end to end. Each script appends its own
+section to benchmarks/RESULTS.md; this one then appends a summary of every target and the
+total time (budget: 15 minutes for all of `make bench`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ SCRIPTS = {
     "latency": "latency.py",
     "memory": "memory.py",
     "profile": "profile_burst.py",
+    "parse_conf": "parse_conf.py",
+    "persist_stanzas": "persist_stanzas.py",
+    "parse_run": "parse_run.py",
 }
 BUDGET_SECONDS = 15 * 60
 
