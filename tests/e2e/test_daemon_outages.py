@@ -363,7 +363,7 @@ def assert_settled(ws: Workspace) -> None:
 
 # -- (a) PostgreSQL cut mid-burst --------------------------------------------------------------
 
-BURST = 50
+BURST = 300  # batches of up to 32 files: enough that the cut comes mid-burst
 
 
 @pytest.mark.postgres
@@ -372,7 +372,7 @@ def test_postgres_cut_mid_burst_degrades_then_every_file_is_stored_once(
 ) -> None:
     files = conf_files(BURST)
     real_db = {"AUTODOC_DATABASE_URL": pg_url}
-    with pg_proxy(pg_url, delay=0.003) as proxy:
+    with pg_proxy(pg_url, delay=0.005) as proxy:
         ws = make_workspace(database_url=proxied_url(pg_url, proxy.port))
         with start_daemon(ws) as daemon:
             daemon.wait_event("daemon.started", 20)
