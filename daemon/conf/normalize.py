@@ -168,8 +168,15 @@ def _line_of(stanza: Stanza, key: str) -> int:
 
 
 def _classes(settings: dict[str, str], prefix: str) -> list[tuple[str, str]]:
-    """(class, value) of every `<prefix><class>` key, in ASCII order of the class."""
-    return sorted((k[len(prefix) :], v) for k, v in settings.items() if k.startswith(prefix))
+    """(class, value) of every `<prefix><class>` key, in ASCII order of the class. The bare
+    key (`TRANSFORMS = ...`, as Splunk's own system/default/props.conf routes with) is the
+    class "", first in that order."""
+    bare = prefix.rstrip("-")
+    return sorted(
+        (k[len(prefix) :] if k != bare else "", v)
+        for k, v in settings.items()
+        if k.startswith(prefix) or (k == bare and prefix != "SEDCMD-")
+    )
 
 
 # -- rows ----------------------------------------------------------------------------------

@@ -958,12 +958,13 @@ def test_system_default_typed_rows(db: Database, tmp_path: Path, archives: Archi
     assert pick(transforms["default"], "source_key", "dest_key") == ("_raw", "")  # lines 17, 24
 
     props = by_name(typed(db, run_id, "props", f"{SYSTEM}/props.conf"))
-    # [default] line 57 `priority = ` is not an integer: left unset (the one finding).
+    # [default] line 57 `priority = ` is not an integer: left unset (the one finding); line
+    # 42 `TRANSFORMS = ` is the bare class "", set to nothing (it overrides, so it is kept).
     assert pick(props["default"], "target_kind", "pattern", "priority", "transforms") == (
         "default",
         "default",
         None,
-        [],
+        [{"class": "", "transforms": []}],
     )
     searchhistory = props[r"source::.../var/log/splunk/searchhistory.log(.\d+)?"]
     assert pick(searchhistory, "target_kind", "pattern") == (
@@ -984,11 +985,6 @@ def test_system_default_typed_rows(db: Database, tmp_path: Path, archives: Archi
     )
 
 
-@pytest.mark.xfail(
-    reason="normalize._props reads only TRANSFORMS-<class> keys; Splunk's own system/default "
-    "props.conf routes with a bare `TRANSFORMS = ...` (reported, not fixed here)",
-    strict=True,
-)
 def test_system_default_bare_transforms_key_is_typed(
     db: Database, tmp_path: Path, archives: Archives
 ) -> None:

@@ -227,6 +227,16 @@ def test_props_transform_classes_run_in_ascii_order_of_the_class_name() -> None:
     assert [c["transforms"] for c in row["transforms"]] == [["1"], ["2"], ["3"]]
 
 
+def test_props_bare_transforms_key_is_the_class_named_empty_first() -> None:
+    # As Splunk's own system/default/props.conf routes: `TRANSFORMS = syslog-host`.
+    row = rows("props", "[syslog]\nTRANSFORMS-a = x\nTRANSFORMS = syslog-host, y\n")["syslog"]
+    assert row["transforms"] == [
+        {"class": "", "transforms": ["syslog-host", "y"]},
+        {"class": "a", "transforms": ["x"]},
+    ]
+    assert rows("props", "[s]\nSEDCMD = x\n")["s"]["sedcmds"] == []  # not a SEDCMD class
+
+
 @pytest.mark.parametrize(
     ("name", "kind", "pattern"),
     [
