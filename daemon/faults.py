@@ -6,18 +6,16 @@ from __future__ import annotations
 import os
 import signal
 
-STEPS = (
+INGEST_STEPS = (
     "after_claim",
     "after_run_insert",
     "mid_store",
     "after_blob_durable",
     "after_commit",
     "after_failed_commit",
-    # parsing (daemon.parsing)
-    "after_parse_claim",
-    "mid_parse",
-    "after_normalized",
 )
+PARSE_STEPS = ("after_parse_claim", "mid_parse", "after_normalized")  # daemon.parsing
+STEPS = (*INGEST_STEPS, *PARSE_STEPS)
 
 _ARMED = os.environ.get("AUTODOC_FAULT", "")
 

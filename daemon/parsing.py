@@ -101,20 +101,27 @@ class RunParser:
 
     def claim_next(self) -> int | None:
         """Claim the oldest run waiting to be parsed; None when there is none."""
-        with self._busy_lock:
-            busy = set(self._busy)
-        with self.db.session() as session:
-            connection = session.connection()
-            run_id = self._pick(connection, busy)
-            if run_id is None:
-                return None
-            self._take(connection, run_id)
-        with self._busy_lock:
-            self._busy.add(run_id)
+        run_id: int | None = None
+        try:
+            with self.db.session() as session:
+                connection = session.connection()
+                run_id = self._pick(connection)
+                if run_id is None:
+                    return None
+                self._take(connection, run_id)
+        except BaseException:
+            if run_id is not None:  # picked, but the claim did not commit
+                with self._busy_lock:
+                    self._busy.discard(run_id)
+            raise
         faults.point("after_parse_claim")
         return run_id
 
-    def _pick(self, connection: Connection, busy: set[int]) -> int | None:
+    def _pick(self, connection: Connection) -> int | None:
+        """The run to take, already marked busy in this process (so that another thread of
+        ours, which shares our owner name, cannot pick it before our claim commits)."""
+        with self._busy_lock:
+            busy = set(self._busy)
         locking = self.db.is_postgresql
         stored = select(RUNS.c.id).where(RUNS.c.status == RunStatus.STORED)
         if busy:
@@ -123,13 +130,14 @@ class RunParser:
         if locking:
             stored = stored.with_for_update(skip_locked=True)
         found = connection.scalar(stored)
-        if found is not None:
+        if found is not None and self._mark_busy(int(found)):
             return int(found)
         stale = utcnow() - timedelta(seconds=PARSE_LEASE_SECONDS)
         left = (
             select(RUNS.c.id, CLAIMS.c.owner, CLAIMS.c.heartbeat_at)
             .select_from(RUNS.outerjoin(CLAIMS, CLAIMS.c.run_id == RUNS.c.id))
-            .where(RUNS.c.status == RunStatus.PARSING)
+            # `normalized`: rows written, then the process died before `complete`.
+            .where(RUNS.c.status.in_([RunStatus.PARSING, RunStatus.NORMALIZED]))
             .order_by(RUNS.c.id)
             .limit(100)
         )
@@ -138,14 +146,22 @@ class RunParser:
         if locking:
             left = left.with_for_update(of=RUNS, skip_locked=True)
         for run_id, owner, beat in connection.execute(left):
-            if owner is None or owner == self.owner or beat < stale or _gone(owner):
+            takeable = owner is None or owner == self.owner or beat < stale or _gone(owner)
+            if takeable and self._mark_busy(int(run_id)):
                 return int(run_id)
         return None
+
+    def _mark_busy(self, run_id: int) -> bool:
+        with self._busy_lock:
+            if run_id in self._busy:
+                return False
+            self._busy.add(run_id)
+            return True
 
     def _take(self, connection: Connection, run_id: int) -> None:
         connection.execute(
             update(RUNS)
-            .where(RUNS.c.id == run_id, RUNS.c.status.in_([RunStatus.STORED, RunStatus.PARSING]))
+            .where(RUNS.c.id == run_id, RUNS.c.status != RunStatus.PENDING)
             .values(status=RunStatus.PARSING)
         )
         connection.execute(delete(CLAIMS).where(CLAIMS.c.run_id == run_id))
@@ -176,16 +192,21 @@ class RunParser:
                 raise Refused(f"run {run_id} is {status}: there is no stored bundle to parse")
             stale = utcnow() - timedelta(seconds=PARSE_LEASE_SECONDS)
             if (
-                status == RunStatus.PARSING
+                status in (RunStatus.PARSING, RunStatus.NORMALIZED)
                 and owner not in (None, self.owner)
                 and beat >= stale
                 and not _gone(owner)
                 and not force
             ):
                 raise Refused(f"run {run_id} is being parsed by {owner}; --force to take it over")
-            self._take(connection, run_id)
-        with self._busy_lock:
-            self._busy.add(run_id)
+            if not self._mark_busy(run_id):
+                raise Refused(f"run {run_id} is being parsed by this process")
+            try:
+                self._take(connection, run_id)
+            except BaseException:
+                with self._busy_lock:
+                    self._busy.discard(run_id)
+                raise
 
     def heartbeat(self) -> None:
         """Renew our claims on the runs we are parsing."""

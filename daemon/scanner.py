@@ -20,7 +20,7 @@ from daemon.pipeline import Outcome, Pipeline
 log = get_logger()
 
 # Fresh drops go through the pipeline in batches of up to this many (see process_batch).
-BATCH_FILES = 32
+BATCH_FILES = 64
 
 
 @dataclass

@@ -54,6 +54,9 @@ BACKOFF_START = 1.0
 PARSE_POLL_SECONDS = 5.0
 # While files are being ingested, a parse worker waits up to this long before each run.
 PARSE_YIELD_SECONDS = 2.0
+# Ingestion counts as idle once nothing has been in flight for this long (between batches of
+# a burst there are gaps).
+INGEST_IDLE_GRACE_SECONDS = 0.5
 BACKOFF_CAP = 60.0
 TICK_SECONDS = 0.5
 DEFERRED_RETRY_SECONDS = 5.0
@@ -138,6 +141,7 @@ class Daemon:
         self.rescan_reason = "start"
         self.last_run: dict[str, Any] | None = None
         self._last_ping = 0.0
+        self._last_busy = 0.0
         self._last_state = 0.0
         self._threads: list[threading.Thread] = []
         self._parse_threads: list[threading.Thread] = []
@@ -239,8 +243,9 @@ class Daemon:
         self._requeue_deferred(now)
         self._dispatch()
         if self.inflight or self.recovery:
+            self._last_busy = now
             self.ingest_idle.clear()
-        else:
+        elif now - self._last_busy >= INGEST_IDLE_GRACE_SECONDS:
             self.ingest_idle.set()
         self._heartbeat(now)
 
@@ -294,7 +299,10 @@ class Daemon:
         if kind == "moved_in":
             self.tracker.moved_in(path)
         elif kind == "written":
-            self.tracker.written(path, now)
+            if self._complete_already(path):
+                self.tracker.moved_in(path)
+            else:
+                self.tracker.written(path, now)
         elif kind == "closed":
             self.tracker.closed(path, now)
         else:
@@ -564,6 +572,23 @@ class Daemon:
         self._request_rescan("recovered")  # take back what was left claimed, look again
 
     # -- reporting ---------------------------------------------------------------------------
+
+    def _complete_already(self, path: Path) -> bool:
+        """A "created" event for a file written long ago and open for writing by nobody: one
+        moved into a folder before its watch was set up (watchdog reports what it finds in a
+        new folder as created). Only where inotify runs (a local filesystem, whose mtimes are
+        this host's clock) and the lease check can tell."""
+        if not self.tracker.sees_closes:
+            return False
+        try:
+            st = os.lstat(path)
+        except OSError:
+            return False
+        if not stat.S_ISREG(st.st_mode) or st.st_size == 0:
+            return False
+        if time.time() - st.st_mtime < self.config.inbox.settle_seconds:
+            return False
+        return writer_state(path) is False
 
     def _stat(self, path: Path) -> tuple[int, int] | None:
         try:

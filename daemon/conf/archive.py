@@ -40,7 +40,7 @@ import tarfile
 import tempfile
 import zipfile
 import zlib
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, BinaryIO, Final, Protocol
@@ -57,6 +57,7 @@ _HEAD: Final = 512  # enough for every magic number, the tar one sits at 257
 _XZ_MEMLIMIT: Final = 256 * MiB  # xz -9 needs 65 MiB; a header may ask for gigabytes
 _HEADER_ALLOWANCE: Final = 4096  # tar header bytes per member beyond its data (pax, long names)
 _READ_AHEAD: Final = 64 * 1024  # what tarfile may have read past the header it is parsing
+_TAIL_BYTES: Final = 2 * _READ_AHEAD
 _FINDINGS_PER_CODE: Final = 100
 
 
@@ -530,12 +531,19 @@ class _Inflater:
         self._finished = False  # after the last compressed stream
         self.produced = 0
         self.budget = limits.max_member_bytes + _READ_AHEAD
+        # The last chunks produced (at least _TAIL_BYTES): what tarfile read past its end.
+        self._recent: deque[bytes] = deque()
+        self._recent_bytes = 0
 
     def read(self, size: int = -1) -> bytes:
         if size == 0:
             return b""  # zlib takes a max_length of 0 as no limit at all
         data = self._inflate(_CHUNK if size < 0 else size)
         self.produced += len(data)
+        self._recent.append(data)
+        self._recent_bytes += len(data)
+        while self._recent_bytes - len(self._recent[0]) >= _TAIL_BYTES:
+            self._recent_bytes -= len(self._recent.popleft())
         if self.produced > self.budget:
             raise ArchiveRejected(
                 f"the tar headers hold far more data than their members declare "
@@ -546,6 +554,21 @@ class _Inflater:
         if self._dec is not None:
             _check_ratio(self.produced, self._source.consumed, self._limits)
         return data
+
+    def only_zeros_after(self, offset: int) -> bool:
+        """Whether everything from `offset` (where tarfile stopped) to the end of the stream
+        is zero bytes: an end-of-archive marker and padding, not a damaged header that
+        tarfile took for the end. Reads (and so, for gzip, checks) the rest of the stream."""
+        tail = b"".join(self._recent)
+        start = self.produced - len(tail)
+        after = tail[offset - start :]
+        if offset < start or after.count(0) != len(after):
+            return False
+        self.budget = self.produced + self._limits.max_member_bytes  # padding may be long
+        while chunk := self.read(_CHUNK):
+            if chunk.count(0) != len(chunk):
+                return False
+        return True
 
     def _inflate(self, size: int) -> bytes:
         if self._dec is None:
@@ -623,6 +646,8 @@ def _read_tar(
                 yield _member(path, provenance, extracted.read())
         if stream.produced < tar.offset + tarfile.BLOCKSIZE:
             raise tarfile.ReadError("the archive ends before its end-of-archive marker")
+        if not stream.only_zeros_after(tar.offset):
+            raise tarfile.ReadError(f"a damaged member header at byte {tar.offset}")
 
 
 def _zip_kind(info: zipfile.ZipInfo) -> str:

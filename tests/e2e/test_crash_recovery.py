@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from daemon.faults import STEPS
+from daemon.faults import INGEST_STEPS
 from tests.e2e.conftest import (
     AUTODOC,
     TIMEOUT,
@@ -271,7 +271,7 @@ def _drop_set(ws: Workspace) -> tuple[dict[Path, bytes], Path, Path, Path]:
     return dropped, first, duplicate, bad
 
 
-@pytest.mark.parametrize("step", STEPS)
+@pytest.mark.parametrize("step", INGEST_STEPS)  # the parse steps: test_parse_daemon.py
 def test_sigkill_at_each_step_then_restart_ends_every_drop_as_exactly_one_run(
     make_workspace: Callable[..., Workspace], step: str
 ) -> None:

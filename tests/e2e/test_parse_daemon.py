@@ -2,9 +2,6 @@
 `autodoc stanzas` and `runs show` report what it parsed, a daemon killed in the middle of a
 parse finishes it after a restart, `autodoc parse` parses what `scan` stored, and two daemons
 sharing one PostgreSQL parse every run exactly once.
-
-Tests marked `xfail(strict=True)` whose reason starts with "BUG:" pin down defects of the
-daemon: they fail today and must pass once the bug is fixed (then the marker goes).
 """
 
 from __future__ import annotations
@@ -212,14 +209,7 @@ def test_the_daemon_parses_a_dropped_corpus_bundle_and_stanzas_lists_it(
     [
         "after_parse_claim",
         "mid_parse",
-        pytest.param(
-            "after_normalized",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="BUG: daemon/parsing.py RunParser._pick only looks for `parsing` runs: "
-                "a run left `normalized` by a crash is never claimed again",
-            ),
-        ),
+        "after_normalized",
     ],
 )
 def test_a_daemon_killed_while_parsing_finishes_the_run_after_a_restart(
@@ -372,9 +362,4 @@ def test_two_daemons_on_one_database_parse_every_run_exactly_once(
     assert not set(by_daemon[0]) & set(by_daemon[1]), by_daemon
     # ... nor twice by one daemon's two parse workers.
     twice = {run_id: n for parsed in by_daemon for run_id, n in parsed.items() if n > 1}
-    if twice:
-        pytest.xfail(
-            f"BUG: runs {sorted(twice)} parsed twice by one daemon's parse workers: "
-            "daemon/parsing.py RunParser.claim_next marks the run busy only after its claim "
-            "commits (see test_two_threads_of_one_parser_never_claim_the_same_run)"
-        )
+    assert not twice, twice

@@ -1,10 +1,6 @@
 """Parsing stored runs (daemon.parsing) on SQLite and PostgreSQL, with a local blob store:
 the lifecycle `stored -> parsing -> normalized -> complete`, idempotent re-parses, claims
 (two parsers, leases, dead owners, refusals), bad archives and bad .conf files, outages.
-
-Tests marked `xfail(strict=True)` whose reason starts with "BUG:" pin down defects of
-daemon.parsing / daemon.conf.archive: they fail today and must pass once the bug is fixed
-(then the marker goes).
 """
 
 from __future__ import annotations
@@ -475,12 +471,6 @@ def test_claim_refuses_runs_without_a_stored_bundle_and_unknown_ids(db: Database
     assert parser.claim_next() is None  # neither is waiting to be parsed
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: daemon/parsing.py RunParser.claim_next adds the run to _busy only after the "
-    "claim is committed, and _pick filters on a _busy snapshot taken before its query: "
-    "another thread of the same parser (same owner) can take the run in between",
-)
 def test_two_threads_of_one_parser_never_claim_the_same_run(db: Database) -> None:
     run_id = bare_stored_run(db, 0)
     parser = RunParser(parse_config(), db, NO_STORE)
@@ -511,14 +501,7 @@ def test_two_threads_of_one_parser_never_claim_the_same_run(db: Database) -> Non
     [
         "after_parse_claim",
         "mid_parse",
-        pytest.param(
-            "after_normalized",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="BUG: daemon/parsing.py RunParser._pick only looks for `parsing` runs: "
-                "a run left `normalized` by a crash is never claimed again",
-            ),
-        ),
+        "after_normalized",
     ],
 )
 def test_a_run_whose_parser_died_at_a_fault_point_is_parsed_again(
@@ -607,12 +590,6 @@ def test_a_corrupt_archive_fails_the_run_with_the_reason_and_leaves_no_rows(
     assert line == f"parse failed: {outcome.reason}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: daemon/conf/archive.py _read_tar: tarfile takes an invalid header after the "
-    "first member as the end of the archive, so a corrupt tar(.gz) parses to `complete` "
-    "with the members before the damage only, and a gzip trailer is never checked",
-)
 @pytest.mark.parametrize("mode", ["w:gz", "w"])
 def test_an_archive_with_a_corrupt_header_in_the_middle_fails(
     db: Database, store: LocalBlobStore, mode: str
@@ -773,12 +750,6 @@ def test_100000_members_pass_the_default_limits_and_fail_max_members(
         db.dispose()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: daemon/parsing.py RunParser._take only sets `parsing` on stored/parsing runs: "
-    "a re-parse of a `complete` run that fails reports `failed` but leaves the run "
-    "`complete` with its earlier summary",
-)
 def test_a_reparse_that_fails_marks_the_run_failed(db: Database, store: LocalBlobStore) -> None:
     run_id = stored_run(db, store, ds_bundle())
     assert parse_one(db, store, run_id).status == RunStatus.COMPLETE
