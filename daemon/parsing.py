@@ -21,13 +21,16 @@ is taken again when the service is back.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any, BinaryIO, TypeVar
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Connection
@@ -39,10 +42,19 @@ from daemon.conf.store import COUNTED, ConfMember, replace_run_conf
 from daemon.conf.types import Finding
 from daemon.config import Config
 from daemon.database import Database, translate_errors
-from daemon.errors import PermanentError, Refused, RunNotFound, TransientError
+from daemon.errors import (
+    PermanentError,
+    Refused,
+    RunNotFound,
+    StorageUnavailable,
+    TransientError,
+)
 from daemon.logs import get_logger
 from daemon.models import Base, IngestionRun, RunStatus, utcnow
 from daemon.storage import BlobStore
+
+T = TypeVar("T")
+_CHUNK = 1024 * 1024
 
 PARSE_LEASE_SECONDS = 120.0
 HEARTBEAT_SECONDS = 20.0
@@ -290,9 +302,12 @@ class RunParser:
         file = run.files[0]
         findings: list[Finding] = []
         with translate_errors(), self.db.engine.begin() as connection:
-            if not self._still_ours(connection, run.id):
+            # Not locked: that would hold up the renewal of this process's other claims for
+            # the whole parse. A takeover meanwhile is seen by _finish (and the row lock that
+            # replace_run_conf takes on the run keeps the two writers' rows apart).
+            if not self._still_ours(connection, run.id, lock=False):
                 return None
-            blob = self.store.open(file.stored_object_key)
+            blob = io.BufferedReader(_BlobReader(self.store, file.stored_object_key), _CHUNK)
             try:
                 members = self._members(blob, run, file.id, file.path, findings)
                 written = replace_run_conf(connection, run.id, members, findings)
@@ -304,10 +319,10 @@ class RunParser:
         return {name: written.get(name, 0) for name in COUNTED}
 
     def _members(
-        self, blob: object, run: IngestionRun, file_id: int, name: str, findings: list[Finding]
+        self, blob: BinaryIO, run: IngestionRun, file_id: int, name: str, findings: list[Finding]
     ) -> Iterator[ConfMember]:
         for member in read_members(
-            blob,  # type: ignore[arg-type]
+            blob,
             run.type,
             name=name,
             limits=self.limits,
@@ -319,9 +334,9 @@ class RunParser:
                 file_id, member.path, member.sha256, member.size, member.provenance, parsed
             )
 
-    def _still_ours(self, connection: Connection, run_id: int) -> bool:
+    def _still_ours(self, connection: Connection, run_id: int, *, lock: bool = True) -> bool:
         query = select(CLAIMS.c.owner).where(CLAIMS.c.run_id == run_id)
-        if self.db.is_postgresql:
+        if lock and self.db.is_postgresql:
             query = query.with_for_update()
         return connection.scalar(query) == self.owner
 
@@ -344,6 +359,40 @@ class RunParser:
             )
             connection.execute(delete(CLAIMS).where(CLAIMS.c.run_id == run_id))
             return True
+
+
+class _BlobReader(io.RawIOBase):
+    """The stored bundle, read as a stream; a failure to read it (a disk error, a reset S3
+    connection) is the blob store's, not the bundle's: StorageUnavailable, to try again."""
+
+    def __init__(self, store: BlobStore, key: str) -> None:
+        super().__init__()
+        self.key = key
+        self._body = self._guard(lambda: store.open(key))
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        return self._guard(lambda: self._body.read(size))
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._body.close()
+        super().close()
+
+    def _guard(self, step: Callable[[], T]) -> T:
+        try:
+            return step()
+        except TransientError:
+            raise
+        except Exception as exc:
+            raise StorageUnavailable(f"blob {self.key} cannot be read: {exc}") from exc
 
 
 def _has_file(connection: Connection, run_id: int) -> bool:
