@@ -82,3 +82,31 @@ def test_corpus_bundle_round_trips_and_a_second_drop_shares_the_blob(
     assert blob_count(store, config) == 1
     assert list(inbox.claimed()) == []
     db.dispose()
+
+
+def test_stored_corpus_bundle_parses_from_either_store(backend_config: Config) -> None:
+    """The parser streams the bundle back from the store it went into (S3's body is not
+    seekable): the same counts from both."""
+    from daemon.conf.store import run_counts
+    from daemon.parsing import RunParser
+
+    config = backend_config
+    db = Database(config.database.url)
+    store = make_store(config.storage)
+    inbox = Inbox(config.inbox.path)
+    scanner = Scanner(inbox, Pipeline(config, db, store), workers=1, settle_seconds=0.0)
+    inbox.ensure()
+    (inbox.root / "ds_etc" / "etc.tgz").write_bytes(corpus_tarball())
+    assert scanner.scan().stored == 1
+    [run] = db.list_runs()
+
+    outcome = RunParser(config, db, store).parse_next()
+
+    assert outcome is not None and outcome.status == RunStatus.COMPLETE, outcome
+    assert db.get_run(run.id).status == RunStatus.COMPLETE
+    counts = run_counts(db.engine, run.id)
+    assert counts == outcome.counts
+    # Read off the corpus: 235 .conf/.meta files where Splunk reads them, 4 server classes
+    # and their 17 app stanzas.
+    assert (counts["conf_files"], counts["serverclasses"]) == (235, 21)
+    db.dispose()
