@@ -38,7 +38,7 @@ from sqlalchemy.engine import Connection
 from daemon import faults
 from daemon.conf.archive import ArchiveLimits, read_members
 from daemon.conf.parser import parse_conf
-from daemon.conf.store import COUNTED, ConfMember, replace_run_conf
+from daemon.conf.store import COUNTED, ConfMember, delete_run_conf, replace_run_conf
 from daemon.conf.types import Finding
 from daemon.config import Config
 from daemon.database import Database, translate_errors
@@ -114,22 +114,26 @@ class RunParser:
     def claim_next(self) -> int | None:
         """Claim the oldest run waiting to be parsed; None when there is none."""
         run_id: int | None = None
+        committed = False
         try:
             with self.db.session() as session:
                 connection = session.connection()
-                run_id = self._pick(connection)
-                if run_id is None:
+                picked = self._pick(connection)
+                if picked is None:
                     return None
-                self._take(connection, run_id)
-        except BaseException:
-            if run_id is not None:  # picked, but the claim did not commit
+                run_id, seen = picked
+                taken = self._take(connection, run_id, seen)
+            committed = taken
+        finally:
+            if run_id is not None and not committed:  # picked, but the claim did not commit
                 with self._busy_lock:
                     self._busy.discard(run_id)
-            raise
+        if not committed:
+            return None  # changed under us (not on SQLite or with SKIP LOCKED; a safeguard)
         faults.point("after_parse_claim")
         return run_id
 
-    def _pick(self, connection: Connection) -> int | None:
+    def _pick(self, connection: Connection) -> tuple[int, RunStatus] | None:
         """The run to take, already marked busy in this process (so that another thread of
         ours, which shares our owner name, cannot pick it before our claim commits)."""
         with self._busy_lock:
@@ -143,10 +147,10 @@ class RunParser:
             stored = stored.with_for_update(skip_locked=True)
         found = connection.scalar(stored)
         if found is not None and self._mark_busy(int(found)):
-            return int(found)
+            return int(found), RunStatus.STORED
         stale = utcnow() - timedelta(seconds=PARSE_LEASE_SECONDS)
         left = (
-            select(RUNS.c.id, CLAIMS.c.owner, CLAIMS.c.heartbeat_at)
+            select(RUNS.c.id, RUNS.c.status, CLAIMS.c.owner, CLAIMS.c.heartbeat_at)
             .select_from(RUNS.outerjoin(CLAIMS, CLAIMS.c.run_id == RUNS.c.id))
             # `normalized`: rows written, then the process died before `complete`.
             .where(RUNS.c.status.in_([RunStatus.PARSING, RunStatus.NORMALIZED]))
@@ -157,10 +161,10 @@ class RunParser:
             left = left.where(RUNS.c.id.not_in(busy))
         if locking:
             left = left.with_for_update(of=RUNS, skip_locked=True)
-        for run_id, owner, beat in connection.execute(left):
+        for run_id, status, owner, beat in connection.execute(left):
             takeable = owner is None or owner == self.owner or beat < stale or _gone(owner)
             if takeable and self._mark_busy(int(run_id)):
-                return int(run_id)
+                return int(run_id), status
         return None
 
     def _mark_busy(self, run_id: int) -> bool:
@@ -170,55 +174,75 @@ class RunParser:
             self._busy.add(run_id)
             return True
 
-    def _take(self, connection: Connection, run_id: int) -> None:
-        connection.execute(
+    def _take(self, connection: Connection, run_id: int, seen: RunStatus) -> bool:
+        """Set `parsing` and name us in parse_claims, guarded on the status read: False when
+        another process changed the run in between."""
+        changed = connection.execute(
             update(RUNS)
-            .where(RUNS.c.id == run_id, RUNS.c.status != RunStatus.PENDING)
+            .where(RUNS.c.id == run_id, RUNS.c.status == seen)
             .values(status=RunStatus.PARSING)
         )
+        if changed.rowcount != 1:
+            return False
         connection.execute(delete(CLAIMS).where(CLAIMS.c.run_id == run_id))
         now = utcnow()
         connection.execute(
             insert(CLAIMS).values(run_id=run_id, owner=self.owner, claimed_at=now, heartbeat_at=now)
         )
+        return True
 
     def claim(self, run_id: int, *, force: bool = False) -> None:
         """Claim one run (`autodoc parse RUN_ID`): any run that has been stored, unless another
         live process is parsing it (`force` takes it anyway). Raises RunNotFound, Refused."""
-        with self.db.session() as session:
-            connection = session.connection()
-            query = (
-                select(RUNS.c.status, CLAIMS.c.owner, CLAIMS.c.heartbeat_at)
-                .select_from(RUNS.outerjoin(CLAIMS, CLAIMS.c.run_id == RUNS.c.id))
-                .where(RUNS.c.id == run_id)
-            )
-            if self.db.is_postgresql:
-                query = query.with_for_update(of=RUNS)
-            row = connection.execute(query).first()
-            if row is None:
-                raise RunNotFound(f"run {run_id} does not exist")
-            status, owner, beat = row
-            if status == RunStatus.PENDING or (
-                status == RunStatus.FAILED and not _has_file(connection, run_id)
-            ):
-                raise Refused(f"run {run_id} is {status}: there is no stored bundle to parse")
-            stale = utcnow() - timedelta(seconds=PARSE_LEASE_SECONDS)
-            if (
-                status in (RunStatus.PARSING, RunStatus.NORMALIZED)
-                and owner not in (None, self.owner)
-                and beat >= stale
-                and not _gone(owner)
-                and not force
-            ):
-                raise Refused(f"run {run_id} is being parsed by {owner}; --force to take it over")
-            if not self._mark_busy(run_id):
-                raise Refused(f"run {run_id} is being parsed by this process")
-            try:
-                self._take(connection, run_id)
-            except BaseException:
+        claimed = False
+        try:
+            with self.db.session() as session:
+                self._claim_one(session.connection(), run_id, force)
+                claimed = True
+        except BaseException:
+            if claimed:  # marked busy, but the claim did not commit
                 with self._busy_lock:
                     self._busy.discard(run_id)
-                raise
+            raise
+
+    def _claim_one(self, connection: Connection, run_id: int, force: bool) -> None:
+        """Claim `run_id` in the caller's transaction and mark it busy here (unmarked again
+        if this raises)."""
+        query = (
+            select(RUNS.c.status, CLAIMS.c.owner, CLAIMS.c.heartbeat_at)
+            .select_from(RUNS.outerjoin(CLAIMS, CLAIMS.c.run_id == RUNS.c.id))
+            .where(RUNS.c.id == run_id)
+        )
+        if self.db.is_postgresql:
+            query = query.with_for_update(of=RUNS)
+        row = connection.execute(query).first()
+        if row is None:
+            raise RunNotFound(f"run {run_id} does not exist")
+        status, owner, beat = row
+        if status == RunStatus.PENDING or (
+            status == RunStatus.FAILED and not _has_file(connection, run_id)
+        ):
+            raise Refused(f"run {run_id} is {status}: there is no stored bundle to parse")
+        stale = utcnow() - timedelta(seconds=PARSE_LEASE_SECONDS)
+        if (
+            status in (RunStatus.PARSING, RunStatus.NORMALIZED)
+            and owner not in (None, self.owner)
+            and beat >= stale
+            and not _gone(owner)
+            and not force
+        ):
+            raise Refused(f"run {run_id} is being parsed by {owner}; --force to take it over")
+        if not self._mark_busy(run_id):
+            raise Refused(f"run {run_id} is being parsed by this process")
+        taken = False
+        try:
+            taken = self._take(connection, run_id, status)
+        finally:
+            if not taken:
+                with self._busy_lock:
+                    self._busy.discard(run_id)
+        if not taken:
+            raise Refused(f"run {run_id} changed while it was being claimed; try again")
 
     def heartbeat(self) -> None:
         """Renew our claims on the runs we are parsing."""
@@ -301,7 +325,11 @@ class RunParser:
             raise PermanentError("the run has no stored file")
         file = run.files[0]
         findings: list[Finding] = []
-        with translate_errors(), self.db.engine.begin() as connection:
+        # SQLite has one writer: commit chunk by chunk, so ingestion is not held up for the
+        # whole parse (the run stays `parsing`, and the next replace starts by deleting).
+        chunked = not self.db.is_postgresql
+        engine = self.db.engine
+        with translate_errors(), engine.connect() if chunked else engine.begin() as connection:
             # Not locked: that would hold up the renewal of this process's other claims for
             # the whole parse. A takeover meanwhile is seen by _finish (and the row lock that
             # replace_run_conf takes on the run keeps the two writers' rows apart).
@@ -310,12 +338,16 @@ class RunParser:
             blob = io.BufferedReader(_BlobReader(self.store, file.stored_object_key), _CHUNK)
             try:
                 members = self._members(blob, run, file.id, file.path, findings)
-                written = replace_run_conf(connection, run.id, members, findings)
+                written = replace_run_conf(
+                    connection, run.id, members, findings, commit_chunks=chunked
+                )
             finally:
                 blob.close()
             connection.execute(
                 update(RUNS).where(RUNS.c.id == run.id).values(status=RunStatus.NORMALIZED)
             )
+            if chunked:
+                connection.commit()
         return {name: written.get(name, 0) for name in COUNTED}
 
     def _members(
@@ -344,9 +376,15 @@ class RunParser:
         """Set the final status with the summary appended to notes, if the run is still ours."""
         with self.db.session() as session:
             connection = session.connection()
+            # The run's row first, then the claim's: the order a takeover (_take) locks them.
+            notes_query = select(RUNS.c.notes).where(RUNS.c.id == run_id)
+            if self.db.is_postgresql:
+                notes_query = notes_query.with_for_update()
+            notes = connection.scalar(notes_query) or ""
             if not self._still_ours(connection, run_id):
                 return False
-            notes = connection.scalar(select(RUNS.c.notes).where(RUNS.c.id == run_id)) or ""
+            if status == RunStatus.FAILED:
+                delete_run_conf(connection, run_id)  # nothing half-parsed is left to read
             for prefix in _SUMMARY_PREFIXES:  # a re-parse replaces the earlier summary
                 notes = notes.split(prefix, 1)[0]
             connection.execute(

@@ -80,16 +80,26 @@ def replace_run_conf(
     findings: Iterable[Finding] = (),
     *,
     chunk_rows: int = CHUNK_ROWS,
+    commit_chunks: bool = False,
 ) -> dict[str, int]:
     """Delete the run's normalized rows and insert those of `members` (plus `findings` about
     the archive itself, not tied to a member) in one transaction; the counts written, as
     `run_counts` would give them.
+
+    `commit_chunks` (for SQLite, whose one writer would otherwise hold every other write up
+    for the whole parse): commit after the delete and after each chunk, so others write in
+    between. The caller keeps the run `parsing` meanwhile; a crash leaves part of the rows,
+    which the next replace deletes first. Needs a Connection.
 
     `findings` is read once `members` is exhausted, so a reader may fill it while members are
     read. With an Engine the transaction is this call's; with a Connection it is the
     caller's when one is open (committed by the caller), else this call's. Raises
     RunNotFound; driver errors come as SQLAlchemy's, translated as daemon.database does.
     """
+    if commit_chunks:
+        assert isinstance(bind, Connection), "commit_chunks needs a Connection"
+        with translate_errors():
+            return _replace(bind, run_id, members, findings, chunk_rows, commit_chunks=True)
     with _transaction(bind) as connection:
         return _replace(connection, run_id, members, findings, chunk_rows)
 
@@ -113,17 +123,19 @@ def _replace(
     members: Iterable[ConfMember],
     findings: Iterable[Finding],
     chunk_rows: int,
+    *,
+    commit_chunks: bool = False,
 ) -> dict[str, int]:
     found = connection.execute(
         select(IngestionRun.id).where(IngestionRun.id == run_id).with_for_update()
     ).first()
     if found is None:
         raise RunNotFound(f"run {run_id} does not exist")
-    for name in _DELETE_ORDER:
-        table = TABLES[name]
-        connection.execute(delete(table).where(table.c.run_id == run_id))
+    delete_run_conf(connection, run_id)
 
-    writer = _Writer(connection, run_id, chunk_rows)
+    if commit_chunks:
+        connection.commit()
+    writer = _Writer(connection, run_id, chunk_rows, commit_chunks=commit_chunks)
     try:
         for member in members:
             writer.add_member(*member)
@@ -134,6 +146,13 @@ def _replace(
     finally:
         writer.flusher.abandon()  # on the way out of a failure, the connection must be idle
     return writer.counts
+
+
+def delete_run_conf(connection: Connection, run_id: int) -> None:
+    """Remove every normalized row of the run (in the caller's transaction)."""
+    for name in _DELETE_ORDER:
+        table = TABLES[name]
+        connection.execute(delete(table).where(table.c.run_id == run_id))
 
 
 class _Ids:
@@ -156,8 +175,15 @@ class _Ids:
                 text("SELECT pg_get_serial_sequence(:t, 'id')"), {"t": table}
             ).scalar_one()
         else:
-            top = connection.execute(select(func.max(TABLES[table].c.id))).scalar_one()
-            self.next_id = (top or 0) + 1
+            self.table = table
+            self.refresh()
+
+    def refresh(self) -> None:
+        """SQLite: the next id above the table's highest (every id handed out so far has
+        been written by then)."""
+        if self.sequence is None:
+            top = self.connection.execute(select(func.max(TABLES[self.table].c.id))).scalar_one()
+            self.next_id = max(self.next_id, (top or 0) + 1)
 
     def take(self) -> int:
         if self.sequence is None:
@@ -314,7 +340,11 @@ class _Typed:
 
 
 class _Writer:
-    def __init__(self, connection: Connection, run_id: int, chunk_rows: int) -> None:
+    def __init__(
+        self, connection: Connection, run_id: int, chunk_rows: int, *, commit_chunks: bool = False
+    ) -> None:
+        self.connection = connection
+        self.commit_chunks = commit_chunks
         self.run_id = run_id
         self.chunk_rows = max(1, chunk_rows)
         self.pending = self.pending_bytes = 0
@@ -342,6 +372,12 @@ class _Writer:
     def flush(self) -> None:
         self.flusher.submit([(sink, sink.take()) for sink in self.sinks.values()])
         self.pending = self.pending_bytes = 0
+        if self.commit_chunks:
+            self.flusher.wait()
+            self.connection.commit()
+            # Another writer may have added rows meanwhile: hand out ids above theirs.
+            self.conf_file_ids.refresh()
+            self.stanza_ids.refresh()
 
     def add_member(
         self,

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable
+import queue
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Protocol
@@ -19,6 +21,8 @@ if TYPE_CHECKING:
     from daemon.config import StorageConfig
 
 CHUNK_BYTES = 1024 * 1024
+# Files from this size on are read by a thread while they are hashed (see _read_ahead).
+READ_AHEAD_MIN_BYTES = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -69,23 +73,60 @@ def hash_stream(
     before = _stat(source)
     digest = hashlib.sha256()
     size = 0
-    buffer = bytearray(CHUNK_BYTES)
-    view = memoryview(buffer)
-    while True:
-        n = source.readinto(view)  # type: ignore[attr-defined]  # BinaryIO lacks it
-        if not n:
-            break
-        chunk = view[:n]
+    big = before is not None and before[0] >= READ_AHEAD_MIN_BYTES
+    for chunk in (_read_ahead if big else _read)(source):
         digest.update(chunk)
         if sink is not None:
             sink(chunk)
         if not size:
             faults.point("mid_store")
-        size += n
+        size += len(chunk)
     after = _stat(source)
     if before is not None and (before != after or after[0] != size):
         raise SourceChanged(f"file changed while it was read ({before[0]} -> {size} bytes)")
     return digest.hexdigest(), size
+
+
+def _read(source: BinaryIO) -> Iterator[memoryview]:
+    view = memoryview(bytearray(CHUNK_BYTES))
+    while n := source.readinto(view):  # type: ignore[attr-defined]  # BinaryIO lacks it
+        yield view[:n]
+
+
+def _read_ahead(source: BinaryIO) -> Iterator[memoryview]:
+    """Chunks read by a thread of their own: the disk reads the next ones while this one is
+    hashed (both release the GIL), so a big cold file costs the slower of the two, not their
+    sum. Three buffers go round; each comes back once the caller asks for the next chunk."""
+    free: queue.SimpleQueue[bytearray | None] = queue.SimpleQueue()
+    full: queue.SimpleQueue[tuple[bytearray, int] | BaseException] = queue.SimpleQueue()
+    for _ in range(3):
+        free.put(bytearray(CHUNK_BYTES))
+
+    def reader() -> None:
+        try:
+            while (buffer := free.get()) is not None:
+                n = source.readinto(memoryview(buffer))  # type: ignore[attr-defined]
+                full.put((buffer, n))
+                if not n:
+                    return
+        except BaseException as exc:  # noqa: BLE001 - raised again by the caller's thread
+            full.put(exc)
+
+    thread = threading.Thread(target=reader, name="read-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = full.get()
+            if isinstance(item, BaseException):
+                raise item
+            buffer, n = item
+            if not n:
+                return
+            yield memoryview(buffer)[:n]
+            free.put(buffer)
+    finally:
+        free.put(None)  # stops the reader if it is still going (the caller gave up)
+        thread.join()
 
 
 def _stat(source: BinaryIO) -> tuple[int, int] | None:
