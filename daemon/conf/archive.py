@@ -58,6 +58,7 @@ _XZ_MEMLIMIT: Final = 256 * MiB  # xz -9 needs 65 MiB; a header may ask for giga
 _HEADER_ALLOWANCE: Final = 4096  # tar header bytes per member beyond its data (pax, long names)
 _READ_AHEAD: Final = 64 * 1024  # what tarfile may have read past the header it is parsing
 _TAIL_BYTES: Final = 2 * _READ_AHEAD
+_EOCD_SEARCH: Final = 22 + 0xFFFF + 20 + 56  # the record, a longest comment, ZIP64's two
 _FINDINGS_PER_CODE: Final = 100
 
 
@@ -207,6 +208,8 @@ def _place(parts: list[str], upload_type: UploadType, app_name: str) -> Provenan
             return None if len(rest) > 1 else _UNPLACED  # shcluster/users/... is not ours
         top, rest = "master-apps", rest[1:]
     if top == "users":  # users/<user>/<app>/local/X.conf
+        if len(rest) < 2:
+            return _UNPLACED  # etc/users/X.conf
         return _scoped(rest[2:], Layer.USER, rest[1], local_only=True)
     return _scoped(rest[1:], _APP_FOLDERS[top], rest[0]) if rest else _UNPLACED
 
@@ -694,7 +697,11 @@ def _read_zip(
     try:
         if spool is not None:
             _spool(source, spool, limits)
-        size = archive.seek(0, 2) - (start or 0)
+        end = archive.seek(0, 2)
+        size = end - (start or 0)
+        declared_members = _zip_declared_members(archive, start or 0, end)
+        if declared_members is not None:
+            _check_members(declared_members, limits)  # before zipfile indexes them all
         archive.seek(start or 0)
         with zipfile.ZipFile(archive) as zf:
             infos = zf.infolist()
@@ -723,6 +730,26 @@ def _read_zip(
     finally:
         if spool is not None:
             spool.close()
+
+
+def _zip_declared_members(archive: _Source, start: int, end: int) -> int | None:
+    """The member count the end-of-central-directory record declares (ZIP64's too), read
+    before zipfile builds its index at ~500 bytes of memory a member; None if not found
+    (zipfile then says what is wrong)."""
+    length = min(end - start, _EOCD_SEARCH)
+    archive.seek(end - length)
+    tail = archive.read(length)
+    at = tail.rfind(b"PK\x05\x06")
+    if at < 0 or len(tail) - at < 22:
+        return None
+    count: int = struct.unpack_from("<H", tail, at + 10)[0]
+    if count != 0xFFFF:
+        return count
+    at64 = tail.rfind(b"PK\x06\x06", 0, at)  # ZIP64 record, just before its locator
+    if at64 < 0 or len(tail) - at64 < 56:
+        return None
+    count64: int = struct.unpack_from("<Q", tail, at64 + 32)[0]
+    return count64
 
 
 def _spool(source: _Source, spool: IO[bytes], limits: ArchiveLimits) -> None:

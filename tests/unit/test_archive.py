@@ -832,3 +832,27 @@ def test_the_corpus_app_bundle_is_read_with_provenance(top_folder: bool) -> None
         APPL, "Splunk_TA_paloalto", DEF, "default"
     )
     assert len(by_path) == len(list(app.glob("default/*.conf"))) + 1
+
+
+def test_a_conf_file_directly_under_etc_users_is_unplaced_not_a_crash() -> None:
+    blob = make_tar(
+        [("etc/users/foo.conf", b"[x]\na = 1\n"), ("etc/system/local/inputs.conf", b"[y]\n")]
+    )
+    members, findings = read_all(blob)
+    assert [m.path for m in members] == ["etc/system/local/inputs.conf"]
+    assert [(f.code, f.path) for f in findings] == [("unplaced-conf", "etc/users/foo.conf")]
+
+
+def test_a_zip_declaring_too_many_members_is_rejected_before_zipfile_indexes_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The count comes from the end-of-central-directory record: zipfile's index (hundreds
+    of bytes a member) is never built."""
+    zipped = make_zip([(f"f{i}", b"") for i in range(50)])
+
+    def no_index(*args: object, **kwargs: object) -> None:
+        raise AssertionError("zipfile.ZipFile was opened")
+
+    monkeypatch.setattr(zipfile, "ZipFile", no_index)
+    with pytest.raises(ArchiveRejected, match=r"parse\.max_members"):
+        read_all(zipped, limits=ArchiveLimits(max_members=10))
