@@ -45,6 +45,9 @@ from daemon.storage import BlobStore, StoredBlob
 
 Result = Literal["stored", "failed", "skipped"]
 
+# Files bigger than this are not batched with others (see process_batch).
+BATCH_MAX_FILE_BYTES = 8 * 1024 * 1024
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -174,13 +177,21 @@ class Pipeline:
             except Exception as exc:  # noqa: BLE001 - handed back, as for the batch
                 return [exc]
         results: list[Outcome | Exception] = [Outcome("skipped")] * len(batch)
+        # A big file goes on its own, after the others: their commits do not wait for its hash.
+        big = {i for i, claimed in enumerate(batch) if _size(claimed.path) > BATCH_MAX_FILE_BYTES}
         with contextlib.ExitStack() as stack:
             fds: dict[int, int | None] = {}
             for i, claimed in enumerate(batch):
-                with contextlib.suppress(_Taken):
-                    fds[i] = stack.enter_context(self._exclusive(claimed))
+                if i not in big:
+                    with contextlib.suppress(_Taken):
+                        fds[i] = stack.enter_context(self._exclusive(claimed))
             if fds:
                 self._process_batch(batch, fds, results)
+        for i in sorted(big):
+            try:
+                results[i] = self.process(batch[i])
+            except Exception as exc:  # noqa: BLE001 - handed back, as for the batch
+                results[i] = exc
         return results
 
     def _process_batch(
@@ -208,36 +219,39 @@ class Pipeline:
             )
         faults.point("after_run_insert")
 
-        blobs: dict[int, StoredBlob] = {}
+        attempts: dict[int, StoredBlob | Exception] = {}
         try:
             with batched_dir_syncs():
                 attempts = self._store_batch(batch, live, fds)
-                outage: ServiceUnavailable | None = None
-                for i in live:
-                    claimed, run_id, attempt = batch[i], run_ids[i], attempts.get(i)
-                    if isinstance(attempt, StoredBlob):
-                        blobs[i] = attempt
-                    elif outage is not None or attempt is None:
-                        results[i] = outage or StorageUnavailable("blob store: not attempted")
-                    elif isinstance(attempt, TransientError):
-                        get_logger(run_id=run_id).warning(
-                            "run.deferred", reason=attempt.message, duration_ms=elapsed_ms(start)
-                        )
-                        results[i] = attempt
-                        if isinstance(attempt, ServiceUnavailable):
-                            outage = attempt
-                    else:
-                        try:
-                            results[i] = self._fail(claimed, run_id, attempt, start)
-                        except Exception as error:  # noqa: BLE001 - database down, failed_path
-                            results[i] = error
-                            if isinstance(error, ServiceUnavailable):
-                                outage = error
         except OSError as exc:  # the folders' fsync: none of the blobs is known durable
             unavailable = StorageUnavailable(f"blob store: {exc.strerror}")
-            for i in blobs:
-                results[i] = unavailable
-            return
+            attempts = {
+                i: unavailable if isinstance(attempt, StoredBlob) else attempt
+                for i, attempt in attempts.items()
+            }
+        # The rest outside that block: a failed file's quarantine syncs its own folders.
+        blobs: dict[int, StoredBlob] = {}
+        outage: ServiceUnavailable | None = None
+        for i in live:
+            claimed, run_id, attempt = batch[i], run_ids[i], attempts.get(i)
+            if isinstance(attempt, StoredBlob):
+                blobs[i] = attempt
+            elif outage is not None or attempt is None:
+                results[i] = outage or StorageUnavailable("blob store: not attempted")
+            elif isinstance(attempt, TransientError):
+                get_logger(run_id=run_id).warning(
+                    "run.deferred", reason=attempt.message, duration_ms=elapsed_ms(start)
+                )
+                results[i] = attempt
+                if isinstance(attempt, ServiceUnavailable):
+                    outage = attempt
+            else:
+                try:
+                    results[i] = self._fail(claimed, run_id, attempt, start)
+                except Exception as error:  # noqa: BLE001 - database down, failed_path
+                    results[i] = error
+                    if isinstance(error, ServiceUnavailable):
+                        outage = error
         if not blobs:
             return
 
@@ -335,7 +349,7 @@ class Pipeline:
     def _finish_recovered(self, claimed: Claimed, fd: int | None, run: IngestionRun) -> Outcome:
         """The run was committed before a crash; only its claimed source is left."""
         log = get_logger(run_id=run.id)
-        if run.status == RunStatus.FAILED:
+        if run.status == RunStatus.FAILED and not run.files:  # failed at ingestion
             self._quarantine(claimed, run.id, run.notes or "failed")
             log.info("run.recovered", status=run.status.value, action="moved to failed")
             return Outcome("failed", run.id, run.notes or "")
@@ -451,6 +465,13 @@ class Pipeline:
             # The run is already `failed`; the file stays claimed and is moved on a later pass.
             raise FailedPathUnavailable(f"failed_path {folder}: {exc.strerror}") from exc
         return target
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.lstat().st_size
+    except OSError:
+        return 0  # the pipeline says what is wrong with it
 
 
 def _fsync_quietly(fd: int) -> None:

@@ -109,6 +109,8 @@ class Scanner:
             batch: list[Claimed] = []
             with batched_dir_syncs():
                 for drop, st in pending:
+                    if self.stop.is_set() or outage.is_set():
+                        break  # the rest stays in the inbox for the next pass
                     path = self.inbox.root / drop.path
                     if not is_settled(st, now, self.settle_seconds) or writer_open(path):
                         report.waiting += 1

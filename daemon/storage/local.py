@@ -75,6 +75,8 @@ class LocalBlobStore:
                 os.link(path, final)
             except FileExistsError:
                 if self._intact(key, size):
+                    # Another worker's link may not be durable yet: this run relies on it too.
+                    fsync_dir(final.parent)
                     return StoredBlob(key, digest, size, created=False)
                 continue  # a damaged copy was removed: link again
             except FileNotFoundError:
@@ -103,6 +105,7 @@ class LocalBlobStore:
             final = self._path(key)
             if final.exists() and self._intact(key, size):
                 tmp.unlink()
+                fsync_dir(final.parent)  # as above: another worker's entry, maybe not durable
                 return StoredBlob(key, digest, size, created=False)
             makedirs_durable(final.parent)
             tmp.chmod(0o444)
