@@ -272,6 +272,8 @@ class RunParser:
                 self.heartbeat()
             except TransientError:
                 continue  # the lease is long enough to miss a few
+            except Exception as exc:  # noqa: BLE001 - this thread must outlive a bug
+                get_logger().error("parse.heartbeat_failed", error=repr(exc), exc_info=exc)
 
     # -- parsing ----------------------------------------------------------------------------
 
@@ -341,6 +343,8 @@ class RunParser:
                 written = replace_run_conf(
                     connection, run.id, members, findings, commit_chunks=chunked
                 )
+            except OSError as exc:  # a zip spooled to a full temp folder: try again later
+                raise StorageUnavailable(f"temporary space for the archive: {exc}") from exc
             finally:
                 blob.close()
             connection.execute(
@@ -406,10 +410,22 @@ class _BlobReader(io.RawIOBase):
     def __init__(self, store: BlobStore, key: str) -> None:
         super().__init__()
         self.key = key
+        if self._guard(lambda: store.size(key)) is None:
+            raise PermanentError(f"the stored bundle is missing from the blob store ({key})")
         self._body = self._guard(lambda: store.open(key))
+        self._seekable = bool(getattr(self._body, "seekable", lambda: False)())
 
     def readable(self) -> bool:
         return True
+
+    def seekable(self) -> bool:
+        return self._seekable  # a local file: a zip is read in place, not spooled
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return self._guard(lambda: self._body.seek(offset, whence))
+
+    def tell(self) -> int:
+        return self._guard(lambda: self._body.tell())
 
     def read(self, size: int = -1) -> bytes:
         return self._guard(lambda: self._body.read(size))

@@ -853,3 +853,19 @@ def test_parse_next_propagates_an_outage_and_keeps_the_claim(db: Database, tmp_p
     assert outcome is not None
     assert (outcome.run_id, outcome.status) == (run_id, RunStatus.COMPLETE)
     assert parser.parse_next() is None
+
+
+def test_a_run_whose_blob_is_gone_fails_instead_of_being_retried_forever(
+    db: Database, store: LocalBlobStore
+) -> None:
+    run_id = stored_run(db, store, ds_bundle())
+    [file] = db.get_run(run_id).files
+    (store.root / file.stored_object_key).unlink()
+
+    outcome = parse_one(db, store, run_id)
+
+    assert outcome.status == RunStatus.FAILED
+    run = db.get_run(run_id)
+    assert run.status == RunStatus.FAILED
+    assert "parse failed: the stored bundle is missing" in (run.notes or "")
+    assert RunParser(parse_config(), db, store).claim_next() is None  # not taken again
