@@ -250,7 +250,7 @@ def _run_row(run: IngestionRun) -> list[str]:
         run.status.value,
         _size(file.size_bytes) if file else "",
         file.path if file else "",
-        (run.notes or "")[:60],
+        (run.notes or "").split("\n", 1)[0][:60],
     ]
 
 
@@ -288,29 +288,44 @@ def cmd_runs_show(args: argparse.Namespace, config: Config) -> int:
 
 def cmd_parse(args: argparse.Namespace, config: Config) -> int:
     from daemon.models import RunStatus
-    from daemon.parsing import RunParser
+    from daemon.parsing import ParseOutcome, RunParser
     from daemon.storage import make_store
 
+    if not args.ids and not args.waiting:
+        return fail("name the runs to parse (RUN_ID ...), or --waiting", RET_USAGE)
     db = open_database(config, pool_size=3)
     parser = RunParser(config, db, make_store(config.storage))
-    outcomes = []
-    if args.waiting:
-        while (outcome := parser.parse_next()) is not None:
-            outcomes.append(outcome)
-    for run_id in args.ids:
-        parser.claim(run_id, force=args.force)
-        outcomes.append(parser.parse_claimed(run_id))
-    for outcome in outcomes:
+    worst = RET_OK
+
+    def report(outcome: ParseOutcome) -> None:
+        nonlocal worst
         if outcome.status == RunStatus.COMPLETE:
             counts = ", ".join(f"{n} {name}" for name, n in outcome.counts.items())
-            print(f"run {outcome.run_id}: complete: {counts}")
-        elif outcome.status == RunStatus.FAILED:
-            print(f"run {outcome.run_id}: failed: {outcome.reason}")
+            print(f"run {outcome.run_id}: complete: {counts}", flush=True)
+            return
+        worst = max(worst, RET_ITEM_FAILED)
+        if outcome.status == RunStatus.FAILED:
+            print(f"run {outcome.run_id}: failed: {outcome.reason}", flush=True)
         else:
-            print(f"run {outcome.run_id}: taken over by another process")
-    if not outcomes:
+            print(f"run {outcome.run_id}: taken over by another process", flush=True)
+
+    parsed = 0
+    if args.waiting:
+        while (outcome := parser.parse_next()) is not None:
+            report(outcome)
+            parsed += 1
+    for run_id in args.ids:
+        try:
+            parser.claim(run_id, force=args.force)
+        except (Refused, RunNotFound) as exc:  # this one only: go on with the others
+            print(f"autodoc: {exc.message}", file=sys.stderr)
+            worst = max(worst, RET_USAGE if isinstance(exc, RunNotFound) else RET_ITEM_FAILED)
+            continue
+        report(parser.parse_claimed(run_id))
+        parsed += 1
+    if not parsed and args.waiting and not args.ids:
         print("nothing to parse", file=sys.stderr)
-    return RET_OK if all(o.status == RunStatus.COMPLETE for o in outcomes) else RET_ITEM_FAILED
+    return worst
 
 
 def cmd_stanzas(args: argparse.Namespace, config: Config) -> int:

@@ -219,9 +219,9 @@ class Daemon:
         self.ingest_idle.set()
         for thread in self._parse_threads:
             thread.join(max(deadline - time.monotonic(), 0))
-        abandoned += sum(thread.is_alive() for thread in self._parse_threads)
+        parses_abandoned = sum(thread.is_alive() for thread in self._parse_threads)
         self.watcher.stop()
-        log.info("daemon.stopped", abandoned=abandoned)
+        log.info("daemon.stopped", abandoned=abandoned, parses_abandoned=parses_abandoned)
         self._write_state(force=True, running=False)
         self.notifier.close()
 

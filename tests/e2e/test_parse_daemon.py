@@ -363,3 +363,25 @@ def test_two_daemons_on_one_database_parse_every_run_exactly_once(
     # ... nor twice by one daemon's two parse workers.
     twice = {run_id: n for parsed in by_daemon for run_id, n in parsed.items() if n > 1}
     assert not twice, twice
+
+
+def test_parse_reports_each_run_and_goes_on_past_one_it_cannot_take(
+    make_workspace: Callable[..., Workspace],
+) -> None:
+    ws = make_workspace()
+    ws.drop("ds_etc", "good.tgz", tarball("app1"))
+    assert ws.run("scan").returncode == 0
+    [run] = ws.runs()
+
+    bare, mixed, listed = ws.run_many(
+        ["parse"], ["parse", "999999", str(run["id"])], ["runs", "list"]
+    )
+
+    assert bare.returncode == 2 and "--waiting" in one_line_error(bare), bare
+    # The unknown run is reported on stderr; the other is still parsed.
+    assert mixed.returncode == 2, (mixed.stdout, mixed.stderr)
+    assert "autodoc: run 999999 does not exist" in mixed.stderr.splitlines()  # logs follow
+    assert re.fullmatch(rf"run {run['id']}: complete: .+\n", mixed.stdout), mixed.stdout
+    # The list keeps one line a run although the notes now have two.
+    lines = listed.stdout.splitlines()
+    assert len(lines) == 2 and lines[1].split()[0] == str(run["id"]), listed.stdout
