@@ -218,3 +218,26 @@ def test_a_reader_that_leaves_early_ends_the_command_quietly(tmp_path: Path) -> 
     _, err = proc.communicate(timeout=TIMEOUT)
     assert proc.returncode == 0
     assert err == b""
+
+
+def test_many_files_are_parsed_in_parallel_yet_printed_in_the_order_given(
+    tmp_path: Path,
+) -> None:
+    """Past PARALLEL_MIN_FILES the files go to a process pool: the same output, file for
+    file, as each parsed alone, and a missing one still reported (exit 1)."""
+    names = []
+    for i in range(100):
+        path = tmp_path / f"f{i:03d}.conf"
+        path.write_bytes(b"[s%d]\nkey = %d\njunk line\n" % (i, i))
+        names.append(path.name)
+    names.insert(50, "missing.conf")
+
+    many = autodoc("conf", "parse", "--json", *names, cwd=tmp_path)
+    one = [parsed_json(autodoc("conf", "parse", "--json", n, cwd=tmp_path))[0] for n in names[:3]]
+
+    assert many.returncode == 1
+    assert "missing.conf" in one_line_error(many)
+    files = parsed_json(many)
+    assert [f["path"] for f in files] == [n for n in names if n != "missing.conf"]
+    assert files[:3] == one
+    assert files[99]["stanzas"] == [{"name": "s99", "line": 1, "settings": {"key": "99"}}]
