@@ -9,6 +9,7 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -53,16 +54,21 @@ def _type(t: object) -> str:
     return str(t).upper().replace("DATETIME", "TIMESTAMP")
 
 
-def test_upgrade_001_creates_exactly_the_seed_schema(empty_db_url: str) -> None:
-    db = Database(empty_db_url)
-    migrate.upgrade(db.engine, "001")
-    inspector = inspect(db.engine)
+def assert_exactly_the_seed_schema(inspector: Any) -> None:
     assert set(inspector.get_table_names()) == {"alembic_version", "ingestion_runs", "files"}
     for table, columns in SEED_COLUMNS.items():
         found = {c["name"]: (_type(c["type"]), c["nullable"]) for c in inspector.get_columns(table)}
         assert found == columns
         indexes = {i["name"]: i["column_names"] for i in inspector.get_indexes(table)}
         assert indexes == SEED_INDEXES[table]
+
+
+def test_upgrade_001_creates_exactly_the_seed_schema(empty_db_url: str) -> None:
+    db = Database(empty_db_url)
+    migrate.upgrade(db.engine, "001")
+    inspector = inspect(db.engine)
+    assert_exactly_the_seed_schema(inspector)
+    for table in SEED_COLUMNS:
         assert inspector.get_pk_constraint(table)["constrained_columns"] == ["id"]
     [fk] = inspector.get_foreign_keys("files")
     assert (fk["constrained_columns"], fk["referred_table"], fk["referred_columns"]) == (
@@ -418,13 +424,7 @@ def test_downgrade_to_001_restores_exactly_001_and_upgrades_again(empty_db_url: 
     migrate.upgrade(db.engine)
     migrate.downgrade(db.engine, "001")
     assert migrate.current_revision(db.engine) == "001"
-    inspector = inspect(db.engine)
-    assert set(inspector.get_table_names()) == {"alembic_version", "ingestion_runs", "files"}
-    for table, columns in SEED_COLUMNS.items():
-        found = {c["name"]: (_type(c["type"]), c["nullable"]) for c in inspector.get_columns(table)}
-        assert found == columns
-        indexes = {i["name"]: i["column_names"] for i in inspector.get_indexes(table)}
-        assert indexes == SEED_INDEXES[table]
+    assert_exactly_the_seed_schema(inspect(db.engine))
     if db.is_postgresql:  # nothing of 002 left behind: no sequence, no index
         with db.engine.connect() as conn:
             left = (
