@@ -593,7 +593,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         cmd_parse,
         "parse stored runs now (the daemon does it by itself)",
         "Parse runs' stored bundles into stanzas and typed tables, replacing what an earlier\n"
-        "parse wrote, in one transaction: `stored -> parsing -> normalized -> complete`, or\n"
+        "parse wrote (in one transaction on PostgreSQL; on SQLite chunk by chunk while the\n"
+        "run stays `parsing`): `stored -> parsing -> normalized -> complete`, or\n"
         "`failed` with the reason in notes (a corrupt archive, a bomb, a member over the\n"
         "[parse] limits). A bad .conf file never fails a run: it gives findings.\n"
         "Exit 0 when every run is complete, 1 otherwise.",
