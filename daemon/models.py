@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -209,6 +210,8 @@ class ParseClaim(Base):
     owner: Mapped[str] = mapped_column(String(255), nullable=False)  # "<host>:<pid>"
     claimed_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    # Parsers that took this run in turn: one more each time a dead one's claim is taken.
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("1"))
 
 
 class ConfFile(Base):

@@ -57,6 +57,8 @@ T = TypeVar("T")
 _CHUNK = 1024 * 1024
 
 PARSE_LEASE_SECONDS = 120.0
+# A run whose parse has killed this many processes is failed rather than taken again.
+MAX_PARSE_ATTEMPTS = 3
 HEARTBEAT_SECONDS = 20.0
 _SUMMARY_PREFIXES = ("\nparsed: ", "\nparse failed: ")
 
@@ -174,9 +176,14 @@ class RunParser:
             self._busy.add(run_id)
             return True
 
-    def _take(self, connection: Connection, run_id: int, seen: RunStatus) -> bool:
+    def _take(
+        self, connection: Connection, run_id: int, seen: RunStatus, *, again: bool = False
+    ) -> bool:
         """Set `parsing` and name us in parse_claims, guarded on the status read: False when
-        another process changed the run in between."""
+        another process changed the run in between, or when this run has now killed
+        MAX_PARSE_ATTEMPTS parsers (it is failed instead: most likely it needs more memory
+        than the host has, and taking it again would only crash the next daemon too).
+        `again`: an operator asked for this run (`autodoc parse RUN_ID`): count from 1."""
         changed = connection.execute(
             update(RUNS)
             .where(RUNS.c.id == run_id, RUNS.c.status == seen)
@@ -184,10 +191,32 @@ class RunParser:
         )
         if changed.rowcount != 1:
             return False
+        previous = connection.execute(
+            select(CLAIMS.c.owner, CLAIMS.c.attempts).where(CLAIMS.c.run_id == run_id)
+        ).first()
+        attempts = 1
+        if previous is not None and not again:
+            owner, before = previous
+            attempts = before if owner == self.owner else before + 1  # a dead parser's
         connection.execute(delete(CLAIMS).where(CLAIMS.c.run_id == run_id))
+        if attempts > MAX_PARSE_ATTEMPTS:
+            reason = (
+                f"parse failed: {MAX_PARSE_ATTEMPTS} parsers died on this run (out of memory?); "
+                f"'autodoc parse {run_id}' tries again"
+            )
+            delete_run_conf(connection, run_id)
+            self._set_final(connection, run_id, RunStatus.FAILED, reason)
+            get_logger(run_id=run_id).error("run.parse_failed", reason=reason)
+            return False
         now = utcnow()
         connection.execute(
-            insert(CLAIMS).values(run_id=run_id, owner=self.owner, claimed_at=now, heartbeat_at=now)
+            insert(CLAIMS).values(
+                run_id=run_id,
+                owner=self.owner,
+                claimed_at=now,
+                heartbeat_at=now,
+                attempts=attempts,
+            )
         )
         return True
 
@@ -236,7 +265,7 @@ class RunParser:
             raise Refused(f"run {run_id} is being parsed by this process")
         taken = False
         try:
-            taken = self._take(connection, run_id, status)
+            taken = self._take(connection, run_id, status, again=True)
         finally:
             if not taken:
                 with self._busy_lock:
@@ -389,18 +418,31 @@ class RunParser:
                 return False
             if status == RunStatus.FAILED:
                 delete_run_conf(connection, run_id)  # nothing half-parsed is left to read
-            for prefix in _SUMMARY_PREFIXES:  # a re-parse replaces the earlier summary
-                notes = notes.split(prefix, 1)[0]
-            connection.execute(
-                update(RUNS)
-                .where(
-                    RUNS.c.id == run_id,
-                    RUNS.c.status.in_([RunStatus.PARSING, RunStatus.NORMALIZED]),
-                )
-                .values(status=status, notes=f"{notes}\n{summary}".lstrip("\n"))
-            )
+            self._set_final(connection, run_id, status, summary, notes)
             connection.execute(delete(CLAIMS).where(CLAIMS.c.run_id == run_id))
             return True
+
+    def _set_final(
+        self,
+        connection: Connection,
+        run_id: int,
+        status: RunStatus,
+        summary: str,
+        notes: str | None = None,
+    ) -> None:
+        """`status`, and the summary line in place of an earlier parse's."""
+        if notes is None:
+            notes = connection.scalar(select(RUNS.c.notes).where(RUNS.c.id == run_id)) or ""
+        for prefix in _SUMMARY_PREFIXES:
+            notes = notes.split(prefix, 1)[0]
+        connection.execute(
+            update(RUNS)
+            .where(
+                RUNS.c.id == run_id,
+                RUNS.c.status.in_([RunStatus.PARSING, RunStatus.NORMALIZED]),
+            )
+            .values(status=status, notes=f"{notes}\n{summary}".lstrip("\n"))
+        )
 
 
 class _BlobReader(io.RawIOBase):

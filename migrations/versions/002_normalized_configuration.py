@@ -68,6 +68,7 @@ def upgrade() -> None:
         sa.Column("owner", sa.String(length=255), nullable=False),
         sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False, server_default=sa.text("1")),
         _run_fk("parse_claims"),
         sa.PrimaryKeyConstraint("run_id", name=op.f("pk_parse_claims")),
     )

@@ -242,6 +242,7 @@ SCHEMA_002_COLUMNS: dict[str, dict[str, tuple[str, bool]]] = {
         "owner": ("VARCHAR(255)", False),
         "claimed_at": ("TIMESTAMP", False),
         "heartbeat_at": ("TIMESTAMP", False),
+        "attempts": ("INTEGER", False),
     },
     "conf_files": {
         "id": ("ID", False),
@@ -557,7 +558,13 @@ def test_deleting_a_run_cascades_to_every_002_table(db: Database) -> None:
             now = datetime.now(UTC)
             conn.execute(
                 tables["parse_claims"].insert(),
-                {"run_id": run, "owner": "host:1", "claimed_at": now, "heartbeat_at": now},
+                {
+                    "run_id": run,
+                    "owner": "host:1",
+                    "claimed_at": now,
+                    "heartbeat_at": now,
+                    "attempts": 1,
+                },
             )
     with db.engine.begin() as conn:
         conn.execute(text("DELETE FROM ingestion_runs WHERE id = :id"), {"id": run_id})

@@ -869,3 +869,44 @@ def test_a_run_whose_blob_is_gone_fails_instead_of_being_retried_forever(
     assert run.status == RunStatus.FAILED
     assert "parse failed: the stored bundle is missing" in (run.notes or "")
     assert RunParser(parse_config(), db, store).claim_next() is None  # not taken again
+
+
+def test_a_run_that_kills_its_parsers_is_failed_after_max_attempts(db: Database) -> None:
+    """Each dead parser's claim taken over counts one more attempt; past MAX_PARSE_ATTEMPTS
+    the run is failed instead of crashing the next daemon too; `autodoc parse RUN_ID` (an
+    operator's `claim`) starts again from 1."""
+    from daemon.parsing import MAX_PARSE_ATTEMPTS
+
+    run_id = bare_stored_run(db, 0)
+
+    def attempts() -> int | None:
+        with db.engine.connect() as conn:
+            return conn.scalar(select(CLAIMS.c.attempts).where(CLAIMS.c.run_id == run_id))
+
+    for n in range(1, MAX_PARSE_ATTEMPTS + 1):  # each parser dies holding the run
+        assert RunParser(parse_config(), db, NO_STORE, owner=dead_owner()).claim_next() == run_id
+        assert attempts() == n
+    me = RunParser(parse_config(), db, NO_STORE, owner="me-test:1")
+    assert me.claim_next() is None
+
+    run = db.get_run(run_id)
+    assert run.status == RunStatus.FAILED
+    assert summary_lines(run.notes) == [
+        f"parse failed: {MAX_PARSE_ATTEMPTS} parsers died on this run (out of memory?); "
+        f"'autodoc parse {run_id}' tries again"
+    ]
+    assert claims(db) == {}
+
+    me.claim(run_id)
+    assert attempts() == 1
+    assert status(db, run_id) == RunStatus.PARSING
+
+
+def test_a_parser_that_retries_its_own_claim_does_not_count_an_attempt(db: Database) -> None:
+    run_id = bare_stored_run(db, 0)
+    me = RunParser(parse_config(), db, NO_STORE, owner="me-test:1")
+    assert me.claim_next() == run_id
+    me._busy.clear()  # as after a transient error: the run is ours to take again
+    assert me.claim_next() == run_id
+    with db.engine.connect() as conn:
+        assert conn.scalar(select(CLAIMS.c.attempts).where(CLAIMS.c.run_id == run_id)) == 1
