@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -18,7 +19,13 @@ class MemoryBlobStore:
         self.available = True
         self._lock = threading.Lock()
 
-    def put(self, source: BinaryIO, *, link_from: Path | None = None) -> StoredBlob:
+    def put(
+        self,
+        source: BinaryIO,
+        *,
+        link_from: Path | None = None,
+        maybe_stored: Callable[[str], bool] | None = None,  # a local check costs nothing
+    ) -> StoredBlob:
         self.ping()
         buffer = bytearray()
         digest, size = hash_stream(source, buffer.extend)
