@@ -148,13 +148,6 @@ class Database:
         with self.session() as session:
             session.execute(select(1))
 
-    def sha256_known(self, sha256: str) -> bool:
-        """Whether a stored file with this content is recorded (a blob store's hint)."""
-        files = Base.metadata.tables["files"]
-        with translate_errors(), self.engine.connect() as connection:
-            found = connection.scalar(select(files.c.id).where(files.c.sha256 == sha256).limit(1))
-        return found is not None
-
     def schema_revision(self) -> str | None:
         """The revision Alembic recorded; None for an empty database."""
         with translate_errors(), self.engine.connect() as connection:

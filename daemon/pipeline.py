@@ -434,7 +434,7 @@ class Pipeline:
         os.set_blocking(fd, True)
         source: BinaryIO = os.fdopen(os.dup(fd), "rb", buffering=0)
         with source:
-            return self.store.put(source, link_from=link_from, maybe_stored=self.db.sha256_known)
+            return self.store.put(source, link_from=link_from)
 
     def _record(self, name: str, blob: StoredBlob) -> FileRecord:
         return FileRecord(

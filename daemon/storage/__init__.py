@@ -38,20 +38,11 @@ class BlobStore(Protocol):
 
     description: str
 
-    def put(
-        self,
-        source: BinaryIO,
-        *,
-        link_from: Path | None = None,
-        maybe_stored: Callable[[str], bool] | None = None,
-    ) -> StoredBlob:
+    def put(self, source: BinaryIO, *, link_from: Path | None = None) -> StoredBlob:
         """Store the bytes of `source` (open, at offset 0), hashing them on the way.
 
         `link_from` names the same file on disk when the store may take it without copying
-        (the daemon owns it). `maybe_stored(sha256)`, when given, says whether this content
-        may already be stored (False: the database has never recorded it, so a store whose
-        check costs a round trip may skip it; storing it again is harmless). Returns only
-        once the blob is durable.
+        (the daemon owns it). Returns only once the blob is durable.
         """
         ...
 

@@ -12,7 +12,6 @@ import errno
 import os
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -46,13 +45,7 @@ class LocalBlobStore:
     def _path(self, key: str) -> Path:
         return self.root / key
 
-    def put(
-        self,
-        source: BinaryIO,
-        *,
-        link_from: Path | None = None,
-        maybe_stored: Callable[[str], bool] | None = None,  # a local check costs nothing
-    ) -> StoredBlob:
+    def put(self, source: BinaryIO, *, link_from: Path | None = None) -> StoredBlob:
         try:
             if not self._made:
                 makedirs_durable(self._tmp)  # also the root, which _same_device looks at

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import threading
-from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -19,13 +18,7 @@ class MemoryBlobStore:
         self.available = True
         self._lock = threading.Lock()
 
-    def put(
-        self,
-        source: BinaryIO,
-        *,
-        link_from: Path | None = None,
-        maybe_stored: Callable[[str], bool] | None = None,  # a local check costs nothing
-    ) -> StoredBlob:
+    def put(self, source: BinaryIO, *, link_from: Path | None = None) -> StoredBlob:
         self.ping()
         buffer = bytearray()
         digest, size = hash_stream(source, buffer.extend)

@@ -7,7 +7,6 @@ whether the upload can be skipped, and the second read comes from the page cache
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -52,9 +51,6 @@ class S3BlobStore:
                     retries={"max_attempts": attempts, "mode": "standard"},
                     connect_timeout=connect,
                     read_timeout=read,
-                    # Our requests are built here, not by users: botocore's checking of each
-                    # one costs CPU that small files feel.
-                    parameter_validation=False,
                     # Each ingest worker stores up to put_concurrency files at once.
                     max_pool_connections=max(10, 4 * PUT_CONCURRENCY),
                     # SeaweedFS and MinIO want path-style URLs on a bare host:port endpoint.
@@ -75,18 +71,11 @@ class S3BlobStore:
         # default (640 MiB at 64 MiB parts): keep no more than are being sent.
         self.transfer.max_in_memory_upload_chunks = self.transfer.max_request_concurrency
 
-    def put(
-        self,
-        source: BinaryIO,
-        *,
-        link_from: Path | None = None,
-        maybe_stored: Callable[[str], bool] | None = None,
-    ) -> StoredBlob:
+    def put(self, source: BinaryIO, *, link_from: Path | None = None) -> StoredBlob:
         digest, size = hash_stream(source)
         key = blob_key(digest, self.prefix)
-        # A HEAD costs a round trip: skipped for content the database has never recorded (an
-        # object left by a crash before its commit is the same bytes, written again).
-        if (maybe_stored is None or maybe_stored(digest)) and self.size(key) == size:
+        existing = self.size(key)
+        if existing == size:
             return StoredBlob(key, digest, size, created=False)
         source.seek(0)
         with _translate(f"upload of {self._url(key)}"):

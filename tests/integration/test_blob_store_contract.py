@@ -428,30 +428,6 @@ def test_s3_second_put_of_identical_bytes_uploads_nothing(s3_store: S3BlobStore)
 
 
 @pytest.mark.s3
-def test_s3_content_the_database_never_recorded_is_put_without_a_first_head(
-    s3_store: S3BlobStore,
-) -> None:
-    """`maybe_stored` False: one PUT and the verifying HEAD, no HEAD before; True: the HEAD
-    before finds the object and nothing is uploaded."""
-    calls = S3Calls(s3_store.client)
-    data = payload(3000, seed=4)
-    asked: list[str] = []
-
-    def never(digest: str) -> bool:
-        asked.append(digest)
-        return False
-
-    first = s3_store.put(io.BytesIO(data), maybe_stored=never)
-    assert asked == [sha256(data)]
-    assert (calls.counts["HeadObject"], calls.counts["PutObject"]) == (1, 1)  # the verifying one
-    calls.reset()
-    second = s3_store.put(io.BytesIO(data), maybe_stored=lambda _digest: True)
-    assert (first.created, second.created) == (True, False)
-    assert (calls.counts["HeadObject"], calls.uploads) == (1, 0)
-    assert s3_object_count(s3_store) == 1
-
-
-@pytest.mark.s3
 def test_s3_object_metadata_carries_the_sha256(s3_store: S3BlobStore) -> None:
     data = payload(777)
 

@@ -8,7 +8,7 @@ import hashlib
 import json
 import threading
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 import pytest
 from structlog.testing import capture_logs
@@ -177,7 +177,7 @@ class CrashAfterPut:
         self.inner = inner
         self.description = "crashy"
 
-    def put(self, source: BinaryIO, *, link_from: Path | None = None, **hints: Any) -> StoredBlob:
+    def put(self, source: BinaryIO, *, link_from: Path | None = None) -> StoredBlob:
         self.inner.put(source, link_from=link_from)
         raise SystemExit("killed after the blob became durable")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 import pytest
 from structlog.testing import capture_logs
@@ -32,7 +32,7 @@ class PickyStore(MemoryBlobStore):
         self.trigger = trigger
         self.error = error
 
-    def put(self, source: BinaryIO, *, link_from: Path | None = None, **hints: Any) -> StoredBlob:
+    def put(self, source: BinaryIO, *, link_from: Path | None = None) -> StoredBlob:
         data = source.read()
         if data.startswith(self.trigger):
             raise self.error
