@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from daemon.database import SCHEMA_REVISION
 from tests.conftest import write_config
 
 ROOT = Path(__file__).parents[2]
@@ -71,4 +72,4 @@ def test_db_upgrade_runs_from_the_unpacked_wheel_outside_the_checkout(
         text=True,
     )
     assert done.returncode == 0, done.stderr
-    assert "database at revision 001" in done.stdout
+    assert f"database at revision {SCHEMA_REVISION}" in done.stdout
