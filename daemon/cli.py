@@ -330,9 +330,12 @@ def cmd_parse(args: argparse.Namespace, config: Config) -> int:
 
 def cmd_stanzas(args: argparse.Namespace, config: Config) -> int:
     from daemon.conf.store import list_stanzas
+    from daemon.models import RunStatus
 
     db = open_database(config)
-    db.get_run(args.id)  # RunNotFound: exit 2 with one line
+    run = db.get_run(args.id)  # RunNotFound: exit 2 with one line
+    if run.status in (RunStatus.PARSING, RunStatus.NORMALIZED):
+        print(f"autodoc: run {run.id} is being parsed: the list may be incomplete", file=sys.stderr)
     rows = list_stanzas(db.engine, args.id, conf_type=args.conf, app=args.app, layer=args.layer)
     if args.json:
         print(json.dumps(rows, indent=2))
