@@ -558,19 +558,19 @@ class _Inflater:
             _check_ratio(self.produced, self._source.consumed, self._limits)
         return data
 
-    def only_zeros_after(self, offset: int) -> bool:
-        """Whether everything from `offset` (where tarfile stopped) to the end of the stream
-        is zero bytes: an end-of-archive marker and padding, not a damaged header that
-        tarfile took for the end. Reads (and so, for gzip, checks) the rest of the stream."""
+    def ends_at(self, offset: int) -> bool:
+        """Whether tarfile stopped at an end-of-archive marker (a zero block at `offset`), not
+        at a damaged header it took for the end. What follows the marker is ignored, as GNU
+        tar does (padding, a second archive concatenated); it is still read to the end so
+        that a compressed stream's trailer is checked."""
         tail = b"".join(self._recent)
         start = self.produced - len(tail)
-        after = tail[offset - start :]
-        if offset < start or after.count(0) != len(after):
+        block = tail[offset - start : offset - start + tarfile.BLOCKSIZE]
+        if offset < start or len(block) < tarfile.BLOCKSIZE or block.count(0) != len(block):
             return False
-        self.budget = self.produced + self._limits.max_member_bytes  # padding may be long
-        while chunk := self.read(_CHUNK):
-            if chunk.count(0) != len(chunk):
-                return False
+        self.budget = self.produced + self._limits.max_total_bytes
+        while self.read(_CHUNK):
+            pass
         return True
 
     def _inflate(self, size: int) -> bytes:
@@ -649,7 +649,7 @@ def _read_tar(
                 yield _member(path, provenance, extracted.read())
         if stream.produced < tar.offset + tarfile.BLOCKSIZE:
             raise tarfile.ReadError("the archive ends before its end-of-archive marker")
-        if not stream.only_zeros_after(tar.offset):
+        if not stream.ends_at(tar.offset):
             raise tarfile.ReadError(f"a damaged member header at byte {tar.offset}")
 
 

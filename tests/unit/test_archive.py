@@ -856,3 +856,14 @@ def test_a_zip_declaring_too_many_members_is_rejected_before_zipfile_indexes_the
     monkeypatch.setattr(zipfile, "ZipFile", no_index)
     with pytest.raises(ArchiveRejected, match=r"parse\.max_members"):
         read_all(zipped, limits=ArchiveLimits(max_members=10))
+
+
+def test_what_follows_the_end_of_archive_marker_is_ignored_as_gnu_tar_does() -> None:
+    """Bytes after the marker of a plain tar, or a second .tgz concatenated to the first:
+    `tar -tf` lists the first archive and succeeds; so do we."""
+    first = make_tar([("etc/system/local/inputs.conf", b"[a]\n")])
+    second = make_tar([("etc/system/local/props.conf", b"[b]\n")])
+    members, _ = read_all(first + b"trailing garbage" * 100)
+    assert [m.path for m in members] == ["etc/system/local/inputs.conf"]
+    members, _ = read_all(gzip.compress(first) + gzip.compress(second))
+    assert [m.path for m in members] == ["etc/system/local/inputs.conf"]
