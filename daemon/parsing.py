@@ -22,6 +22,7 @@ is taken again when the service is back.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import io
 import os
 import socket
@@ -30,6 +31,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
 from sqlalchemy import delete, insert, select, update
@@ -59,6 +61,9 @@ _CHUNK = 1024 * 1024
 PARSE_LEASE_SECONDS = 120.0
 # A run whose parse has killed this many processes is failed rather than taken again.
 MAX_PARSE_ATTEMPTS = 3
+_PICKS = 100
+# The owner a stopping daemon leaves on the claims it abandons: taken at once, not counted.
+RELEASED = "released"
 HEARTBEAT_SECONDS = 20.0
 _SUMMARY_PREFIXES = ("\nparsed: ", "\nparse failed: ")
 
@@ -115,6 +120,14 @@ class RunParser:
 
     def claim_next(self) -> int | None:
         """Claim the oldest run waiting to be parsed; None when there is none."""
+        for _ in range(_PICKS):  # a pick can be lost, or failed for its attempts: pick again
+            run_id, again = self._claim_next()
+            if run_id is not None or not again:
+                return run_id
+        return None
+
+    def _claim_next(self) -> tuple[int | None, bool]:
+        """(the run claimed, or None; whether to pick again)."""
         run_id: int | None = None
         committed = False
         try:
@@ -122,7 +135,7 @@ class RunParser:
                 connection = session.connection()
                 picked = self._pick(connection)
                 if picked is None:
-                    return None
+                    return None, False
                 run_id, seen = picked
                 taken = self._take(connection, run_id, seen)
             committed = taken
@@ -131,9 +144,9 @@ class RunParser:
                 with self._busy_lock:
                     self._busy.discard(run_id)
         if not committed:
-            return None  # changed under us (not on SQLite or with SKIP LOCKED; a safeguard)
+            return None, True  # changed under us, or failed for its attempts
         faults.point("after_parse_claim")
-        return run_id
+        return run_id, False
 
     def _pick(self, connection: Connection) -> tuple[int, RunStatus] | None:
         """The run to take, already marked busy in this process (so that another thread of
@@ -164,7 +177,7 @@ class RunParser:
         if locking:
             left = left.with_for_update(of=RUNS, skip_locked=True)
         for run_id, status, owner, beat in connection.execute(left):
-            takeable = owner is None or owner == self.owner or beat < stale or _gone(owner)
+            takeable = owner in (None, self.owner, RELEASED) or beat < stale or _gone(owner)
             if takeable and self._mark_busy(int(run_id)):
                 return int(run_id), status
         return None
@@ -197,7 +210,9 @@ class RunParser:
         attempts = 1
         if previous is not None and not again:
             owner, before = previous
-            attempts = before if owner == self.owner else before + 1  # a dead parser's
+            # One more for a parser that died holding it; not for our own retry, nor for a
+            # claim a stopping daemon released.
+            attempts = before if owner in (self.owner, RELEASED) else before + 1
         connection.execute(delete(CLAIMS).where(CLAIMS.c.run_id == run_id))
         if attempts > MAX_PARSE_ATTEMPTS:
             reason = (
@@ -255,7 +270,7 @@ class RunParser:
         stale = utcnow() - timedelta(seconds=PARSE_LEASE_SECONDS)
         if (
             status in (RunStatus.PARSING, RunStatus.NORMALIZED)
-            and owner not in (None, self.owner)
+            and owner not in (None, self.owner, RELEASED)
             and beat >= stale
             and not _gone(owner)
             and not force
@@ -272,6 +287,20 @@ class RunParser:
                     self._busy.discard(run_id)
         if not taken:
             raise Refused(f"run {run_id} changed while it was being claimed; try again")
+
+    def release(self) -> None:
+        """At a stop: hand back the claims of parses cut short, to be taken at once by the
+        next parser without counting as a death."""
+        with self._busy_lock:
+            busy = list(self._busy)
+        if not busy:
+            return
+        with self.db.session() as session:
+            session.connection().execute(
+                update(CLAIMS)
+                .where(CLAIMS.c.run_id.in_(busy), CLAIMS.c.owner == self.owner)
+                .values(owner=RELEASED)
+            )
 
     def heartbeat(self) -> None:
         """Renew our claims on the runs we are parsing."""
@@ -291,8 +320,9 @@ class RunParser:
         with self._busy_lock:
             if self._beater is not None:
                 return
-            self._beater = threading.Thread(target=self._beat, name="parse-lease", daemon=True)
-        self._beater.start()
+            beater = threading.Thread(target=self._beat, name="parse-lease", daemon=True)
+            beater.start()
+            self._beater = beater
 
     def _beat(self) -> None:
         while True:
@@ -315,8 +345,8 @@ class RunParser:
         under our claim, to be taken again); anything else ends it `complete` or `failed`."""
         log = get_logger(run_id=run_id)
         start = time.monotonic()
-        self._start_heartbeat()
         try:
+            self._start_heartbeat()
             run = self.db.get_run(run_id)
             log.info("run.parsing", type=run.type.value)
             try:
@@ -358,14 +388,22 @@ class RunParser:
         findings: list[Finding] = []
         # SQLite has one writer: commit chunk by chunk, so ingestion is not held up for the
         # whole parse (the run stays `parsing`, and the next replace starts by deleting).
+        # Parses of one SQLite database take turns (a lock file beside it): then no one else
+        # writes these tables between our chunks, and the ids we hand out stay ours.
         chunked = not self.db.is_postgresql
         engine = self.db.engine
-        with translate_errors(), engine.connect() if chunked else engine.begin() as connection:
+        with (
+            _sqlite_parse_turn(self.db) if chunked else contextlib.nullcontext(),
+            translate_errors(),
+            engine.connect() if chunked else engine.begin() as connection,
+        ):
             # Not locked: that would hold up the renewal of this process's other claims for
-            # the whole parse. A takeover meanwhile is seen by _finish (and the row lock that
-            # replace_run_conf takes on the run keeps the two writers' rows apart).
+            # the whole parse. A takeover meanwhile is seen below and by _finish (and the row
+            # lock that replace_run_conf takes on the run keeps two writers' rows apart).
             if not self._still_ours(connection, run.id, lock=False):
                 return None
+            if chunked:
+                connection.commit()  # no write lock held while the blob is opened
             blob = io.BufferedReader(_BlobReader(self.store, file.stored_object_key), _CHUNK)
             try:
                 members = self._members(blob, run, file.id, file.path, findings)
@@ -376,6 +414,8 @@ class RunParser:
                 raise StorageUnavailable(f"temporary space for the archive: {exc}") from exc
             finally:
                 blob.close()
+            if not self._still_ours(connection, run.id):
+                return None  # taken over meanwhile: its own parse writes the rows again
             connection.execute(
                 update(RUNS).where(RUNS.c.id == run.id).values(status=RunStatus.NORMALIZED)
             )
@@ -445,6 +485,23 @@ class RunParser:
         )
 
 
+@contextlib.contextmanager
+def _sqlite_parse_turn(db: Database) -> Iterator[None]:
+    """Hold the parse lock of a SQLite database file (flock: between processes and between
+    this process's threads alike; released if the holder dies)."""
+    database = db.engine.url.database
+    if not database or database == ":memory:":
+        yield
+        return
+    lock_path = Path(database).with_name(Path(database).name + ".parse-lock")
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
 class _BlobReader(io.RawIOBase):
     """The stored bundle, read as a stream; a failure to read it (a disk error, a reset S3
     connection) is the blob store's, not the bundle's: StorageUnavailable, to try again."""
@@ -453,6 +510,7 @@ class _BlobReader(io.RawIOBase):
         super().__init__()
         self.key = key
         if self._guard(lambda: store.size(key)) is None:
+            self._guard(store.ping)  # a store gone (unmounted, wrong bucket) is an outage
             raise PermanentError(f"the stored bundle is missing from the blob store ({key})")
         self._body = self._guard(lambda: store.open(key))
         self._seekable = bool(getattr(self._body, "seekable", lambda: False)())

@@ -220,6 +220,11 @@ class Daemon:
         for thread in self._parse_threads:
             thread.join(max(deadline - time.monotonic(), 0))
         parses_abandoned = sum(thread.is_alive() for thread in self._parse_threads)
+        if parses_abandoned and self.parser is not None:
+            try:
+                self.parser.release()
+            except AutodocError as exc:  # the database is down: the claims expire instead
+                log.warning("parse.release_failed", reason=exc.message)
         self.watcher.stop()
         log.info("daemon.stopped", abandoned=abandoned, parses_abandoned=parses_abandoned)
         self._write_state(force=True, running=False)

@@ -88,8 +88,10 @@ def replace_run_conf(
 
     `commit_chunks` (for SQLite, whose one writer would otherwise hold every other write up
     for the whole parse): commit after the delete and after each chunk, so others write in
-    between. The caller keeps the run `parsing` meanwhile; a crash leaves part of the rows,
-    which the next replace deletes first. Needs a Connection.
+    between, with no transaction open while the next chunk is built. The caller keeps the
+    run `parsing` meanwhile (a crash leaves part of the rows, which the next replace deletes
+    first) and makes sure no one else writes these tables until it is done: the ids are
+    handed out from the tables' highest at the start. Needs a Connection.
 
     `findings` is read once `members` is exhausted, so a reader may fill it while members are
     read. With an Engine the transaction is this call's; with a Connection it is the
@@ -133,9 +135,9 @@ def _replace(
         raise RunNotFound(f"run {run_id} does not exist")
     delete_run_conf(connection, run_id)
 
-    if commit_chunks:
-        connection.commit()
     writer = _Writer(connection, run_id, chunk_rows, commit_chunks=commit_chunks)
+    if commit_chunks:
+        connection.commit()  # the delete; no transaction is open again until the next flush
     try:
         for member in members:
             writer.add_member(*member)
@@ -375,9 +377,6 @@ class _Writer:
         if self.commit_chunks:
             self.flusher.wait()
             self.connection.commit()
-            # Another writer may have added rows meanwhile: hand out ids above theirs.
-            self.conf_file_ids.refresh()
-            self.stanza_ids.refresh()
 
     def add_member(
         self,

@@ -910,3 +910,33 @@ def test_a_parser_that_retries_its_own_claim_does_not_count_an_attempt(db: Datab
     assert me.claim_next() == run_id
     with db.engine.connect() as conn:
         assert conn.scalar(select(CLAIMS.c.attempts).where(CLAIMS.c.run_id == run_id)) == 1
+
+
+def test_a_claim_released_at_a_stop_is_taken_at_once_without_counting_a_death(
+    db: Database,
+) -> None:
+    run_id = bare_stored_run(db, 0)
+    stopping = RunParser(parse_config(), db, NO_STORE, owner="otherhost-test:1")
+    assert stopping.claim_next() == run_id
+    stopping.release()  # what the daemon does for a parse it abandons at a stop
+
+    nxt = RunParser(parse_config(), db, NO_STORE, owner="me-test:1")
+    assert nxt.claim_next() == run_id  # no lease to wait for
+    with db.engine.connect() as conn:
+        assert conn.scalar(select(CLAIMS.c.attempts).where(CLAIMS.c.run_id == run_id)) == 1
+
+
+def test_claim_next_goes_on_to_the_next_run_after_failing_one_for_its_attempts(
+    db: Database,
+) -> None:
+    from daemon.parsing import MAX_PARSE_ATTEMPTS
+
+    doomed, fine = bare_stored_run(db, 0), bare_stored_run(db, 1)
+    dead = RunParser(parse_config(), db, NO_STORE, owner=dead_owner())
+    assert (dead.claim_next(), dead.claim_next()) == (doomed, fine)  # then it died
+    with db.session() as session:
+        session.execute(
+            update(CLAIMS).where(CLAIMS.c.run_id == doomed).values(attempts=MAX_PARSE_ATTEMPTS)
+        )
+    assert RunParser(parse_config(), db, NO_STORE, owner="me-test:1").claim_next() == fine
+    assert status(db, doomed) == RunStatus.FAILED
