@@ -291,19 +291,13 @@ class RunParser:
     def release(self) -> None:
         """At a stop: hand back the claims of parses cut short, to be taken at once by the
         next parser without counting as a death."""
-        with self._busy_lock:
-            busy = list(self._busy)
-        if not busy:
-            return
-        with self.db.session() as session:
-            session.connection().execute(
-                update(CLAIMS)
-                .where(CLAIMS.c.run_id.in_(busy), CLAIMS.c.owner == self.owner)
-                .values(owner=RELEASED)
-            )
+        self._update_own_claims(owner=RELEASED)
 
     def heartbeat(self) -> None:
         """Renew our claims on the runs we are parsing."""
+        self._update_own_claims(heartbeat_at=utcnow())
+
+    def _update_own_claims(self, **values: Any) -> None:
         with self._busy_lock:
             busy = list(self._busy)
         if not busy:
@@ -312,7 +306,7 @@ class RunParser:
             session.connection().execute(
                 update(CLAIMS)
                 .where(CLAIMS.c.run_id.in_(busy), CLAIMS.c.owner == self.owner)
-                .values(heartbeat_at=utcnow())
+                .values(**values)
             )
 
     def _start_heartbeat(self) -> None:
