@@ -102,7 +102,7 @@ def _die_with_parent_hook() -> Callable[[], None] | None:
     return hook
 
 
-def _client(endpoint: str, timeout: float, *, own_credentials: bool = False) -> Any:
+def s3_client(endpoint: str, timeout: float, *, own_credentials: bool = False) -> Any:
     """A client with these timeouts and no retries; dummy credentials unless
     `own_credentials` and the environment has some."""
     session = boto3.session.Session()
@@ -219,7 +219,7 @@ class _Weed:
     def wait_ready(self, deadline: float) -> str | None:
         """None once a bucket can be created and written; else why not."""
         assert self.process is not None
-        client = _client(self.endpoint, timeout=2.0)
+        client = s3_client(self.endpoint, timeout=2.0)
         last = "no answer yet"
         while time.monotonic() < deadline:
             code = self.process.poll()
@@ -252,7 +252,7 @@ class _Weed:
 
 
 def _external_server(endpoint: str) -> S3Server:
-    client = _client(endpoint, timeout=2.0, own_credentials=True)
+    client = s3_client(endpoint, timeout=2.0, own_credentials=True)
     deadline = time.monotonic() + EXTERNAL_DEADLINE_SECONDS
     while True:
         try:
@@ -345,7 +345,7 @@ def unique_bucket_name() -> str:
 @pytest.fixture(scope="session")
 def _s3_admin(s3_server: S3Server) -> Any:
     """The fixtures' own client for bucket housekeeping, made once for the session."""
-    return _client(s3_server.endpoint, timeout=10.0, own_credentials=not s3_server.own)
+    return s3_client(s3_server.endpoint, timeout=10.0, own_credentials=not s3_server.own)
 
 
 @pytest.fixture

@@ -32,9 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 from sqlalchemy.engine import make_url
 
@@ -48,6 +46,7 @@ from tests.s3_server import (
     _tail,
     find_weed,
     free_ports,
+    s3_client,
     spawn_weed,
     weed_server_args,
 )
@@ -492,21 +491,7 @@ class DedicatedWeed:
         self.process = spawn_weed(self._args(), self.folder, self.log)
 
     def client(self, timeout: float = 5.0) -> Any:
-        return boto3.session.Session().client(
-            "s3",
-            endpoint_url=self.endpoint,
-            region_name="us-east-1",
-            aws_access_key_id=DUMMY_KEY_ID,
-            aws_secret_access_key=DUMMY_SECRET,
-            config=BotoConfig(
-                connect_timeout=timeout,
-                read_timeout=timeout,
-                retries={"max_attempts": 1},
-                request_checksum_calculation="when_required",
-                response_checksum_validation="when_required",
-                s3={"addressing_style": "path"},
-            ),
-        )
+        return s3_client(self.endpoint, timeout)
 
     def wait_ready(self, bucket: str, timeout: float = START_DEADLINE_SECONDS) -> None:
         """Until `bucket` exists and a write succeeds (which needs the volume server
