@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import bz2
+import codecs
 import gzip
 import io
 import lzma
@@ -75,9 +76,13 @@ def test_single_conf_accepts_decodable_text(data: bytes, encoding: str) -> None:
     handlers.validate(UploadType.SINGLE_CONF, data)
 
 
-def test_single_conf_accepts_utf8_cut_in_the_middle_of_a_character() -> None:
-    data = ("k = " + "\u00e9" * 10).encode()
-    text_encoding(data[:-1])
+@pytest.mark.parametrize("bom", [b"", codecs.BOM_UTF8], ids=["no-bom", "bom"])
+def test_single_conf_accepts_utf8_cut_in_the_middle_of_a_character(bom: bytes) -> None:
+    # The head is the file's first bytes: it may end inside a two-byte character, which is
+    # still UTF-8 (not Latin-1, and not refused).
+    head = bom + ("[s]\nk = " + "\u00e9" * 10).encode()[:-1]
+    assert text_encoding(head) == "utf-8"
+    handlers.validate(UploadType.SINGLE_CONF, head)
 
 
 @pytest.mark.parametrize("data", [b"\x00\x01\x02binary", ARCHIVES["tar.gz"], ARCHIVES["zip"]])
