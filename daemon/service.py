@@ -89,6 +89,7 @@ class _Result:
     outcome: Outcome | None
     error: BaseException | None
     seconds: float
+    started: bool = True  # False: taken from the queue after the stop, handed back untouched
 
 
 def state_file(inbox: Path) -> Path:
@@ -128,6 +129,10 @@ class Daemon:
         self.warn = WarnOnce(inbox.root)
         self.claim_warn = WarnOnce(inbox.root)  # pruned to what is still there at rescans
         self.jobs: queue.SimpleQueue[tuple[Claimed, bool] | None] = queue.SimpleQueue()
+        # Set at the stop signal: workers start nothing more from `jobs` (the stop sentinels
+        # would queue behind what waits there), they only finish what they hold.
+        self.halt = threading.Event()
+        self.not_started = 0  # claimed, queued, left in .processing at the stop
         self.recovery: deque[Claimed] = deque()
         self.retry: list[tuple[float, Claimed]] = []
         self.attempts: dict[str, int] = {}  # claim token -> deferrals so far
@@ -201,6 +206,14 @@ class Daemon:
         self.notifier.stopping()
         self.notifier.status("stopping: finishing files in progress", force=True)
         deadline = time.monotonic() + self.config.daemon.stop_timeout_seconds
+        # Jobs still queued stay claimed, untouched, for the next start to recover.
+        while True:
+            try:
+                job = self.jobs.get_nowait()
+            except queue.Empty:
+                break
+            if job is not None:
+                self._left_unstarted(job[0])
         while self.inflight and time.monotonic() < deadline:
             try:
                 item = self.mailbox.get(timeout=max(deadline - time.monotonic(), 0.01))
@@ -208,8 +221,9 @@ class Daemon:
                 break
             if isinstance(item, _Result):
                 self._handle_result(item)
-        # Whatever did not finish stays in .processing and is recovered at the next start.
-        abandoned = len(self.inflight)
+        # Whatever did not finish, or never started, stays in .processing and is recovered
+        # at the next start.
+        abandoned = len(self.inflight) + self.not_started
         for _ in self._threads:
             self.jobs.put(None)
         # A parse still running is abandoned the same way: its run stays `parsing` under this
@@ -226,7 +240,12 @@ class Daemon:
             except AutodocError as exc:  # the database is down: the claims expire instead
                 log.warning("parse.release_failed", reason=exc.message)
         self.watcher.stop()
-        log.info("daemon.stopped", abandoned=abandoned, parses_abandoned=parses_abandoned)
+        log.info(
+            "daemon.stopped",
+            abandoned=abandoned,
+            not_started=self.not_started,
+            parses_abandoned=parses_abandoned,
+        )
         self._write_state(force=True, running=False)
         self.notifier.close()
 
@@ -283,6 +302,7 @@ class Daemon:
         if kind == "stop":
             log.info("daemon.stopping", signal=value)
             self.stopping = True
+            self.halt.set()
         elif kind == "probe":
             self._probed(value)
         elif kind == "overflow":
@@ -421,13 +441,16 @@ class Daemon:
     def _work(self) -> None:
         while (job := self.jobs.get()) is not None:
             claimed, recovering = job
+            if self.halt.is_set():
+                self._hand_back(claimed)
+                continue
             if recovering:
                 self._work_on([claimed], recovering=True)
                 continue
             # Fresh claims waiting behind this one join it in a batch.
             batch: list[Claimed] = [claimed]
             recover: list[Claimed] = []
-            while len(batch) < BATCH_FILES:
+            while len(batch) < BATCH_FILES and not self.halt.is_set():
                 try:
                     more = self.jobs.get_nowait()
                 except queue.Empty:
@@ -438,7 +461,13 @@ class Daemon:
                 (recover if more[1] else batch).append(more[0])
             self._work_on(batch, recovering=False)
             for item in recover:
-                self._work_on([item], recovering=True)
+                if self.halt.is_set():
+                    self._hand_back(item)
+                else:
+                    self._work_on([item], recovering=True)
+
+    def _hand_back(self, claimed: Claimed) -> None:
+        self.mailbox.put(_Result(claimed, None, None, 0.0, started=False))
 
     def _work_on(self, batch: list[Claimed], recovering: bool) -> None:
         start = time.monotonic()
@@ -486,6 +515,9 @@ class Daemon:
                 self.metrics.parse_duration.observe(time.monotonic() - start)
 
     def _handle_result(self, result: _Result) -> None:
+        if not result.started:
+            self._left_unstarted(result.claimed)
+            return
         self.inflight.discard(result.claimed.token)
         exc = result.error
         token = result.claimed.token
@@ -528,6 +560,11 @@ class Daemon:
             "type": upload_type,
             "at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
+
+    def _left_unstarted(self, claimed: Claimed) -> None:
+        if claimed.token in self.inflight:
+            self.inflight.discard(claimed.token)
+            self.not_started += 1
 
     def _requeue_deferred(self, now: float) -> None:
         if not self.retry or self.degraded is not None:
