@@ -197,16 +197,16 @@ def cmd_db(args: argparse.Namespace, config: Config) -> int:
         migrate.downgrade(engine, args.revision)
         print(f"database at revision {migrate.current_revision(engine) or 'base (empty)'}")
     elif action == "current":
-        current = migrate.current_revision(engine)
+        current = migrate.current_revision(db.reader)
         head = migrate.head_revision(engine)
         print(f"{current or 'base (empty)'}{' (head)' if current == head else ''}")
     elif action == "history":
-        current = migrate.current_revision(engine)
+        current = migrate.current_revision(db.reader)
         for rev, down, doc in migrate.history(engine):
             mark = "  <- current" if rev == current else ""
             print(f"{down or 'base'} -> {rev}: {doc}{mark}")
     else:
-        checks = migrate.check(engine)
+        checks = migrate.check(db.reader)
         width = max(len(c.name) for c in checks)
         for c in checks:
             print(f"{'ok  ' if c.ok else 'FAIL'}  {c.name.ljust(width)}  {c.detail}")
@@ -270,7 +270,7 @@ def cmd_runs_show(args: argparse.Namespace, config: Config) -> int:
     db = open_database(config)
     run = db.get_run(args.id)
     data = run_to_dict(run)
-    data["counts"] = run_counts(db.engine, run.id)
+    data["counts"] = run_counts(db.reader, run.id)
     if args.json:
         print(json.dumps(data, indent=2))
         return RET_OK
@@ -336,7 +336,7 @@ def cmd_stanzas(args: argparse.Namespace, config: Config) -> int:
     run = db.get_run(args.id)  # RunNotFound: exit 2 with one line
     if run.status in (RunStatus.PARSING, RunStatus.NORMALIZED):
         print(f"autodoc: run {run.id} is being parsed: the list may be incomplete", file=sys.stderr)
-    rows = list_stanzas(db.engine, args.id, conf_type=args.conf, app=args.app, layer=args.layer)
+    rows = list_stanzas(db.reader, args.id, conf_type=args.conf, app=args.app, layer=args.layer)
     if args.json:
         print(json.dumps(rows, indent=2))
         return RET_OK

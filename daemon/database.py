@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,7 @@ from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from daemon.errors import DatabaseUnavailable, RunNotFound, SchemaError
-from daemon.models import Base, IngestionRun, RunStatus, UploadType, utcnow
+from daemon.models import Base, IngestionRun, RunClaim, RunStatus, UploadType, utcnow
 
 
 def make_engine(url: str, pool_size: int = 5) -> Engine:
@@ -77,10 +76,20 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+# The execution option that marks read-only work (Database.read_session, Database.reader).
+READ_ONLY = "autodoc_read_only"
+
+
 def _sqlite_begin(connection: Any) -> None:
-    # IMMEDIATE takes the write lock up front, so a transaction's reads and writes see one
-    # state even with several processes on the file (e.g. the dedupe lookup in mark_stored).
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    if connection.get_execution_options().get(READ_ONLY):
+        # Deferred: in WAL mode a reader never waits for a writer, so `runs list` or `status`
+        # answers while a parse chunk is being written.
+        connection.exec_driver_sql("BEGIN")
+    else:
+        # IMMEDIATE takes the write lock up front, so a transaction's reads and writes see one
+        # state even with several processes on the file (e.g. the dedupe lookup in
+        # mark_stored); a deferred one that wrote later could fail with SQLITE_BUSY at once.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def describe_db_error(exc: BaseException) -> str:
@@ -109,11 +118,9 @@ def translate_errors() -> Iterator[None]:
         raise DatabaseUnavailable(f"database unavailable: {exc}") from exc
 
 
-_BEGINNING = datetime(1970, 1, 1, tzinfo=UTC)
-
 # The newest migration in migrations/versions/ (a test keeps the two in step). Commands that
 # only need the schema to be current compare against it without importing Alembic.
-SCHEMA_REVISION = "002"
+SCHEMA_REVISION = "003"
 
 
 @dataclass(frozen=True)
@@ -130,7 +137,10 @@ class Database:
     def __init__(self, url: str, pool_size: int = 5) -> None:
         self.url = url
         self.engine = make_engine(url, pool_size)
+        # Same pool; on SQLite its transactions begin deferred instead of taking the write lock.
+        self.reader = self.engine.execution_options(**{READ_ONLY: True})
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._read_sessions = sessionmaker(self.reader, expire_on_commit=False)
 
     @property
     def is_postgresql(self) -> bool:
@@ -141,16 +151,22 @@ class Database:
         with translate_errors(), self._sessions.begin() as session:
             yield session
 
+    @contextlib.contextmanager
+    def read_session(self) -> Iterator[Session]:
+        """A transaction that only reads: it never waits for a writer on SQLite (WAL)."""
+        with translate_errors(), self._read_sessions.begin() as session:
+            yield session
+
     def dispose(self) -> None:
         self.engine.dispose()
 
     def ping(self) -> None:
-        with self.session() as session:
+        with self.read_session() as session:
             session.execute(select(1))
 
     def schema_revision(self) -> str | None:
         """The revision Alembic recorded; None for an empty database."""
-        with translate_errors(), self.engine.connect() as connection:
+        with translate_errors(), self.reader.connect() as connection:
             if not inspect(connection).has_table("alembic_version"):
                 return None
             revision = connection.scalar(text("SELECT version_num FROM alembic_version"))
@@ -158,11 +174,23 @@ class Database:
 
     # -- writes ------------------------------------------------------------------------------
 
-    def create_run(self, upload_type: UploadType, label: str | None, notes: str) -> int:
-        return self.create_runs([(upload_type, label, notes)])[0]
+    def create_run(
+        self,
+        upload_type: UploadType,
+        label: str | None,
+        notes: str,
+        claim_token: str | None = None,
+    ) -> int:
+        return self.create_runs([(upload_type, label, notes)], [claim_token])[0]
 
-    def create_runs(self, runs: Sequence[tuple[UploadType, str | None, str]]) -> list[int]:
-        """Insert `pending` runs (type, label, notes) in one transaction; their ids in order."""
+    def create_runs(
+        self,
+        runs: Sequence[tuple[UploadType, str | None, str]],
+        claim_tokens: Sequence[str | None] = (),
+    ) -> list[int]:
+        """Insert `pending` runs (type, label, notes) in one transaction; their ids in order.
+        Each claim token given (one per run, None for none) is recorded in `run_claims` in the
+        same transaction, so a run made for a claimed file can always be found by its token."""
         now = utcnow()
         rows = [
             {"created_at": now, "type": t, "label": label, "status": RunStatus.PENDING, "notes": n}
@@ -170,10 +198,19 @@ class Database:
         ]
         table = Base.metadata.tables["ingestion_runs"]
         with self.session() as session:
-            result = session.connection().execute(
+            connection = session.connection()
+            result = connection.execute(
                 insert(table).returning(table.c.id, sort_by_parameter_order=True), rows
             )
-            return list(result.scalars())
+            ids = list(result.scalars())
+            claims = [
+                {"token": token, "run_id": run_id}
+                for token, run_id in zip(claim_tokens, ids, strict=False)
+                if token is not None
+            ]
+            if claims:
+                connection.execute(insert(RunClaim), claims)
+            return ids
 
     def mark_stored(
         self, run_id: int, record: FileRecord, notes: Callable[[int | None], str]
@@ -250,24 +287,26 @@ class Database:
 
     # -- reads -------------------------------------------------------------------------------
 
-    def find_run_by_marker(
-        self, marker: str, created_after: datetime | None = None
-    ) -> IngestionRun | None:
-        """The run whose notes carry `marker` (the claim token), with its files; a lower
-        bound on its creation time lets the created_at index cut the scan short."""
-        pattern = "%" + marker.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        with self.session() as session:
-            return session.scalars(
-                select(IngestionRun)
-                .where(IngestionRun.notes.like(pattern, escape="\\"))
-                .where(IngestionRun.created_at >= (created_after or _BEGINNING))
-                .options(selectinload(IngestionRun.files))
-                .order_by(IngestionRun.id)
-                .limit(1)
-            ).first()
+    def find_run_by_claim(self, token: str) -> IngestionRun | None:
+        """The run made for the file claimed with `token`, with its files; however old."""
+        return self.find_runs_by_claims([token]).get(token)
+
+    def find_runs_by_claims(self, tokens: Sequence[str]) -> dict[str, IngestionRun]:
+        """token -> its run (with its files), for the tokens that have one."""
+        found: dict[str, IngestionRun] = {}
+        with self.read_session() as session:
+            for start in range(0, len(tokens), 500):
+                rows = session.execute(
+                    select(RunClaim.token, IngestionRun)
+                    .join(IngestionRun, RunClaim.run_id == IngestionRun.id)
+                    .where(RunClaim.token.in_(tokens[start : start + 500]))
+                    .options(selectinload(IngestionRun.files))
+                ).all()
+                found.update((token, run) for token, run in rows)
+        return found
 
     def get_run(self, run_id: int) -> IngestionRun:
-        with self.session() as session:
+        with self.read_session() as session:
             run = session.scalars(
                 select(IngestionRun)
                 .where(IngestionRun.id == run_id)
@@ -291,11 +330,11 @@ class Database:
         query = query.order_by(IngestionRun.created_at.desc(), IngestionRun.id.desc())
         if limit is not None:
             query = query.limit(limit)
-        with self.session() as session:
+        with self.read_session() as session:
             return session.scalars(query).all()
 
     def count_by_status(self) -> dict[str, int]:
-        with self.session() as session:
+        with self.read_session() as session:
             rows = session.execute(
                 select(IngestionRun.status, func.count()).group_by(IngestionRun.status)
             ).all()

@@ -9,6 +9,7 @@
     │   │   └── InboxUnavailable
     │   └── ItemDeferred            only this file waits; the others go on
     │       ├── SourceChanged       the file changed while it was read, or is still open
+    │       ├── BlobMissing         a finished run's blob is gone and cannot be put back
     │       └── FailedPathUnavailable
     ├── PermanentError              the item is bad; its run ends `failed` (exit 1)
     │   ├── EmptyFile
@@ -73,6 +74,11 @@ class ItemDeferred(TransientError):
 
 class SourceChanged(ItemDeferred):
     """The file changed while it was being read, or a writer still has it open."""
+
+
+class BlobMissing(ItemDeferred):
+    """A finished run's blob is missing from the store and cannot be put back from the claimed
+    file: the file is kept claimed, as the last copy."""
 
 
 class FailedPathUnavailable(ItemDeferred):

@@ -143,6 +143,20 @@ class File(Base):
     )
 
 
+class RunClaim(Base):
+    """The claim token of a file renamed into `.processing/` and the run made for it (revision
+    003): recovery finds a claimed file's run by its token, however old the run."""
+
+    __tablename__ = "run_claims"
+
+    token: Mapped[str] = mapped_column(String(64), primary_key=True)
+    run_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("ingestion_runs.id", ondelete="CASCADE"), nullable=False
+    )
+
+    __table_args__ = (Index("ix_run_claims_run_id", "run_id"),)
+
+
 # -- revision 002: normalized configuration ---------------------------------------------------
 #
 # Every table hangs off its run (ON DELETE CASCADE, indexed), so deleting a run, or replacing

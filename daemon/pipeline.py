@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO, Literal
 
@@ -27,6 +27,7 @@ from daemon import faults, handlers
 from daemon.config import Config
 from daemon.database import Database, FileRecord
 from daemon.errors import (
+    BlobMissing,
     EmptyFile,
     FailedPathUnavailable,
     FileTooLarge,
@@ -127,19 +128,11 @@ class Pipeline:
     def _process(self, claimed: Claimed, fd: int | None, recovering: bool) -> Outcome:
         start = time.monotonic()
         origin = printable(str(claimed.origin))
-        marker = claim_marker(claimed.token)
-        run = None
-        if recovering:
-            # The claim (a rename) set the file's ctime; its run cannot be much older.
-            try:
-                since = datetime.fromtimestamp(claimed.path.lstat().st_ctime, UTC)
-            except OSError:
-                since = None
-            run = self.db.find_run_by_marker(marker, since and since - timedelta(days=1))
+        run = self.db.find_run_by_claim(claimed.token) if recovering else None
         if run is not None and run.status != RunStatus.PENDING:
             return self._finish_recovered(claimed, fd, run)
         if run is None:
-            run_id = self.db.create_run(*_new_run(claimed))
+            run_id = self.db.create_run(*_new_run(claimed), claimed.token)
             log = get_logger(run_id=run_id)
             log.info(
                 "run.created", type=claimed.upload_type.value, label=claimed.label, origin=origin
@@ -203,7 +196,9 @@ class Pipeline:
         start = time.monotonic()
         live = list(fds)
         try:
-            ids = self.db.create_runs([_new_run(batch[i]) for i in live])
+            ids = self.db.create_runs(
+                [_new_run(batch[i]) for i in live], [batch[i].token for i in live]
+            )
             run_ids = dict(zip(live, ids, strict=True))
         except Exception as exc:  # noqa: BLE001 - each file gets it, as process() would raise it
             for i in live:
@@ -347,20 +342,44 @@ class Pipeline:
         return Outcome("stored", run_id, size_bytes=blob.size_bytes)
 
     def _finish_recovered(self, claimed: Claimed, fd: int | None, run: IngestionRun) -> Outcome:
-        """The run was committed before a crash; only its claimed source is left."""
+        """The run was committed before a crash; only its claimed source is left. It is removed
+        only once every blob of the run is verified present: a blob that went missing is put
+        back from it first, and when that cannot be done the file stays claimed (BlobMissing)."""
         log = get_logger(run_id=run.id)
         if run.status == RunStatus.FAILED and not run.files:  # failed at ingestion
             self._quarantine(claimed, run.id, run.notes or "failed")
             log.info("run.recovered", status=run.status.value, action="moved to failed")
             return Outcome("failed", run.id, run.notes or "")
         for file in run.files:
-            # Never delete the last copy: put the blob back first if it has gone missing.
-            if self.store.size(file.stored_object_key) != file.size_bytes and fd is not None:
-                self._store(fd, claimed.upload_type, link_from=claimed.path)
-                log.warning("run.blob_restored", key=file.stored_object_key)
+            if self.store.size(file.stored_object_key) == file.size_bytes:
+                continue
+            self._restore_blob(claimed, fd, run.id, file.stored_object_key, file.size_bytes)
+            log.warning("run.blob_restored", key=file.stored_object_key)
         claimed.path.unlink(missing_ok=True)
         log.info("run.recovered", status=run.status.value, action="source removed")
         return Outcome("stored", run.id)
+
+    def _restore_blob(
+        self, claimed: Claimed, fd: int | None, run_id: int, key: str, size: int
+    ) -> None:
+        """Store the claimed file again and check that it is the recorded blob, now present."""
+        if fd is None:
+            problem = "the claimed file cannot be opened to put it back"
+        else:
+            try:
+                blob = self._store(fd, claimed.upload_type, link_from=None)
+            except PermanentError as exc:
+                blob, problem = None, f"the claimed file cannot be stored again ({exc.message})"
+            if blob is not None:
+                if blob.key == key and self.store.size(key) == size:
+                    return
+                problem = f"the claimed file is not that blob (it hashes to {blob.sha256})"
+        reason = (
+            f"blob {key} of run {run_id} is missing from the store and {problem}: "
+            f"{printable(str(claimed.path))} is kept as the last copy"
+        )
+        get_logger(run_id=run_id).error("run.blob_missing", key=key, reason=reason)
+        raise BlobMissing(reason)
 
     # -- `autodoc ingest FILE` ------------------------------------------------------------
 

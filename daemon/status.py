@@ -12,9 +12,10 @@ from sqlalchemy.engine import make_url
 from daemon.config import Config
 from daemon.database import Database
 from daemon.errors import AutodocError, SchemaError
-from daemon.inbox import Inbox, is_settled, printable
+from daemon.inbox import Claimed, Inbox, is_settled, printable
+from daemon.models import IngestionRun, RunStatus
 from daemon.render import render_table, run_to_dict
-from daemon.storage import make_store
+from daemon.storage import BlobStore, make_store
 
 
 def collect_status(config: Config) -> dict[str, Any]:
@@ -48,6 +49,7 @@ def collect_status(config: Config) -> dict[str, Any]:
             for item, kind in problems
             if kind == "refused"
         ],
+        "held": [],
         "database": {"ok": True, "error": None},
         "storage": {"ok": True, "error": None, "backend": config.storage.backend},
         "runs_by_status": {},
@@ -58,6 +60,7 @@ def collect_status(config: Config) -> dict[str, Any]:
         db = _existing_database(config.database.url)
         status["runs_by_status"] = db.count_by_status()
         status["last_runs"] = [run_to_dict(r) for r in db.list_runs(limit=5)]
+        status["held"] = _held(inbox, db, config)
         db.dispose()
     except SchemaError as exc:
         status["database"] = {"ok": False, "error": exc.message, "kind": "schema"}
@@ -70,6 +73,44 @@ def collect_status(config: Config) -> dict[str, Any]:
     except AutodocError as exc:
         status["storage"].update(ok=False, error=exc.message)
     return status
+
+
+def _held(inbox: Inbox, db: Database, config: Config) -> list[dict[str, Any]]:
+    """Claimed files kept as the last copy: their run is finished, but a blob it recorded is
+    missing from the store (the pipeline puts it back from the file when it can)."""
+    claimed = {c.token: c for c in inbox.claimed()}
+    finished = [
+        (claimed[token], run)
+        for token, run in db.find_runs_by_claims(list(claimed)).items()
+        if run.status != RunStatus.PENDING and run.files
+    ]
+    if not finished:
+        return []
+    try:
+        return _missing_blobs(make_store(config.storage), finished)
+    except AutodocError:  # the storage line of the status says the store is unreachable
+        return []
+
+
+def _missing_blobs(
+    store: BlobStore, finished: list[tuple[Claimed, IngestionRun]]
+) -> list[dict[str, Any]]:
+    held = []
+    for item, run in finished:
+        missing = [
+            f.stored_object_key
+            for f in run.files
+            if store.size(f.stored_object_key) != f.size_bytes
+        ]
+        if missing:
+            held.append(
+                {
+                    "path": printable(str(item.path)),
+                    "run_id": run.id,
+                    "reason": f"blob {missing[0]} of run {run.id} is missing from the store",
+                }
+            )
+    return held
 
 
 def _daemons(inbox: Inbox) -> list[dict[str, Any]]:
@@ -125,6 +166,9 @@ def render_status(status: dict[str, Any]) -> str:
         if status[key]:
             lines.append(f"\n{key} (left where they are):")
             lines.extend(f"  {item['path']}: {item['reason']}" for item in status[key])
+    if status["held"]:
+        lines.append("\nheld in .processing as the last copy (a blob is missing from the store):")
+        lines.extend(f"  {item['path']}: {item['reason']}" for item in status["held"])
     if status["last_runs"]:
         lines.append("\nlast runs:")
         rows = [

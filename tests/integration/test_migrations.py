@@ -572,3 +572,50 @@ def test_deleting_a_run_cascades_to_every_002_table(db: Database) -> None:
         for table in SCHEMA_002_COLUMNS:
             left = conn.execute(text(f"SELECT run_id, count(*) FROM {table} GROUP BY run_id")).all()
             assert [tuple(r) for r in left] == [(keep_id, 1)], table
+
+
+# -- 003: run_claims ---------------------------------------------------------------------------
+
+
+def test_upgrade_003_backfills_run_claims_from_the_notes_and_downgrades(empty_db_url: str) -> None:
+    """Runs made before 003 kept their claim token only in notes; the first run of a token
+    keeps it (a second run carries it when the old time-windowed lookup missed the first)."""
+    db = Database(empty_db_url)
+    migrate.upgrade(db.engine, "002")
+    notes = [
+        "claimed from /in/ds_etc/a.tgz [claim 0123456789abcdef]",
+        "stored from /in/ds_etc/b.tgz [claim fedcba9876543210]\nparsed: 3 conf files",
+        "claimed from /in/ds_etc/a.tgz [claim 0123456789abcdef]",  # the duplicate, later
+        "stored from /home/me/c.tgz",  # `autodoc ingest`: no claim
+    ]
+    with db.engine.begin() as conn:
+        ids = [
+            conn.execute(
+                text(
+                    "INSERT INTO ingestion_runs (created_at, type, status, notes)"
+                    " VALUES (:at, 'ds_etc', 'pending', :notes) RETURNING id"
+                ),
+                {"at": datetime.now(UTC), "notes": n},
+            ).scalar_one()
+            for n in notes
+        ]
+    migrate.upgrade(db.engine)
+    with db.engine.connect() as conn:
+        claims = dict(conn.execute(text("SELECT token, run_id FROM run_claims")).all())
+    assert claims == {"0123456789abcdef": ids[0], "fedcba9876543210": ids[1]}
+    inspector = inspect(db.engine)
+    assert inspector.get_pk_constraint("run_claims")["constrained_columns"] == ["token"]
+    [fk] = inspector.get_foreign_keys("run_claims")
+    assert (fk["referred_table"], fk["options"]["ondelete"]) == ("ingestion_runs", "CASCADE")
+    assert {i["name"]: i["column_names"] for i in inspector.get_indexes("run_claims")} == {
+        "ix_run_claims_run_id": ["run_id"]
+    }
+    assert all(c.ok for c in migrate.check(db.engine))
+    with db.engine.begin() as conn:
+        conn.execute(text("DELETE FROM ingestion_runs WHERE id = :id"), {"id": ids[0]})
+        assert conn.execute(text("SELECT count(*) FROM run_claims")).scalar() == 1
+    migrate.downgrade(db.engine, "002")
+    assert "run_claims" not in inspect(db.engine).get_table_names()
+    migrate.upgrade(db.engine)
+    assert all(c.ok for c in migrate.check(db.engine))
+    db.dispose()

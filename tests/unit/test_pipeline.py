@@ -7,21 +7,24 @@ import gzip
 import hashlib
 import json
 import threading
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO
 
 import pytest
+from sqlalchemy import update
 from structlog.testing import capture_logs
 
 from daemon import migrate
 from daemon.config import Config
 from daemon.database import Database, FileRecord
-from daemon.errors import DatabaseUnavailable, StorageUnavailable
+from daemon.errors import BlobMissing, DatabaseUnavailable, StorageUnavailable
 from daemon.inbox import Claimed, Inbox
-from daemon.models import RunStatus, UploadType
-from daemon.pipeline import Pipeline, claim_marker
+from daemon.models import IngestionRun, RunStatus, UploadType
+from daemon.pipeline import Outcome, Pipeline, _new_run, claim_marker
 from daemon.scanner import Scanner
-from daemon.storage import StoredBlob
+from daemon.status import collect_status
+from daemon.storage import BlobStore, StoredBlob, make_store
 from daemon.storage.memory import MemoryBlobStore
 
 BUNDLE = gzip.compress(b"etc/system/local/inputs.conf" + b"\0" * 600, mtime=0)
@@ -208,12 +211,12 @@ def test_crash_after_blob_stored_is_finished_by_recovery_without_a_second_run_or
     assert [r.status for r in database.list_runs()] == [RunStatus.STORED]
 
 
-def _commit_as_if_crashed(database: Database, store: MemoryBlobStore, claimed: Claimed) -> int:
+def _commit_as_if_crashed(database: Database, store: BlobStore, claimed: Claimed) -> int:
     """What a process that died right after its commit leaves: a stored run, a claimed file."""
     with open(claimed.path, "rb") as source:
         blob = store.put(source)
     marker = claim_marker(claimed.token)
-    run_id = database.create_run(UploadType.DS_ETC, None, f"x {marker}")
+    run_id = database.create_run(UploadType.DS_ETC, None, f"x {marker}", claimed.token)
     record = FileRecord("etc.tgz", blob.sha256, blob.size_bytes, blob.key)
     database.mark_stored(run_id, record, lambda _earlier: f"stored {marker}")
     return run_id
@@ -244,12 +247,82 @@ def test_recovery_restores_a_missing_blob_before_removing_the_last_copy(
     assert not claimed.path.exists()
 
 
+def test_recovery_keeps_the_last_copy_when_the_missing_blob_cannot_be_restored(
+    inbox: Inbox, database: Database, config: Config
+) -> None:
+    store = make_store(config.storage)  # the store `autodoc status` looks in
+    pipeline = Pipeline(config, database, store)
+    drop(inbox, "ds_etc/etc.tgz")
+    claimed = claim_one(inbox)
+    run_id = _commit_as_if_crashed(database, store, claimed)
+    assert collect_status(config)["held"] == []
+    [blob] = (p for p in config.storage.path.rglob("*") if p.is_file() and len(p.name) == 64)
+    blob.unlink()  # lost, e.g. not yet durable at a power cut
+    # ...and the claimed file no longer holds the recorded content, so it cannot be put back.
+    claimed.path.write_bytes(gzip.compress(b"other content", mtime=0))
+    with capture_logs() as logs, pytest.raises(BlobMissing, match=f"run {run_id}"):
+        pipeline.process(claimed, recovering=True)
+    assert claimed.path.exists()  # still claimed: retried later, shown by `autodoc status`
+    assert [e for e in logs if e["event"] == "run.blob_missing"]
+    [held] = collect_status(config)["held"]
+    assert held["run_id"] == run_id
+    assert "missing from the store" in held["reason"]
+
+
+def test_recovery_keeps_a_claimed_file_it_cannot_open_when_the_blob_is_missing(
+    inbox: Inbox, pipeline: Pipeline, database: Database, store: MemoryBlobStore
+) -> None:
+    drop(inbox, "ds_etc/etc.tgz")
+    claimed = claim_one(inbox)
+    run_id = _commit_as_if_crashed(database, store, claimed)
+    store.blobs.clear()
+    run = database.find_run_by_claim(claimed.token)
+    assert run is not None and run.id == run_id
+    # fd None: what _exclusive yields for a file that cannot be opened (EACCES, ...).
+    with pytest.raises(BlobMissing, match="cannot be opened"):
+        pipeline._finish_recovered(claimed, None, run)
+    assert claimed.path.exists()
+
+
+def test_recovery_finds_a_run_a_week_older_than_the_claimed_files_ctime(
+    inbox: Inbox, pipeline: Pipeline, database: Database, store: MemoryBlobStore
+) -> None:
+    """Every retried store attempt moves the file's ctime (fchmod in the local store): a run
+    created before a week-long outage must still be found by its claim token."""
+    drop(inbox, "ds_etc/etc.tgz")
+    claimed = claim_one(inbox)
+    run_id = database.create_run(*_new_run(claimed), claimed.token)
+    with database.session() as session:
+        session.execute(
+            update(IngestionRun)
+            .where(IngestionRun.id == run_id)
+            .values(created_at=datetime.now(UTC) - timedelta(days=7))
+        )
+    outcome = pipeline.process(claimed, recovering=True)
+    assert (outcome.result, outcome.run_id) == ("stored", run_id)
+    assert [(r.id, r.status) for r in database.list_runs()] == [(run_id, RunStatus.STORED)]
+
+
+def test_a_claim_token_is_recorded_with_its_run_in_the_same_transaction(
+    inbox: Inbox, pipeline: Pipeline, database: Database
+) -> None:
+    for name in ("a.tgz", "b.tgz", "c.tgz"):
+        drop(inbox, f"ds_etc/{name}")
+    claims = [c for item, _st in inbox.survey()[0] if (c := inbox.claim(item)) is not None]
+    outcomes = pipeline.process_batch(claims)
+    found = database.find_runs_by_claims([c.token for c in claims])
+    assert {t: r.id for t, r in found.items()} == {
+        c.token: o.run_id for c, o in zip(claims, outcomes, strict=True) if isinstance(o, Outcome)
+    }
+    assert len(found) == 3
+
+
 def test_crash_after_failing_a_run_moves_the_file_on_recovery(
     inbox: Inbox, pipeline: Pipeline, database: Database, config: Config
 ) -> None:
     drop(inbox, "ds_etc/etc.tgz")
     claimed = claim_one(inbox)
-    run_id = database.create_run(UploadType.DS_ETC, None, "x")
+    run_id = database.create_run(UploadType.DS_ETC, None, "x", claimed.token)
     database.mark_failed(run_id, f"failed: empty {claim_marker(claimed.token)}")
     outcome = pipeline.process(claimed, recovering=True)
     assert outcome.result == "failed"
