@@ -128,7 +128,7 @@ def build_runtime(config: Config) -> tuple[Inbox, Pipeline]:
     return Inbox(config.inbox.path), pipeline
 
 
-def make_scanner(config: Config) -> Scanner:
+def make_scanner(config: Config, max_wait: float = 0.0) -> Scanner:
     from daemon.errors import InboxUnavailable
     from daemon.scanner import Scanner
 
@@ -137,7 +137,8 @@ def make_scanner(config: Config) -> Scanner:
         inbox.ensure()
     except InboxUnavailable as exc:
         raise ConfigError(exc.message) from None  # at start-up: the operator must fix it
-    return Scanner(inbox, pipeline, config.daemon.workers, config.inbox.settle_seconds)
+    settle = config.inbox.settle_seconds
+    return Scanner(inbox, pipeline, config.daemon.workers, settle, max_wait=max_wait)
 
 
 def cmd_run(args: argparse.Namespace, config: Config) -> int:
@@ -152,12 +153,26 @@ def cmd_run(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_scan(args: argparse.Namespace, config: Config) -> int:
-    report = make_scanner(config).scan()
-    print(
-        f"stored {report.stored}, failed {report.failed}, deferred {report.deferred}, "
-        f"waiting {report.waiting} (not settled yet)",
-        file=sys.stderr,
-    )
+    from daemon.readiness import scan_max_wait
+
+    if args.no_wait:
+        max_wait = 0.0
+    elif args.max_wait is not None:
+        max_wait = float(args.max_wait)
+    else:
+        max_wait = scan_max_wait(config.inbox.settle_seconds)
+    report = make_scanner(config, max_wait).scan()
+    counts = f"stored {report.stored}, failed {report.failed}, deferred {report.deferred}"
+    if not max_wait:
+        print(f"{counts}, waiting {report.waiting} (not settled yet)", file=sys.stderr)
+    else:
+        print(f"{counts}, still settling {report.waiting}", file=sys.stderr)
+        for path in report.settling:
+            print(
+                f"autodoc: {path}: still settling after {max_wait:g} s (being written?); "
+                "left for the next scan",
+                file=sys.stderr,
+            )
     return RET_ITEM_FAILED if report.failed else RET_OK
 
 
@@ -541,12 +556,31 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         "poll the inbox and ingest every ready drop, with [daemon] workers in parallel.\n"
         "Logs are JSON lines on stdout. Stops cleanly on SIGTERM or SIGINT.",
     )
-    add(
+    from daemon.readiness import SCAN_MAX_WAIT_SECONDS, SCAN_MAX_WAIT_SETTLES
+
+    p = add(
         "scan",
         cmd_scan,
         "recover and ingest everything ready now, then exit",
-        "Recover files left in <inbox>/.processing, ingest every drop that is ready now\n"
-        "(settled for settle_seconds), and exit: 0 all stored, 1 some failed, 3 unreachable.",
+        "Recover files left in <inbox>/.processing, ingest every drop that is ready, and exit:\n"
+        "0 all stored, 1 some failed, 3 unreachable. A drop is ready once it has not been\n"
+        "modified for [inbox] settle_seconds and no process has it open for writing; scan\n"
+        "waits for drops still settling (a `cp` just done), up to --max-wait. Drops still\n"
+        "being written then are named, left for the next scan, and do not change the exit code.",
+    )
+    wait = p.add_mutually_exclusive_group()
+    wait.add_argument(
+        "--max-wait",
+        type=_non_negative,
+        metavar="SECONDS",
+        help="wait at most this long for drops still settling "
+        f"(default: {SCAN_MAX_WAIT_SECONDS:g}, or {SCAN_MAX_WAIT_SETTLES} x settle_seconds "
+        "if longer)",
+    )
+    wait.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="take only what has settled already; leave the rest for a later scan",
     )
     p = add(
         "ingest",

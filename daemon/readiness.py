@@ -30,6 +30,16 @@ class _Pending:
 
 WRITER_RECHECK_SECONDS = 0.5
 
+# `autodoc scan` waits this long at most for drops still settling, or three settle times
+# when that is longer (a copy that ended just before the scan needs one).
+SCAN_MAX_WAIT_SECONDS = 30.0
+SCAN_MAX_WAIT_SETTLES = 3
+
+
+def scan_max_wait(settle_seconds: float) -> float:
+    """How long a one-shot scan waits, by default, for drops still being written."""
+    return max(SCAN_MAX_WAIT_SECONDS, SCAN_MAX_WAIT_SETTLES * settle_seconds)
+
 
 class ReadinessTracker:
     def __init__(

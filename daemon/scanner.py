@@ -1,5 +1,6 @@
 """One pass over the inbox: recover `.processing/`, then claim every ready drop and hand it to
-the worker pool. `autodoc scan` runs one pass; the daemon repeats it."""
+the worker pool. `autodoc scan` runs one pass, waiting (up to `max_wait`) for drops still
+settling, so that `cp bundle.tgz inbox/ds_etc/ && autodoc scan` stores the bundle."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from daemon.errors import ItemDeferred, ServiceUnavailable
@@ -16,11 +17,15 @@ from daemon.fsutil import batched_dir_syncs
 from daemon.inbox import Claimed, Inbox, Unroutable, is_settled, printable, writer_open
 from daemon.logs import get_logger
 from daemon.pipeline import Outcome, Pipeline
+from daemon.readiness import WRITER_RECHECK_SECONDS
 
 log = get_logger()
 
 # Fresh drops go through the pipeline in batches of up to this many (see process_batch).
 BATCH_FILES = 64
+# While waiting for drops to settle, at most this long between two looks (an outage or a
+# stop ends the wait no later than this).
+SETTLE_POLL_MAX_SECONDS = 1.0
 
 
 @dataclass
@@ -28,7 +33,8 @@ class ScanReport:
     stored: int = 0
     failed: int = 0
     deferred: int = 0  # claimed, but waiting for a later pass (a writer, failed_path)
-    waiting: int = 0  # written too recently, taken on a later pass
+    waiting: int = 0  # written too recently (or still open), left for a later pass
+    settling: list[str] = field(default_factory=list)  # their inbox paths
     outage: ServiceUnavailable | None = None
 
     def add(self, result: Outcome | BaseException) -> None:
@@ -59,11 +65,13 @@ class Scanner:
         workers: int,
         settle_seconds: float,
         stop: threading.Event | None = None,
+        max_wait: float = 0.0,
     ) -> None:
         self.inbox = inbox
         self.pipeline = pipeline
         self.workers = workers
         self.settle_seconds = settle_seconds
+        self.max_wait = max_wait  # 0: take what is settled now, leave the rest
         self.stop = stop or threading.Event()
         self.warn = WarnOnce(inbox.root)
 
@@ -99,6 +107,25 @@ class Scanner:
         return report
 
     def _ready(self, report: ScanReport, outage: threading.Event) -> Iterator[list[Claimed]]:
+        """Every settled drop, in passes: after each, while drops are still settling and
+        `max_wait` has not run out, wait until the first of them may have settled and look
+        again (a drop written to all along stays unsettled and is left)."""
+        give_up = time.monotonic() + self.max_wait
+        while True:
+            settling: dict[Path, float] = {}  # drop -> seconds until it may have settled
+            yield from self._ready_pass(settling, outage)
+            report.waiting = len(settling)
+            report.settling = [printable(str(path)) for path in settling]
+            left = give_up - time.monotonic()
+            if not settling or left <= 0 or self.stop.is_set() or outage.is_set():
+                return
+            delay = min(*settling.values(), left, SETTLE_POLL_MAX_SECONDS)
+            if self.stop.wait(max(delay, 0.01)):
+                return
+
+    def _ready_pass(
+        self, settling: dict[Path, float], outage: threading.Event
+    ) -> Iterator[list[Claimed]]:
         """Claims lazily, a batch at a time (the batch's folders fsync'd once), so that a
         stop or an outage leaves the rest in the inbox."""
         drops, problems = self.inbox.survey()
@@ -112,8 +139,13 @@ class Scanner:
                     if self.stop.is_set() or outage.is_set():
                         break  # the rest stays in the inbox for the next pass
                     path = self.inbox.root / drop.path
-                    if not is_settled(st, now, self.settle_seconds) or writer_open(path):
-                        report.waiting += 1
+                    if not is_settled(st, now, self.settle_seconds):
+                        # An mtime in the future (another host's clock) is looked at again.
+                        due = st.st_mtime + self.settle_seconds - now
+                        settling[drop.path] = min(due, self.settle_seconds)
+                        continue
+                    if writer_open(path):
+                        settling[drop.path] = WRITER_RECHECK_SECONDS
                         continue
                     try:
                         claimed = self.inbox.claim(drop)

@@ -10,6 +10,8 @@ import os
 import re
 import subprocess
 import tarfile
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from daemon.database import SCHEMA_REVISION
 from tests.e2e.conftest import (
     FILE_FIELDS,
     RUN_FIELDS,
+    TIMEOUT,
     Workspace,
     log_events,
     named,
@@ -62,6 +65,8 @@ def test_usage_errors_exit_2_without_traceback(workspace: Workspace) -> None:
         ["runs", "list", "--limit", "-1"],
         ["runs", "list", "--status", "no_such_status"],
         ["runs", "show", "not-a-number"],
+        ["scan", "--no-wait", "--max-wait", "5"],  # one or the other
+        ["scan", "--max-wait", "-1"],
         ["db"],
     ]
     for command, result in zip(commands, workspace.run_batch(*commands), strict=True):
@@ -321,3 +326,92 @@ def test_db_commands_upgrade_check_downgrade_round_trip(
     assert current.returncode == 0, current.stderr
     assert "001" not in current.stdout
     assert check.returncode == 1, check.stdout
+
+
+def _set_settle_seconds(ws: Workspace, seconds: float) -> None:
+    text = ws.config.read_text(encoding="utf-8")
+    text, count = re.subn(r"(?m)^settle_seconds = .*$", f"settle_seconds = {seconds}", text)
+    assert count == 1, text
+    ws.config.write_text(text, encoding="utf-8")
+
+
+def test_scan_waits_for_a_file_just_copied_in_and_no_wait_leaves_it(workspace: Workspace) -> None:
+    ws = workspace
+    data = _tgz({"etc/system/local/inputs.conf": b"[monitor:///var/log]\nindex = main\n"})
+    copied = ws.inbox / "ds_etc" / "bundle.tgz"
+    copied.write_bytes(data)  # what `cp` does: written in place, closed, a fresh mtime
+    # Longer than the scan's start-up can take: --no-wait must find it unsettled.
+    _set_settle_seconds(ws, 30)
+
+    left = ws.run("scan", "--no-wait")
+
+    assert left.returncode == 0, left.stderr
+    assert not named(log_events(left.stdout), "run.created"), left.stdout
+    assert copied.read_bytes() == data
+    assert "stored 0, failed 0, deferred 0, waiting 1 (not settled yet)" in left.stderr
+
+    _set_settle_seconds(ws, 3)
+    os.utime(copied)  # copied again, just now: the scan has to wait for it
+
+    scan = ws.run("scan")
+
+    assert scan.returncode == 0, scan.stderr
+    (stored,) = named(log_events(scan.stdout), "run.stored")
+    assert stored["sha256"] == sha256(data)
+    assert not copied.exists()
+    assert "stored 1, failed 0, deferred 0, still settling 0" in scan.stderr
+
+    (usage,) = ws.run_batch(["scan", "--help"])
+    assert "--no-wait" in usage.stdout and "--max-wait" in usage.stdout, usage.stdout
+
+
+def test_scan_gives_up_on_files_still_being_written_names_them_and_exits_0(
+    workspace: Workspace,
+) -> None:
+    ws = workspace
+    _set_settle_seconds(ws, 1)
+    growing_data = _tgz({"etc/system/local/inputs.conf": os.urandom(16 << 10)})
+    held_data = _tgz({"held/default/app.conf": b"[ui]\n"})
+    growing = ws.inbox / "ds_etc" / "growing.tgz"
+    held = ws.inbox / "app_bundle" / "held.tgz"
+    done = threading.Event()
+
+    with open(held, "wb") as held_out, open(growing, "wb") as growing_out:
+        # Written long ago but still open for writing: only the lease check can tell.
+        held_out.write(held_data)
+        held_out.flush()
+        os.utime(held, (1_600_000_000, 1_600_000_000))
+
+        def write_slowly() -> None:
+            # A byte at a time while the scan runs (a copy over a slow link), then the rest.
+            written = 0
+            while not done.wait(0.05) and written < len(growing_data) // 2:
+                growing_out.write(growing_data[written : written + 1])
+                growing_out.flush()
+                written += 1
+            growing_out.write(growing_data[written:])
+
+        writer = threading.Thread(target=write_slowly)
+        writer.start()
+        try:
+            start = time.monotonic()
+            gave_up = ws.run("scan", "--max-wait", "2")
+            took = time.monotonic() - start
+        finally:
+            done.set()
+            writer.join(TIMEOUT)
+
+    assert gave_up.returncode == 0, gave_up.stderr
+    assert not named(log_events(gave_up.stdout), "run.created"), gave_up.stdout
+    assert took >= 2, f"gave up after {took:.1f} s with --max-wait 2"
+    assert "stored 0, failed 0, deferred 0, still settling 2" in gave_up.stderr
+    for path in ("ds_etc/growing.tgz", "app_bundle/held.tgz"):
+        assert f"autodoc: {path}: still settling after 2 s" in gave_up.stderr, gave_up.stderr
+    assert (growing.read_bytes(), held.read_bytes()) == (growing_data, held_data)
+
+    # Both closed now: the next scan takes them (the grown file after settle_seconds).
+    scan = ws.run("scan")
+    assert scan.returncode == 0, scan.stderr
+    stored = named(log_events(scan.stdout), "run.stored")
+    assert sorted(e["sha256"] for e in stored) == sorted(map(sha256, (growing_data, held_data)))
+    assert "still settling 0" in scan.stderr
