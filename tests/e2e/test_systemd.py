@@ -332,3 +332,38 @@ def test_unit_file_passes_systemd_analyze_verify(tmp_path: Path) -> None:
         if UNIT.name in line and re.search(r"[Uu]nknown|ignoring|[Ii]nvalid|[Ff]ailed", line)
     ]
     assert mistakes == [], output
+
+
+MAX_EXPOSURE = 2.0  # systemd-analyze's scale: 0 (closed) to 10 (open); ≤ 2 is "OK"
+
+
+def test_unit_file_sandbox_exposure_stays_at_most_2(tmp_path: Path) -> None:
+    """`systemd-analyze security` rates what the sandbox leaves open (system calls, address
+    families, namespaces, W+X memory, /proc, ...). The unit is analysed alone in an empty
+    --root: without it, drop-ins of an installed copy (/etc/systemd/system/<unit>.d/) would
+    be merged in. User=, ReadWritePaths= and ExecStart= need not exist offline."""
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        service_missing("systemd-analyze is not installed")
+    assert analyze is not None
+    units = tmp_path / "etc" / "systemd" / "system"
+    units.mkdir(parents=True)
+    shutil.copyfile(UNIT, units / UNIT.name)
+
+    result = subprocess.run(
+        [analyze, "security", "--offline=yes", f"--root={tmp_path}", UNIT.name],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "SYSTEMD_COLORS": "0", "SYSTEMD_LOG_LEVEL": "notice"},
+    )
+
+    output = (result.stdout + result.stderr).strip()
+    if result.returncode != 0 and "--offline" in output:
+        service_missing(f"systemd-analyze is too old for --offline (systemd 250+): {output}")
+    assert result.returncode == 0, output
+    found = re.search(rf"Overall exposure level for {re.escape(UNIT.name)}: (\d+\.\d+)", output)
+    assert found, output
+    still_open = "\n".join(line for line in output.splitlines() if line.startswith("✗"))
+    assert float(found.group(1)) <= MAX_EXPOSURE, f"{found.group(0)}; still open:\n{still_open}"
