@@ -7,6 +7,7 @@ AUTODOC_CONFIG, the documented alternative to --config (test_cli covers --config
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -22,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+import daemon
 
 BIN = Path(sys.executable).parent
 AUTODOC = [str(BIN / "autodoc")] if (BIN / "autodoc").exists() else [sys.executable, "-m", "daemon"]
@@ -88,14 +91,81 @@ print(json.dumps(results))
 """
 
 
-def as_user(uid: int) -> list[str]:
-    """A command prefix that runs the rest as `uid`. setpriv drops privileges only at exec,
-    so the interpreter may live under a root-only folder (pyenv in /root); subprocess's
-    user= would fail the exec there."""
+@dataclass(frozen=True)
+class RunAs:
+    """How to start autodoc as another uid: the command, extra environment variables, and
+    the descriptors the child must inherit."""
+
+    args: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+    pass_fds: tuple[int, ...] = ()
+
+
+def as_user(uid: int) -> RunAs:
+    """autodoc run as `uid`, or the test skipped with the reason it cannot be.
+
+    setpriv keeps its capabilities until it execs, so the interpreter itself may live under
+    a root-only folder (pyenv in /root); subprocess's user= would fail the exec there. What
+    the interpreter reads next must be reachable by `uid`: its venv and this checkout. In a
+    clone under a folder others cannot enter (a 0700 home, `mktemp -d`) they are reached
+    through descriptors opened here and inherited: /proc/self/fd/N/... starts from the folder
+    itself, without searching the ones above it."""
+    found = _as_user(uid)
+    if isinstance(found, str):
+        pytest.skip(found)
+    return found
+
+
+@functools.cache
+def _as_user(uid: int) -> RunAs | str:
     setpriv = shutil.which("setpriv")
     if setpriv is None:
-        pytest.skip("setpriv (util-linux) is needed to run autodoc as an unprivileged user")
-    return [setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]
+        return "setpriv (util-linux) is needed to run autodoc as an unprivileged user"
+    drop = [setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]
+    direct = RunAs([*drop, *AUTODOC])
+    if _cannot_start(direct) is None:
+        return direct
+    try:
+        python = Path(sys.executable).relative_to(sys.prefix)
+    except ValueError:
+        return f"uid {uid} cannot reach {sys.executable} (not in a venv to relay)"
+    checkout = Path(daemon.__file__).resolve().parent.parent
+    venv_fd = os.open(sys.prefix, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    checkout_fd = os.open(checkout, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    path = [f"/proc/self/fd/{checkout_fd}", os.environ.get("PYTHONPATH", "")]
+    relayed = RunAs(
+        [*drop, f"/proc/self/fd/{venv_fd}/{python}", "-m", "daemon"],
+        {"PYTHONPATH": os.pathsep.join(filter(None, path))},
+        (venv_fd, checkout_fd),
+    )
+    problem = _cannot_start(relayed)
+    if problem is None:
+        return relayed
+    os.close(venv_fd)
+    os.close(checkout_fd)
+    return (
+        f"uid {uid} cannot run autodoc from {checkout} and {sys.prefix}, even through a "
+        f"descriptor (is the checkout itself closed to others?): {problem}"
+    )
+
+
+def _cannot_start(run_as: RunAs) -> str | None:
+    """None when `autodoc --help` works that way, else the last line it printed."""
+    result = subprocess.run(
+        [*run_as.args, "--help"],
+        env=base_env(**run_as.env),
+        pass_fds=run_as.pass_fds,
+        cwd="/",
+        capture_output=True,
+        text=True,
+        errors="replace",
+        timeout=TIMEOUT,
+        check=False,
+    )
+    if result.returncode == 0:
+        return None
+    lines = result.stderr.strip().splitlines() or [f"exit {result.returncode}"]
+    return lines[-1]
 
 
 def log_events(stdout: str) -> list[dict[str, Any]]:
@@ -165,7 +235,10 @@ class Workspace:
             "errors": "replace",
         }
         if self.run_as is not None:
-            kwargs["args"] = [*as_user(self.run_as), *kwargs["args"]]
+            run_as = as_user(self.run_as)
+            kwargs["args"] = [*run_as.args, *args]
+            kwargs["env"].update(run_as.env)
+            kwargs["pass_fds"] = run_as.pass_fds
         return kwargs
 
     def run(
