@@ -138,7 +138,11 @@ def results(resolution: ServerClassResolution) -> dict[tuple[str, str], str]:
 
 def app_results(resolution: ServerClassResolution) -> dict[tuple[str, str], str]:
     """(host, app) -> delivery result (member or unknown)."""
-    return {(d.host, d.app): d.result.value for d in resolution.deliveries}
+    return {
+        (host, d.app): d.result.value
+        for host, deliveries in resolution.deliveries.items()
+        for d in deliveries
+    }
 
 
 def codes(resolution: ServerClassResolution) -> list[str]:

@@ -40,7 +40,7 @@ class ServerClassResolution:
     classes: tuple[str, ...]  # ASCII order
     memberships: tuple[Membership, ...]  # member and unknown (all with include_not_member)
     app_memberships: tuple[AppMembership, ...]  # per app stanza; app "*" for app:*
-    deliveries: tuple[AppDelivery, ...]  # per host and app, host order then app
+    deliveries: Mapping[str, tuple[AppDelivery, ...]]  # host -> its apps; shared tuples
     app_settings: tuple[AppSettings, ...]  # every (class, app) named or expanded from app:*
     findings: tuple[Finding, ...]
 
@@ -86,15 +86,17 @@ class ServerClassResolver:
         memberships: list[Membership] = []
         app_memberships: list[AppMembership] = []
         all_settings: list[AppSettings] = []
-        # host index -> app -> [(class, result, settings)], classes in ASCII order
-        delivered: list[dict[str, list[tuple[str, MembershipResult, AppSettings]]]] = [
-            {} for _ in self.hosts
-        ]
+        # Each app stanza is a slot; a host's signature lists the slots that deliver to it
+        # (class order, so ASCII). Hosts of one signature share one tuple of deliveries.
+        slots: list[_Slot] = []
+        signatures: list[list[tuple[int, MembershipResult]]] = [[] for _ in self.hosts]
         for serverclass in self.tree.classes:
             results = self.engine.resolve_class(serverclass, include_not_member=include_not_member)
             memberships.extend(m for _, _, m in results)
             for app, names, capped, settings in self._apps(serverclass, findings):
                 all_settings.extend(settings.values())
+                slot = len(slots)
+                slots.append((serverclass.name, names, settings))
                 dependent: list[str] = []
                 for i, outcome, is_dependent, why in self.engine.resolve_app(app, results):
                     host = self.hosts[i]
@@ -110,13 +112,10 @@ class ServerClassResolver:
                         AppMembership(host.key, serverclass.name, app.app, result, why, missing)
                     )
                     if result is not MembershipResult.NOT_MEMBER:
-                        for name in names:
-                            delivered[i].setdefault(name, []).append(
-                                (serverclass.name, result, settings[name])
-                            )
+                        signatures[i].append((slot, result))
                 if dependent:
                     findings.append(_version_finding(app, dependent))
-        deliveries = self._deliveries(delivered, findings)
+        deliveries = self._deliveries(slots, signatures, findings)
         if any(c.filter.whitelist.entries or c.filter.blacklist.entries for c in self.tree.classes):
             findings.append(_FULL_MATCH)
         findings.extend(self.engine.findings)
@@ -124,7 +123,7 @@ class ServerClassResolver:
             tuple(c.name for c in self.tree.classes),
             tuple(memberships),
             tuple(app_memberships),
-            tuple(deliveries),
+            deliveries,
             tuple(all_settings),
             tuple(findings),
         )
@@ -235,32 +234,19 @@ class ServerClassResolver:
 
     def _deliveries(
         self,
-        delivered: list[dict[str, list[tuple[str, MembershipResult, AppSettings]]]],
+        slots: list[_Slot],
+        signatures: list[list[tuple[int, MembershipResult]]],
         findings: list[Finding],
-    ) -> list[AppDelivery]:
-        """One delivery per host and app. RESOLVER.md §3 (ours): "its settings from the first
-        class in ASCII order of class name with APP_MULTIPLY_ASSIGNED when they disagree"."""
-        out = []
+    ) -> dict[str, tuple[AppDelivery, ...]]:
         disagreements: dict[tuple[str, tuple[str, ...]], AppSettings] = {}
-        for i, apps in enumerate(delivered):
-            host = self.hosts[i].key
-            for name in sorted(apps):
-                rows = apps[name]
-                chosen = next(
-                    (n for n, r in enumerate(rows) if r[1] is MembershipResult.MEMBER), None
-                )
-                result = MembershipResult.UNKNOWN if chosen is None else MembershipResult.MEMBER
-                settings = rows[chosen or 0][2]
-                keys = {r[2].delivery_key() for r in rows}
-                # An earlier class we are unsure of would win over the chosen one.
-                certain = all(
-                    r[2].delivery_key() == settings.delivery_key()
-                    for r in rows[: chosen or len(rows)]
-                )
-                classes = tuple(r[0] for r in rows)
-                if len(keys) > 1:
-                    disagreements.setdefault((name, classes), settings)
-                out.append(AppDelivery(host, name, result, classes, settings, certain))
+        shared: dict[tuple[tuple[int, MembershipResult], ...], tuple[AppDelivery, ...]] = {}
+        out = {}
+        for host, signature in zip(self.hosts, signatures, strict=True):
+            key = tuple(signature)
+            deliveries = shared.get(key)
+            if deliveries is None:
+                deliveries = shared[key] = _deliveries_of(key, slots, disagreements)
+            out[host.key] = deliveries
         for (name, classes), settings in disagreements.items():
             findings.append(
                 Finding(
@@ -274,6 +260,40 @@ class ServerClassResolver:
                 )
             )
         return out
+
+
+# An app stanza's part in deliveries: its class, the apps it names, their settings.
+_Slot = tuple[str, tuple[str, ...], dict[str, AppSettings]]
+
+
+def _deliveries_of(
+    signature: tuple[tuple[int, MembershipResult], ...],
+    slots: list[_Slot],
+    disagreements: dict[tuple[str, tuple[str, ...]], AppSettings],
+) -> tuple[AppDelivery, ...]:
+    """One delivery per app. RESOLVER.md §3 (ours): "its settings from the first class in
+    ASCII order of class name with APP_MULTIPLY_ASSIGNED when they disagree"."""
+    apps: dict[str, list[tuple[str, MembershipResult, AppSettings]]] = {}
+    for slot, result in signature:
+        serverclass, names, settings_of = slots[slot]
+        for name in names:
+            apps.setdefault(name, []).append((serverclass, result, settings_of[name]))
+    out = []
+    for name in sorted(apps):
+        rows = apps[name]
+        chosen = next((n for n, r in enumerate(rows) if r[1] is MembershipResult.MEMBER), None)
+        result = MembershipResult.UNKNOWN if chosen is None else MembershipResult.MEMBER
+        settings = rows[chosen or 0][2]
+        classes = tuple(r[0] for r in rows)
+        certain = True
+        if len(rows) > 1:
+            wanted = settings.delivery_key()
+            # an earlier class we are unsure of would win over the chosen one
+            certain = all(r[2].delivery_key() == wanted for r in rows[: chosen or len(rows)])
+            if len({r[2].delivery_key() for r in rows}) > 1:
+                disagreements.setdefault((name, classes), settings)
+        out.append(AppDelivery(name, result, classes, settings, certain))
+    return tuple(out)
 
 
 _FULL_MATCH = Finding(
@@ -304,8 +324,8 @@ def _first_evidence(settings: Mapping[str, tuple[str, Evidence]]) -> tuple[Evide
 
 
 def _conf_findings(global_settings: Settings, classes: Sequence[ServerClass]) -> list[Finding]:
-    """excludeFromUpdate (paths on the client we cannot know) and continueMatching = false
-    (class order decides; not modelled) wherever they are set."""
+    """excludeFromUpdate (paths on the client we cannot know), an invalid stateOnClient, and
+    continueMatching = false (class order decides; not modelled) wherever they are set."""
     out = []
     levels: list[tuple[str, Settings]] = [(GLOBAL, global_settings)]
     for serverclass in classes:
@@ -322,6 +342,18 @@ def _conf_findings(global_settings: Settings, classes: Sequence[ServerClass]) ->
                     f"excludeFromUpdate = {value}: what those paths hold on a client is "
                     "unknowable without the client's own tree",
                     (evidence,),
+                )
+            )
+        state = _value(settings, "stateOnClient")
+        if "stateOnClient" in settings and state.lower() not in set(StateOnClient):
+            out.append(
+                Finding(
+                    FindingCode.INVALID_SETTING,
+                    Severity.WARNING,
+                    f"{stanza} stateOnClient",
+                    f"stateOnClient = {state!r} is none of enabled, disabled, noop: the "
+                    "state of its apps on the client is unknown",
+                    (settings["stateOnClient"][1],),
                 )
             )
         if _value(settings, "continueMatching").lower() in _FALSE_WORDS:

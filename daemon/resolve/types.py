@@ -208,9 +208,9 @@ class AppSettings:
 
 @dataclass(frozen=True, slots=True)
 class AppDelivery:
-    """An app a host gets from the DS, once however many classes deliver it."""
+    """An app a host gets from the DS, once however many classes deliver it. Hosts that get
+    the same apps from the same classes share these objects."""
 
-    host: str
     app: str
     result: MembershipResult  # member (deployed) or unknown
     serverclasses: tuple[str, ...]  # every class delivering it (member or unknown), ASCII order
