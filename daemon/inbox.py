@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from daemon import faults
+from daemon.domain import UploadType
 from daemon.errors import BadFileName, InboxUnavailable, Refused
 from daemon.fsutil import fsync_dir, makedirs_durable, open_for_writing_elsewhere
-from daemon.models import UploadType
 
 PROCESSING_DIR = ".processing"
 IN_PROGRESS_SUFFIXES = (".tmp", ".part", ".partial", ".filepart", "~")

@@ -30,6 +30,26 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from daemon.conf.types import Layer, Scope
+from daemon.domain import (
+    IndexKind,
+    OutputKind,
+    PropsTarget,
+    ResolutionStatus,
+    RunStatus,
+    ServerClassKind,
+    UploadType,
+)
+
+# Re-exported: code that works with the database imports its enums from here too.
+__all__ = [
+    "IndexKind",
+    "OutputKind",
+    "PropsTarget",
+    "ResolutionStatus",
+    "RunStatus",
+    "ServerClassKind",
+    "UploadType",
+]
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -38,22 +58,6 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
-
-
-class UploadType(enum.StrEnum):
-    DS_ETC = "ds_etc"
-    INSTANCE_ETC = "instance_etc"
-    APP_BUNDLE = "app_bundle"
-    SINGLE_CONF = "single_conf"
-
-
-class RunStatus(enum.StrEnum):
-    PENDING = "pending"
-    STORED = "stored"
-    PARSING = "parsing"
-    NORMALIZED = "normalized"
-    COMPLETE = "complete"
-    FAILED = "failed"
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -172,44 +176,6 @@ class RunClaim(Base):
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 # JSONB on PostgreSQL (GIN-indexable containment queries), JSON text on SQLite.
 JSONDocument = JSON().with_variant(JSONB(), "postgresql")
-
-
-class PropsTarget(enum.StrEnum):
-    """What a props.conf stanza applies to, from its name."""
-
-    SOURCETYPE = "sourcetype"  # [<sourcetype>]
-    SOURCE = "source"  # [source::<pattern>]
-    HOST = "host"  # [host::<pattern>]
-    RULE = "rule"  # [rule::<name>] source type classification rule
-    DELAYEDRULE = "delayedrule"  # [delayedrule::<name>]
-    DEFAULT = "default"  # [default]
-
-
-class IndexKind(enum.StrEnum):
-    INDEX = "index"
-    DEFAULT = "default"
-    VOLUME = "volume"  # [volume:<name>]
-    PROVIDER = "provider"  # [provider:<name>] (virtual indexes)
-    PROVIDER_FAMILY = "provider-family"  # [provider-family:<name>]
-
-
-class OutputKind(enum.StrEnum):
-    TCPOUT = "tcpout"  # [tcpout]: defaultGroup, indexAndForward
-    TCPOUT_GROUP = "tcpout_group"  # [tcpout:<group>]: server list
-    TCPOUT_SERVER = "tcpout_server"  # [tcpout-server://<host>:<port>]
-    SYSLOG = "syslog"  # [syslog]: defaultGroup
-    SYSLOG_GROUP = "syslog_group"  # [syslog:<group>]: server
-    HTTPOUT = "httpout"  # [httpout]
-    INDEX_AND_FORWARD = "index_and_forward"  # [indexAndForward]: index = true|false
-    DEFAULT = "default"
-    OTHER = "other"
-
-
-class ServerClassKind(enum.StrEnum):
-    GLOBAL = "global"  # [global]: a template, matches no client by itself
-    SERVER_CLASS = "server_class"  # [serverClass:<name>]
-    APP = "app"  # [serverClass:<name>:app:<app>]
-    DEFAULT = "default"  # [default] (or settings before the first stanza)
 
 
 class ParseClaim(Base):
@@ -456,3 +422,178 @@ class ServerClass(_TypedRow, Base):
     state_on_client: Mapped[str | None] = mapped_column(Text, nullable=True)
 
     __table_args__ = _typed_indexes("serverclasses")
+
+
+# -- revision 004: the estate ------------------------------------------------------------------
+#
+# Parsing adds what the resolver needs beyond stanzas: an inventory's rows, and the folders of
+# an etc/ tree (the apps of a deployment server's repository, also those without a .conf).
+# A resolution and everything it computed cascade from one `resolutions` row (RESOLVER.md §1).
+
+
+class InventoryRow(Base):
+    """One usable row of an `inventory` run: a host as the deployment server knows it."""
+
+    __tablename__ = "inventory_rows"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("ingestion_runs.id", ondelete="CASCADE"), nullable=False
+    )
+    row_number: Mapped[int] = mapped_column(Integer, nullable=False)  # 1-based, header excluded
+    client_name: Mapped[str | None] = mapped_column(Text, nullable=True)
+    hostname: Mapped[str | None] = mapped_column(Text, nullable=True)
+    ip: Mapped[str | None] = mapped_column(Text, nullable=True)
+    dns: Mapped[str | None] = mapped_column(Text, nullable=True)
+    guid: Mapped[str | None] = mapped_column(Text, nullable=True)
+    machine_type: Mapped[str | None] = mapped_column(Text, nullable=True)  # utsname
+    splunk_version: Mapped[str | None] = mapped_column(Text, nullable=True)
+    role: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    __table_args__ = (Index("ix_inventory_rows_run_id", "run_id"),)
+
+
+class BundleDir(Base):
+    """A folder two levels under an etc/ tree's root (`etc/deployment-apps/<app>`,
+    `etc/apps/<app>`): which apps a bundle holds, whatever files they have."""
+
+    __tablename__ = "bundle_dirs"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("ingestion_runs.id", ondelete="CASCADE"), nullable=False
+    )
+    path: Mapped[str] = mapped_column(Text, nullable=False)  # from etc/ on
+
+    __table_args__ = (Index("ix_bundle_dirs_run_id", "run_id"),)
+
+
+class Resolution(Base):
+    """One computation over the estate, with the exact runs it read (`inputs`). `running`
+    while a resolver holds it (owner, heartbeat_at, as parse_claims); only `complete` ones
+    are shown."""
+
+    __tablename__ = "resolutions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    status: Mapped[ResolutionStatus] = mapped_column(
+        StrEnumColumn(ResolutionStatus), nullable=False
+    )
+    owner: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    ds_version: Mapped[str | None] = mapped_column(String(50), nullable=True)
+    inputs: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    summary: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    __table_args__ = (Index("ix_resolutions_status", "status"),)
+
+
+def _resolution_fk() -> Mapped[int]:
+    return mapped_column(Integer, ForeignKey("resolutions.id", ondelete="CASCADE"), nullable=False)
+
+
+def _host_fk() -> Mapped[int]:
+    return mapped_column(BigId, ForeignKey("hosts.id", ondelete="CASCADE"), nullable=False)
+
+
+class ResolvedHost(Base):
+    __tablename__ = "hosts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    resolution_id: Mapped[int] = _resolution_fk()
+    name: Mapped[str] = mapped_column(Text, nullable=False)
+    client_name: Mapped[str | None] = mapped_column(Text, nullable=True)
+    hostname: Mapped[str | None] = mapped_column(Text, nullable=True)
+    ip: Mapped[str | None] = mapped_column(Text, nullable=True)
+    dns: Mapped[str | None] = mapped_column(Text, nullable=True)
+    guid: Mapped[str | None] = mapped_column(Text, nullable=True)
+    machine_type: Mapped[str | None] = mapped_column(Text, nullable=True)
+    splunk_version: Mapped[str | None] = mapped_column(Text, nullable=True)
+    role: Mapped[str] = mapped_column(String(50), nullable=False)
+    ds: Mapped[str | None] = mapped_column(Text, nullable=True)  # the DS label it belongs to
+    sources: Mapped[list[Any]] = mapped_column(JSON, nullable=False)
+    stack: Mapped[str | None] = mapped_column(String(64), nullable=True)  # layer stack key
+
+    __table_args__ = (Index("ix_hosts_resolution_id_name", "resolution_id", "name"),)
+
+
+class HostMembership(Base):
+    """A host's result for one server class: `member` or `unknown` (see revision 004)."""
+
+    __tablename__ = "host_memberships"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    resolution_id: Mapped[int] = _resolution_fk()
+    host_id: Mapped[int] = _host_fk()
+    serverclass: Mapped[str] = mapped_column(Text, nullable=False)
+    result: Mapped[str] = mapped_column(String(50), nullable=False)
+    why: Mapped[Any] = mapped_column(JSON, nullable=False)
+    missing: Mapped[list[str]] = mapped_column(JSON, nullable=False)
+
+    __table_args__ = (
+        Index("ix_host_memberships_host_id", "host_id"),
+        Index("ix_host_memberships_resolution_id_serverclass", "resolution_id", "serverclass"),
+    )
+
+
+class HostApp(Base):
+    """An app on a host: delivered by the DS (`deployed` or `unknown`) or `observed` in the
+    host's own etc/ tree."""
+
+    __tablename__ = "host_apps"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    resolution_id: Mapped[int] = _resolution_fk()
+    host_id: Mapped[int] = _host_fk()
+    app: Mapped[str] = mapped_column(Text, nullable=False)
+    serverclasses: Mapped[list[str]] = mapped_column(JSON, nullable=False)
+    result: Mapped[str] = mapped_column(String(50), nullable=False)
+    state: Mapped[str | None] = mapped_column(String(50), nullable=True)
+    target: Mapped[str | None] = mapped_column(Text, nullable=True)
+    in_repository: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    why: Mapped[Any] = mapped_column(JSON, nullable=False)
+
+    __table_args__ = (
+        Index("ix_host_apps_host_id", "host_id"),
+        Index("ix_host_apps_resolution_id_app", "resolution_id", "app"),
+    )
+
+
+class HostEffectiveInput(Base):
+    """One effective inputs.conf stanza of a layer stack: {key: {value, file, line, layer,
+    app, run}}; every host whose `stack` it is has it."""
+
+    __tablename__ = "host_effective_inputs"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    resolution_id: Mapped[int] = _resolution_fk()
+    stack: Mapped[str] = mapped_column(String(64), nullable=False)
+    stanza: Mapped[str] = mapped_column(Text, nullable=False)
+    settings: Mapped[dict[str, Any]] = mapped_column(JSONDocument, nullable=False)
+
+    __table_args__ = (
+        Index("ix_host_effective_inputs_resolution_id_stack", "resolution_id", "stack"),
+    )
+
+
+class ResolutionFinding(Base):
+    """What is broken or assumed in the estate (RESOLVER.md §6), with its evidence."""
+
+    __tablename__ = "resolution_findings"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    resolution_id: Mapped[int] = _resolution_fk()
+    code: Mapped[str] = mapped_column(String(100), nullable=False)
+    severity: Mapped[str] = mapped_column(String(50), nullable=False)
+    host: Mapped[str | None] = mapped_column(Text, nullable=True)  # hosts.name, when about one
+    subject: Mapped[str] = mapped_column(Text, nullable=False)
+    message: Mapped[str] = mapped_column(Text, nullable=False)
+    evidence: Mapped[list[Any]] = mapped_column(JSON, nullable=False)
+
+    __table_args__ = (
+        Index("ix_resolution_findings_resolution_id_code", "resolution_id", "code"),
+        Index("ix_resolution_findings_resolution_id_host", "resolution_id", "host"),
+    )

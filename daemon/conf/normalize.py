@@ -54,7 +54,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from daemon.conf.types import Finding, Stanza
-from daemon.models import IndexKind, OutputKind, PropsTarget, ServerClassKind
+from daemon.domain import IndexKind, OutputKind, PropsTarget, ServerClassKind
 
 # conf type (file name without .conf) -> typed table
 TYPED_TABLES: dict[str, str] = {

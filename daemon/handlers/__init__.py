@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from types import ModuleType
 
+from daemon.domain import UploadType
 from daemon.handlers import app_bundle, ds_etc, instance_etc, single_conf
-from daemon.models import UploadType
 
 HEAD_BYTES = 64 * 1024
 

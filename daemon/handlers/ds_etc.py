@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from daemon.domain import UploadType
 from daemon.handlers.formats import require_archive
-from daemon.models import UploadType
 
 UPLOAD_TYPE = UploadType.DS_ETC
 

@@ -619,3 +619,95 @@ def test_upgrade_003_backfills_run_claims_from_the_notes_and_downgrades(empty_db
     migrate.upgrade(db.engine)
     assert all(c.ok for c in migrate.check(db.engine))
     db.dispose()
+
+
+# -- 004: the estate ---------------------------------------------------------------------------
+
+SCHEMA_004_INDEXES = {
+    "inventory_rows": {"ix_inventory_rows_run_id": ["run_id"]},
+    "bundle_dirs": {"ix_bundle_dirs_run_id": ["run_id"]},
+    "resolutions": {"ix_resolutions_status": ["status"]},
+    "hosts": {"ix_hosts_resolution_id_name": ["resolution_id", "name"]},
+    "host_memberships": {
+        "ix_host_memberships_host_id": ["host_id"],
+        "ix_host_memberships_resolution_id_serverclass": ["resolution_id", "serverclass"],
+    },
+    "host_apps": {
+        "ix_host_apps_host_id": ["host_id"],
+        "ix_host_apps_resolution_id_app": ["resolution_id", "app"],
+    },
+    "host_effective_inputs": {
+        "ix_host_effective_inputs_resolution_id_stack": ["resolution_id", "stack"]
+    },
+    "resolution_findings": {
+        "ix_resolution_findings_resolution_id_code": ["resolution_id", "code"],
+        "ix_resolution_findings_resolution_id_host": ["resolution_id", "host"],
+    },
+}
+
+
+def test_upgrade_004_creates_the_estate_tables_every_row_cascading_from_its_resolution(
+    empty_db_url: str,
+) -> None:
+    db = Database(empty_db_url)
+    migrate.upgrade(db.engine)
+    inspector = inspect(db.engine)
+    for table, indexes in SCHEMA_004_INDEXES.items():
+        found = {i["name"]: i["column_names"] for i in inspector.get_indexes(table)}
+        assert found == indexes, table
+        for fk in inspector.get_foreign_keys(table):
+            assert fk["options"]["ondelete"] == "CASCADE", table
+    now = datetime.now(UTC)
+    with db.engine.begin() as conn:
+        rid = conn.execute(
+            text(
+                "INSERT INTO resolutions (created_at, status, inputs)"
+                " VALUES (:now, 'complete', '{}') RETURNING id"
+            ),
+            {"now": now},
+        ).scalar_one()
+        host = conn.execute(
+            text(
+                "INSERT INTO hosts (resolution_id, name, role, sources)"
+                " VALUES (:r, 'web-01', 'uf', '[]') RETURNING id"
+            ),
+            {"r": rid},
+        ).scalar_one()
+        conn.execute(
+            text(
+                "INSERT INTO host_memberships (resolution_id, host_id, serverclass, result, why,"
+                " missing) VALUES (:r, :h, 'web', 'member', '{}', '[]')"
+            ),
+            {"r": rid, "h": host},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO host_apps (resolution_id, host_id, app, serverclasses, result,"
+                " in_repository, why) VALUES (:r, :h, 'nix', '[]', 'deployed', true, '{}')"
+            ),
+            {"r": rid, "h": host},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO host_effective_inputs (resolution_id, stack, stanza, settings)"
+                " VALUES (:r, 's', 'monitor:///var/log', '{}')"
+            ),
+            {"r": rid},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO resolution_findings (resolution_id, code, severity, subject,"
+                " message, evidence) VALUES (:r, 'APP_UNUSED', 'info', 's', 'm', '[]')"
+            ),
+            {"r": rid},
+        )
+    with db.engine.begin() as conn:
+        conn.execute(text("DELETE FROM resolutions WHERE id = :r"), {"r": rid})
+    with db.engine.connect() as conn:
+        for table in SCHEMA_004_INDEXES:
+            assert conn.execute(text(f"SELECT count(*) FROM {table}")).scalar() == 0, table
+    migrate.downgrade(db.engine, "003")
+    assert not set(SCHEMA_004_INDEXES) & set(inspect(db.engine).get_table_names())
+    migrate.upgrade(db.engine)
+    assert all(c.ok for c in migrate.check(db.engine))
+    db.dispose()
