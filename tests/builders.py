@@ -147,3 +147,32 @@ def app_results(resolution: ServerClassResolution) -> dict[tuple[str, str], str]
 
 def codes(resolution: ServerClassResolution) -> list[str]:
     return sorted(f.code.value for f in resolution.findings)
+
+
+# -- layers: a host's effective configuration (RESOLVER.md §4) ---------------------------------
+# Imported here, not at the top, so this part stays one append to the file.
+from daemon.conf.parser import parse_conf  # noqa: E402
+from daemon.resolve.layers import ConfLayer, LayerKind, Origin, layer_from_stanzas  # noqa: E402
+
+
+def layer_file(kind: LayerKind, app: str | None = None, conf: str = "inputs") -> str:
+    """Where a layer's file sits in an etc/ tree: etc/system/local/inputs.conf,
+    etc/apps/<app>/default/inputs.conf."""
+    where = "etc/system" if app is None else f"etc/apps/{app}"
+    return f"{where}/{kind.scope}/{conf}.conf"
+
+
+def conf_layer(
+    text: str,
+    kind: LayerKind = LayerKind.SYSTEM_LOCAL,
+    app: str | None = None,
+    *,
+    conf: str = "inputs",
+    file: str | None = None,
+    run: int | None = 1,
+) -> ConfLayer:
+    """One conf file of a host, through the project's parser. Leading blank lines are
+    dropped, so line 1 is the text's first line with something on it."""
+    origin = Origin(kind, app, file or layer_file(kind, app, conf), run)
+    data = textwrap.dedent(text).lstrip("\n").encode()
+    return layer_from_stanzas(origin, parse_conf(data).stanzas)
