@@ -8,8 +8,11 @@ import hashlib
 import io
 import lzma
 import os
+import re
 import stat
+import struct
 import tarfile
+import tracemalloc
 import zipfile
 import zlib
 from collections.abc import Iterable
@@ -867,3 +870,213 @@ def test_what_follows_the_end_of_archive_marker_is_ignored_as_gnu_tar_does() -> 
     assert [m.path for m in members] == ["etc/system/local/inputs.conf"]
     members, _ = read_all(gzip.compress(first) + gzip.compress(second))
     assert [m.path for m in members] == ["etc/system/local/inputs.conf"]
+
+
+# -- zip members that lie about their sizes --------------------------------------------------
+
+KiB = 1024
+MiB = 1024 * KiB
+METHODS = {
+    "stored": zipfile.ZIP_STORED,
+    "deflate": zipfile.ZIP_DEFLATED,
+    "bzip2": zipfile.ZIP_BZIP2,
+    "lzma": zipfile.ZIP_LZMA,
+}
+LIAR = "etc/apps/a/local/inputs.conf"
+# Offsets of the CRC and the two sizes (each "<L") in a local header and a central directory entry.
+LOCAL_FIELDS = {"crc": 14, "compress_size": 18, "file_size": 22}
+CENTRAL_FIELDS = {"crc": 16, "compress_size": 20, "file_size": 24}
+
+
+def zip_with(method: str, entries: Iterable[tuple[str, bytes]]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=METHODS[method]) as archive:
+        for name, data in entries:
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def patch_zip(
+    blob: bytes,
+    name: str,
+    *,
+    local: dict[str, int] | None = None,
+    central: dict[str, int] | None = None,
+) -> bytes:
+    """`blob` with fields of `name`'s local header and central directory entry rewritten."""
+    data = bytearray(blob)
+    with zipfile.ZipFile(io.BytesIO(blob)) as archive:
+        header, entry = archive.getinfo(name).header_offset, archive.start_dir
+    while data[entry + 46 : entry + 46 + len(name)] != name.encode():
+        assert data[entry : entry + 4] == b"PK\x01\x02"
+        name_length, extra_length, comment_length = struct.unpack_from("<3H", data, entry + 28)
+        entry += 46 + name_length + extra_length + comment_length
+    for field, value in (local or {}).items():
+        struct.pack_into("<L", data, header + LOCAL_FIELDS[field], value)
+    for field, value in (central or {}).items():
+        struct.pack_into("<L", data, entry + CENTRAL_FIELDS[field], value)
+    return bytes(data)
+
+
+def declaring(data: bytes, size: int) -> dict[str, int]:
+    """Fields that claim the member is its first `size` bytes: a lie zipfile cannot see, as
+    it cuts what it inflated down to the declared size and checks the CRC of that."""
+    return {"file_size": size, "crc": zlib.crc32(data[:size])}
+
+
+def lying_zip(method: str, data: bytes, *, size: int = 100) -> bytes:
+    fields = declaring(data, size)
+    return patch_zip(zip_with(method, [(LIAR, data)]), LIAR, local=fields, central=fields)
+
+
+NO_RATIO = 1e12  # so that the limit under test is the one that stops the read
+LIE_LIMITS = {
+    "parse.max_member_bytes": ArchiveLimits(max_member_bytes=256 * KiB, max_ratio=NO_RATIO),
+    "parse.max_total_bytes": ArchiveLimits(max_total_bytes=256 * KiB, max_ratio=NO_RATIO),
+    "parse.max_ratio": ArchiveLimits(max_ratio=50, ratio_floor_bytes=64 * KiB),
+}
+LIES = [
+    (method, limit)
+    for method in METHODS
+    for limit in LIE_LIMITS
+    if (method, limit) != ("stored", "parse.max_ratio")  # stored expands 1:1
+]
+
+
+@pytest.mark.parametrize(("method", "limit"), LIES)
+def test_a_zip_member_lying_about_its_size_is_refused_by_what_it_produces(
+    method: str, limit: str
+) -> None:
+    """Both headers say 100 bytes; the data inflates to 2 MiB. zipfile inflated all of it
+    and returned the first 100 bytes, whose CRC the lie matches."""
+    blob = lying_zip(method, bytes(2 * MiB))
+
+    for source in (blob, NonSeekable(blob)):
+        with pytest.raises(ArchiveRejected, match=re.escape(limit)) as caught:
+            read_all(source, limits=LIE_LIMITS[limit])
+
+        assert caught.value.limit == limit
+
+
+@pytest.mark.parametrize("method", ["deflate", "bzip2", "lzma"])
+def test_a_lying_zip_member_is_never_held_beyond_the_limit(method: str) -> None:
+    """zipfile has bzip2 and lzma inflate a whole chunk of input, and deflate the whole
+    member, before cutting it down to the declared size: 16 MiB here, 1.5 GiB in issue 9."""
+    blob = lying_zip(method, bytes(16 * MiB))
+    limits = ArchiveLimits(max_member_bytes=1 * MiB, max_ratio=NO_RATIO)
+
+    tracemalloc.start()
+    try:
+        with pytest.raises(ArchiveRejected, match=r"parse\.max_member_bytes"):
+            read_all(blob, limits=limits)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert peak < 3 * MiB
+
+
+@pytest.mark.parametrize("method", ["deflate", "bzip2", "lzma"])
+def test_a_zip_member_lying_about_its_compressed_size_is_held_to_what_it_really_read(
+    method: str,
+) -> None:
+    """A huge compressed size must not make the ratio pass; a tiny one cuts the data short,
+    which is a corrupt member, not a bomb."""
+    data = bytes(2 * MiB)
+    huge = {**declaring(data, 100), "compress_size": 0x7FFF_FFFF}
+    blob = patch_zip(zip_with(method, [(LIAR, data)]), LIAR, local=huge, central=huge)
+
+    with pytest.raises(ArchiveRejected, match=r"parse\.max_ratio") as caught:
+        read_all(blob, limits=LIE_LIMITS["parse.max_ratio"])
+    assert caught.value.limit == "parse.max_ratio"
+
+    tiny = {"compress_size": 10}
+    blob = patch_zip(zip_with(method, [(LIAR, data)]), LIAR, local=tiny, central=tiny)
+    with pytest.raises(ArchiveRejected, match="corrupt") as caught:
+        read_all(blob, limits=ArchiveLimits(max_ratio=NO_RATIO))
+    assert caught.value.limit is None
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+def test_a_central_directory_that_disagrees_with_the_local_header_is_not_trusted(
+    method: str,
+) -> None:
+    """Whichever of the two says 100 bytes, the 2 MiB the member holds are counted."""
+    data = bytes(2 * MiB)
+    limits = LIE_LIMITS["parse.max_member_bytes"]
+    honest = zip_with(method, [(LIAR, data), ("etc/apps/a/local/props.conf", INPUTS)])
+
+    for liar in ("central", "local"):
+        blob = patch_zip(honest, LIAR, **{liar: declaring(data, 100)})
+        with pytest.raises(ArchiveRejected, match=r"parse\.max_member_bytes") as caught:
+            read_all(blob, limits=limits)
+        assert caught.value.limit == "parse.max_member_bytes"
+
+    # A local header naming another file is refused, as zipfile refuses it.
+    renamed = honest.replace(b"local/props.conf", b"local/propz.conf", 1)
+    with pytest.raises(ArchiveRejected, match=r"corrupt.*differ"):
+        read_all(renamed, limits=ArchiveLimits(max_ratio=NO_RATIO))
+
+
+def test_a_zip_member_cannot_read_into_the_next_members_local_header() -> None:
+    """The "quoted overlap" bomb: a member whose compressed size runs over the members after
+    it, so that their data is inflated again with its own. Stored shows it plainly."""
+    first, second = b"[a]\nx = 1\n", b"[b]\ny = 2\n"
+    blob = zip_with("stored", [(LIAR, first), ("etc/apps/a/local/props.conf", second)])
+    with zipfile.ZipFile(io.BytesIO(blob)) as archive:
+        info = archive.getinfo(LIAR)
+        end = archive.start_dir
+    start = info.header_offset + 30 + len(LIAR)
+    overlapping = blob[start:end]  # its own data, then the second member's header and data
+    lie = {
+        "compress_size": len(overlapping),
+        "file_size": len(overlapping),
+        "crc": zlib.crc32(overlapping),
+    }
+
+    with pytest.raises(ArchiveRejected, match="corrupt") as caught:
+        read_all(patch_zip(blob, LIAR, local=lie, central=lie))
+
+    assert caught.value.limit is None
+
+
+CONF_TEXT = b"".join(
+    b"[monitor:///var/log/app%d.log]\nindex = main\nsourcetype = app:%d\n" % (i, i)
+    for i in range(5000)
+)
+
+
+class WriteOnly:
+    """A pipe to write a zip to: zipfile cannot seek back, and writes data descriptors."""
+
+    def __init__(self) -> None:
+        self.buffer = io.BytesIO()
+
+    def write(self, data: bytes) -> int:
+        return self.buffer.write(data)
+
+    def flush(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+@pytest.mark.parametrize("streamed", [False, True])
+def test_an_honest_zip_reads_the_same_with_every_method(method: str, streamed: bool) -> None:
+    """`streamed`: written to a pipe, so the sizes are in the central directory and in a data
+    descriptor after the data, and the local header says 0."""
+    files = {**FILES, "etc/apps/big/default/inputs.conf": CONF_TEXT, "etc/apps/e/local/e.conf": b""}
+    target = WriteOnly()
+    with zipfile.ZipFile(target if streamed else target.buffer, "w", METHODS[method]) as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    blob = target.buffer.getvalue()
+    with zipfile.ZipFile(io.BytesIO(blob)) as archive:
+        assert all(bool(info.flag_bits & 0x08) == streamed for info in archive.infolist())
+
+    for source in (blob, NonSeekable(blob)):
+        members, findings = read_all(source)
+
+        assert {m.path: m.data for m in members} == {
+            path: data for path, data in files.items() if path.endswith(".conf")
+        }
+        assert findings == []
