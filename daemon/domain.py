@@ -15,6 +15,7 @@ class UploadType(enum.StrEnum):
     INSTANCE_ETC = "instance_etc"
     APP_BUNDLE = "app_bundle"
     SINGLE_CONF = "single_conf"
+    INVENTORY = "inventory"  # the deployment server's client list (RESOLVER.md §1)
 
 
 class RunStatus(enum.StrEnum):

@@ -12,11 +12,14 @@ The bundle is read from the blob store as a stream (daemon.conf.archive), each m
 (daemon.conf.parser) and the rows written in one transaction (daemon.conf.store) that also
 sets `normalized`; then `complete` with a one-line summary appended to `notes`. The notes
 written at ingestion are kept: their claim marker is what crash recovery looks runs up by.
+An `inventory` run is read by daemon.inventory and written by the same store
+(`replace_run_inventory`), its summary `parsed: inventory: N hosts, M findings`.
 
 What fails a run: a corrupt or truncated archive, a bomb, a member over the limits (the
-reason goes in `notes`). What does not: a bad .conf file (binary, undecodable, junk lines)
-gives findings. A database or blob store outage leaves the run `parsing` under our claim; it
-is taken again when the service is back.
+reason goes in `notes`), an inventory over its limits or without one usable row. What does
+not: a bad .conf file (binary, undecodable, junk lines) or a bad inventory row gives
+findings. A database or blob store outage leaves the run `parsing` under our claim; it is
+taken again when the service is back.
 """
 
 from __future__ import annotations
@@ -40,10 +43,17 @@ from sqlalchemy.engine import Connection
 from daemon import faults
 from daemon.conf.archive import ArchiveLimits, read_members
 from daemon.conf.parser import parse_conf
-from daemon.conf.store import COUNTED, ConfMember, delete_run_conf, replace_run_conf
+from daemon.conf.store import (
+    COUNTED,
+    ConfMember,
+    delete_run_conf,
+    replace_run_conf,
+    replace_run_inventory,
+)
 from daemon.conf.types import Finding
 from daemon.config import Config
 from daemon.database import Database, translate_errors
+from daemon.domain import UploadType
 from daemon.errors import (
     PermanentError,
     Refused,
@@ -51,6 +61,7 @@ from daemon.errors import (
     StorageUnavailable,
     TransientError,
 )
+from daemon.inventory import read_inventory
 from daemon.logs import get_logger
 from daemon.models import Base, IngestionRun, RunStatus, utcnow
 from daemon.storage import BlobStore
@@ -363,7 +374,7 @@ class RunParser:
                 log.warning("run.parse_taken_over")
                 return ParseOutcome(run_id, RunStatus.PARSING, {})
             faults.point("after_normalized")
-            summary = "parsed: " + ", ".join(f"{n} {name}" for name, n in counts.items())
+            summary = _summary(run.type, counts)
             if not self._finish(run_id, RunStatus.COMPLETE, summary):
                 log.warning("run.parse_taken_over")
                 return ParseOutcome(run_id, RunStatus.PARSING, counts)
@@ -400,10 +411,16 @@ class RunParser:
                 connection.commit()  # no write lock held while the blob is opened
             blob = io.BufferedReader(_BlobReader(self.store, file.stored_object_key), _CHUNK)
             try:
-                members = self._members(blob, run, file.id, file.path, findings)
-                written = replace_run_conf(
-                    connection, run.id, members, findings, commit_chunks=chunked
-                )
+                if run.type == UploadType.INVENTORY:
+                    items = read_inventory(blob, name=file.path)
+                    written = replace_run_inventory(
+                        connection, run.id, items, commit_chunks=chunked
+                    )
+                else:
+                    members = self._members(blob, run, file.id, file.path, findings)
+                    written = replace_run_conf(
+                        connection, run.id, members, findings, commit_chunks=chunked
+                    )
             except OSError as exc:  # a zip spooled to a full temp folder: try again later
                 raise StorageUnavailable(f"temporary space for the archive: {exc}") from exc
             finally:
@@ -541,6 +558,17 @@ class _BlobReader(io.RawIOBase):
             raise
         except Exception as exc:
             raise StorageUnavailable(f"blob {self.key} cannot be read: {exc}") from exc
+
+
+def _summary(upload_type: UploadType, counts: dict[str, int]) -> str:
+    """The line a complete parse adds to notes."""
+    if upload_type == UploadType.INVENTORY:
+        hosts, findings = counts["inventory_rows"], counts["findings"]
+        return (
+            f"parsed: inventory: {hosts} host{'' if hosts == 1 else 's'}, "
+            f"{findings} finding{'' if findings == 1 else 's'}"
+        )
+    return "parsed: " + ", ".join(f"{n} {name}" for name, n in counts.items())
 
 
 def _has_file(connection: Connection, run_id: int) -> bool:

@@ -1,5 +1,6 @@
 """Persistence of a run's normalized configuration: replace it in one transaction with bulk
-inserts, count it, list its stanzas.
+inserts, count it, list its stanzas. An `inventory` run's rows (daemon.inventory) are
+replaced the same way (`replace_run_inventory`) and counted with the rest.
 
 `replace_run_conf` streams: members come from an iterator and rows go out in chunks (20,000
 rows or 32 MB of stanza JSON), so memory stays bounded whatever the bundle's size. On
@@ -35,6 +36,7 @@ from daemon.conf.normalize import TYPED_TABLES, normalize_stanza, occurrence_lis
 from daemon.conf.types import Finding, Occurrence, ParsedConf, Provenance, Stanza
 from daemon.database import translate_errors
 from daemon.errors import RunNotFound
+from daemon.inventory import HostRow
 from daemon.models import Base, IngestionRun
 
 TABLES = Base.metadata.tables
@@ -48,6 +50,7 @@ COUNTED = (
     "indexes",
     "outputs",
     "serverclasses",
+    "inventory_rows",
     "findings",
 )
 # Parents before children: each flush writes every table in this order.
@@ -151,8 +154,9 @@ def _replace(
 
 
 def delete_run_conf(connection: Connection, run_id: int) -> None:
-    """Remove every normalized row of the run (in the caller's transaction)."""
-    for name in _DELETE_ORDER:
+    """Remove every normalized row of the run (in the caller's transaction): its
+    configuration, or its inventory."""
+    for name in (*_DELETE_ORDER, "inventory_rows"):
         table = TABLES[name]
         connection.execute(delete(table).where(table.c.run_id == run_id))
 
@@ -437,6 +441,93 @@ class _Writer:
             (self.run_id, conf_file_id, _clean(finding.code), _clean(finding.message),
              finding.line, _clean_optional(path)),
         )  # fmt: skip
+
+
+_INVENTORY_COLUMNS = (
+    "run_id",
+    "row_number",
+    "client_name",
+    "hostname",
+    "ip",
+    "dns",
+    "guid",
+    "machine_type",
+    "splunk_version",
+    "role",
+)
+
+
+def replace_run_inventory(
+    bind: Bind,
+    run_id: int,
+    items: Iterable[HostRow | Finding],
+    *,
+    chunk_rows: int = CHUNK_ROWS,
+    commit_chunks: bool = False,
+) -> dict[str, int]:
+    """Delete the run's rows and insert the `inventory_rows` and findings (about no conf
+    file) of an inventory read by daemon.inventory, as `replace_run_conf` does: streamed in
+    chunks, one transaction (or, with `commit_chunks`, a commit per chunk); the counts
+    written, as `run_counts` gives them. An exception from `items` propagates after the
+    chunks before it were written."""
+    if commit_chunks:
+        assert isinstance(bind, Connection), "commit_chunks needs a Connection"
+        with translate_errors():
+            return _replace_inventory(bind, run_id, items, chunk_rows, commit_chunks=True)
+    with _transaction(bind) as connection:
+        return _replace_inventory(connection, run_id, items, chunk_rows)
+
+
+def _replace_inventory(
+    connection: Connection,
+    run_id: int,
+    items: Iterable[HostRow | Finding],
+    chunk_rows: int,
+    *,
+    commit_chunks: bool = False,
+) -> dict[str, int]:
+    found = connection.execute(
+        select(IngestionRun.id).where(IngestionRun.id == run_id).with_for_update()
+    ).first()
+    if found is None:
+        raise RunNotFound(f"run {run_id} does not exist")
+    delete_run_conf(connection, run_id)
+    if commit_chunks:
+        connection.commit()
+    rows = _Sink(connection, TABLES["inventory_rows"], _INVENTORY_COLUMNS)
+    findings = _Sink(connection, TABLES["findings"], _FINDING_COLUMNS)
+    flusher = _Flusher(threaded=connection.dialect.name == "postgresql")
+    counts = dict.fromkeys(COUNTED, 0)
+    pending = 0
+
+    def flush() -> None:
+        flusher.submit([(rows, rows.take()), (findings, findings.take())])
+        if commit_chunks:
+            flusher.wait()
+            connection.commit()
+
+    try:
+        for item in items:
+            if isinstance(item, Finding):
+                findings.rows.append(
+                    (run_id, None, _clean(item.code), _clean(item.message), item.line,
+                     _clean_optional(item.path))
+                )  # fmt: skip
+                counts["findings"] += 1
+            else:
+                rows.rows.append(
+                    (run_id, item.row_number, *(_clean_optional(v) for v in item.values()))
+                )
+                counts["inventory_rows"] += 1
+            pending += 1
+            if pending >= chunk_rows:
+                flush()
+                pending = 0
+        flush()
+        flusher.wait()
+    finally:
+        flusher.abandon()  # on the way out of a failure, the connection must be idle
+    return counts
 
 
 def _unserializable(value: Any) -> Any:

@@ -9,12 +9,13 @@ from __future__ import annotations
 from types import ModuleType
 
 from daemon.domain import UploadType
-from daemon.handlers import app_bundle, ds_etc, instance_etc, single_conf
+from daemon.handlers import app_bundle, ds_etc, instance_etc, inventory, single_conf
 
 HEAD_BYTES = 64 * 1024
 
 HANDLERS: dict[UploadType, ModuleType] = {
-    module.UPLOAD_TYPE: module for module in (ds_etc, instance_etc, app_bundle, single_conf)
+    module.UPLOAD_TYPE: module
+    for module in (ds_etc, instance_etc, app_bundle, single_conf, inventory)
 }
 
 

@@ -45,8 +45,9 @@ _BOMS = (
 _BINARY_CONTROLS = frozenset(range(0x00, 0x09)) | {0x0B} | frozenset(range(0x0E, 0x20))
 
 
-def text_encoding(head: bytes) -> str:
-    """The encoding a .conf file decodes with, or UnsupportedFormat when it is binary.
+def text_encoding(head: bytes, expected: str = "single_conf takes one .conf text file") -> str:
+    """The encoding a .conf file decodes with, or UnsupportedFormat when it is binary
+    (`expected` says what the folder takes).
 
     Splunk decodes UTF-8, honours BOMs, and real add-ons ship Latin-1 files.
     """
@@ -57,7 +58,7 @@ def text_encoding(head: bytes) -> str:
             except UnicodeDecodeError:
                 # The head may cut a multi-byte character in two.
                 text = head[len(bom) : -4].decode(encoding, errors="replace")
-            _require_text(text, encoding)
+            _require_text(text, encoding, expected)
             return encoding
     if sniff_archive(head) is not None:
         raise UnsupportedFormat(
@@ -70,14 +71,14 @@ def text_encoding(head: bytes) -> str:
     except UnicodeDecodeError:
         text = head.decode("latin-1")
         encoding = "latin-1"
-    _require_text(text, encoding)
+    _require_text(text, encoding, expected)
     return encoding
 
 
-def _require_text(text: str, encoding: str) -> None:
+def _require_text(text: str, encoding: str, expected: str) -> None:
     bad = sum(1 for ch in text if ord(ch) in _BINARY_CONTROLS)
     if bad:
         raise UnsupportedFormat(
             f"binary content: {bad} control byte(s) in the first {len(text)} characters "
-            f"(read as {encoding}); single_conf takes one .conf text file"
+            f"(read as {encoding}); {expected}"
         )

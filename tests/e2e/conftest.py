@@ -30,7 +30,7 @@ BIN = Path(sys.executable).parent
 AUTODOC = [str(BIN / "autodoc")] if (BIN / "autodoc").exists() else [sys.executable, "-m", "daemon"]
 TIMEOUT = 30  # seconds; a hung command (e.g. a FIFO opened for reading) fails the test
 NOBODY = 65534
-UPLOAD_TYPES = ("ds_etc", "instance_etc", "app_bundle", "single_conf")
+UPLOAD_TYPES = ("ds_etc", "instance_etc", "app_bundle", "single_conf", "inventory")
 RUN_FIELDS = {"id", "created_at", "type", "label", "status", "notes", "files"}
 FILE_FIELDS = {"path", "sha256", "size_bytes", "stored_object_key"}
 

@@ -239,7 +239,7 @@ def test_runs_show_json_matches_the_runs_list_entry_and_unknown_id_is_one_line_e
     assert counts == {  # stored, not parsed (scan does not parse)
         name: 0
         for name in ("conf_files", "stanzas", "inputs", "props", "transforms", "indexes",
-                     "outputs", "serverclasses", "findings")
+                     "outputs", "serverclasses", "inventory_rows", "findings")
     }  # fmt: skip
     assert text.returncode == 0, text.stderr
     assert run["files"][0]["sha256"] in text.stdout

@@ -282,6 +282,7 @@ DS_ETC_COUNTS = {
     "indexes": 25,
     "outputs": 4,
     "serverclasses": 21,
+    "inventory_rows": 0,
     "findings": 24,
 }
 DS_ETC_DUPLICATES = {  # total headers - distinct headers, per file
@@ -598,6 +599,7 @@ PALOALTO_COUNTS = {
     "indexes": 0,
     "outputs": 0,
     "serverclasses": 0,
+    "inventory_rows": 0,
     "findings": 0,
 }
 PAN_PROPS = [  # grep '^\[' default/props.conf
@@ -741,6 +743,7 @@ SYSTEM_COUNTS = {
     "indexes": 16,
     "outputs": 3,
     "serverclasses": 1,
+    "inventory_rows": 0,
     "findings": 1,
 }
 SYSTEM = "etc/system/default"

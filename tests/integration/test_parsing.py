@@ -93,6 +93,7 @@ DS_COUNTS = {
     "indexes": 1,
     "outputs": 1,
     "serverclasses": 2,
+    "inventory_rows": 0,
     "findings": 0,
 }
 
