@@ -8,6 +8,7 @@ from etc/ on"). A path with no `etc` part lies outside the bundle.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 _HOME_VARIABLES = ("$SPLUNK_HOME", "${SPLUNK_HOME}", "%SPLUNK_HOME%")
@@ -44,6 +45,7 @@ def in_bundle(path: str, exists: Callable[[str], bool]) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=256)
 def is_live_apps_directory(path: str) -> bool:
     """Is this targetRepositoryLocation the client's `etc/apps` (live configuration)?"""
     return any(c == "etc/apps" for c in bundle_candidates(path))

@@ -13,7 +13,7 @@ whitelist is unknown, and an unknown never hides a definite answer it cannot cha
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from daemon.resolve.levels import AppStanza, Filter, MachineTypes, PatternList, ServerClass, Tree
@@ -48,6 +48,7 @@ from daemon.resolve.vocabulary import (
 Outcome = tuple[bool | None, tuple[str, ...]]
 _TRUE: Outcome = (True, ())
 _FALSE: Outcome = (False, ())
+_RANKED = tuple((rank, attr, attr.value) for rank, attr in enumerate(MATCH_ORDER))
 _OTHER_FILTER_MISSING = {"packageTypesFilter": "package_type", "updaterRunningFilter": "updater"}
 _LIST_KEY = tuple[str, ListName]  # (defining stanza, list): one list's entries
 _EntryKey = tuple[tuple[int, int], str]  # an entry's place: (n or file line, key)
@@ -142,14 +143,22 @@ class MembershipEngine:
         self.index.compile()
         for key, plist in self._lists.items():
             self._compiled[key] = self._compile(key, plist, pids[key])
-        self._mt_cache: dict[tuple[str, str], Outcome] = {}
+        self._mt_reported: set[tuple[str, str]] = set()
+        self._mt_outcomes: dict[tuple[MachineTypes, str | None], tuple[Outcome, ListWhy]] = {}
+        self._decided: dict[tuple[object, ...], tuple[Outcome, bool, Why]] = {}
+        self._unmatched: dict[tuple[int, frozenset[HostAttribute]], tuple[Outcome, ListWhy]] = {}
         self._hits = [self.host_hits(h) for h in hosts]
+        self._lacking = [h.missing for h in hosts]
+        # What decides a host no list hits: the attributes it lacks and its machine type.
+        self._groups = [
+            (lack, h.machine_type) for lack, h in zip(self._lacking, hosts, strict=True)
+        ]
         self._by_list: dict[_LIST_KEY, list[int]] = {}
         self._by_missing: dict[frozenset[HostAttribute], list[int]] = {}
-        for i, (host, hits) in enumerate(zip(hosts, self._hits, strict=True)):
+        for i, (lacking, hits) in enumerate(zip(self._lacking, self._hits, strict=True)):
             for key in hits:
                 self._by_list.setdefault(key, []).append(i)
-            self._by_missing.setdefault(host.missing, []).append(i)
+            self._by_missing.setdefault(lacking, []).append(i)
 
     def _compile(self, key: _LIST_KEY, plist: PatternList, pids: list[int]) -> _Compiled:
         entry_of: dict[int, tuple[int, _EntryKey]] = {}
@@ -182,8 +191,8 @@ class MembershipEngine:
         """Every list the host hits, with its deciding entry: the lowest entry, then the first
         attribute in the spec's order (so results never depend on entry order)."""
         hits: _Hits = {}
-        for rank, attr in enumerate(MATCH_ORDER):
-            value = host.value(attr)
+        for rank, attr, name in _RANKED:
+            value = getattr(host, name)
             if value is None:
                 continue
             for pid in self.index.match(value):
@@ -203,7 +212,11 @@ class MembershipEngine:
 
     # -- one list, one host ---------------------------------------------------------------------
 
-    def list_outcome(self, plist: PatternList, host: Host, hits: _Hits) -> tuple[Outcome, ListWhy]:
+    def list_outcome(
+        self, plist: PatternList, lacking: frozenset[HostAttribute], hits: _Hits
+    ) -> tuple[Outcome, ListWhy]:
+        """Does any entry match any of the host's values (True), could one match a value the
+        host lacks or an entry we cannot read (None), or neither (False)?"""
         if plist.stanza is None:
             return _FALSE, ListWhy(plist.name, None, False, False)
         key = (plist.stanza, plist.name)
@@ -213,32 +226,47 @@ class MembershipEngine:
                 plist.name, plist.stanza, plist.inherited, True, hit[1], (), plist.cleared_by
             )
             return _TRUE, why
-        compiled = self._compiled.get(key)
-        missing: tuple[str, ...] = ()
-        if compiled is not None:
-            lacking = host.missing
-            missing = tuple(a.value for a in compiled.kinds if a in lacking) + compiled.always
-        outcome: Outcome = (None, missing) if missing else _FALSE
-        why = ListWhy(
-            plist.name, plist.stanza, plist.inherited, outcome[0], None, missing, plist.cleared_by
-        )
-        return outcome, why
+        # Not hit: the answer depends only on the list and what the host lacks; share it.
+        cached = self._unmatched.get((id(plist), lacking))
+        if cached is None:
+            compiled = self._compiled.get(key)
+            missing: tuple[str, ...] = ()
+            if compiled is not None:
+                missing = tuple(a.value for a in compiled.kinds if a in lacking) + compiled.always
+            outcome: Outcome = (None, missing) if missing else _FALSE
+            why = ListWhy(
+                plist.name,
+                plist.stanza,
+                plist.inherited,
+                outcome[0],
+                None,
+                missing,
+                plist.cleared_by,
+            )
+            cached = self._unmatched[(id(plist), lacking)] = (outcome, why)
+        return cached
 
     def machine_types_outcome(self, mt: MachineTypes, host: Host) -> tuple[Outcome, ListWhy]:
         """machineTypesFilter: any of its patterns matches the host's machine type."""
         value = host.machine_type
-        if value is None:
-            missing = (HostAttribute.MACHINE_TYPE.value,)
-            return (None, missing), ListWhy(
-                ListName.MACHINE_TYPES, mt.stanza, False, None, None, missing
-            )
+        if value is not None:
+            cached = self._mt_outcomes.get((mt, value))
+            if cached is None:
+                cached = self._mt_outcomes[(mt, value)] = self._machine_types(mt, value)
+            return cached
+        missing = (HostAttribute.MACHINE_TYPE.value,)
+        return (None, missing), ListWhy(
+            ListName.MACHINE_TYPES, mt.stanza, False, None, None, missing
+        )
+
+    def _machine_types(self, mt: MachineTypes, value: str) -> tuple[Outcome, ListWhy]:
         unsafe: list[str] = []
         for pattern in mt.patterns:
             compiled = compile_pattern(pattern, self.max_mem)
             if isinstance(compiled, Unsafe):
                 unsafe.append(f"pattern:{mt.stanza} machineTypesFilter")
-                if (mt.stanza, pattern) not in self._mt_cache:
-                    self._mt_cache[(mt.stanza, pattern)] = _FALSE
+                if (mt.stanza, pattern) not in self._mt_reported:
+                    self._mt_reported.add((mt.stanza, pattern))
                     self.findings.append(
                         _unsafe_finding(mt.stanza, "machineTypesFilter", compiled, mt.evidence)
                     )
@@ -260,16 +288,46 @@ class MembershipEngine:
     # -- one level, one host --------------------------------------------------------------------
 
     def evaluate(
-        self, level: Filter, host: Host, hits: _Hits, parent: Outcome | None = None
+        self,
+        level: Filter,
+        host: Host,
+        hits: _Hits,
+        parent: Outcome | None = None,
+        lacking: frozenset[HostAttribute] | None = None,
     ) -> tuple[Outcome, bool, Why]:
         """This level's answer for a host (AND-ed with the class's at app level), whether the
         two DS-version rules answer differently, and why."""
-        w, w_why = self.list_outcome(level.whitelist, host, hits)
-        b, b_why = self.list_outcome(level.blacklist, host, hits)
-        terms: list[Outcome] = [] if parent is None else [parent]
+        if lacking is None:
+            lacking = host.missing
+        w, w_why = self.list_outcome(level.whitelist, lacking, hits)
+        b, b_why = self.list_outcome(level.blacklist, lacking, hits)
+        m: Outcome | None = None
         m_why = None
         if level.machine_types is not None:
             m, m_why = self.machine_types_outcome(level.machine_types, host)
+        if w[0] is True or b[0] is True:
+            return self._decide(level, w, w_why, b, b_why, m, m_why, parent)
+        # Neither list hit: every piece is a shared object, so is the answer (a blacklist
+        # class over thousands of hosts builds one why, not thousands).
+        key = (id(level), id(w_why), id(b_why), id(m_why), parent)
+        decided = self._decided.get(key)
+        if decided is None:
+            decided = self._decided[key] = self._decide(level, w, w_why, b, b_why, m, m_why, parent)
+        return decided
+
+    def _decide(
+        self,
+        level: Filter,
+        w: Outcome,
+        w_why: ListWhy,
+        b: Outcome,
+        b_why: ListWhy,
+        m: Outcome | None,
+        m_why: ListWhy | None,
+        parent: Outcome | None,
+    ) -> tuple[Outcome, bool, Why]:
+        terms: list[Outcome] = [] if parent is None else [parent]
+        if m is not None:
             terms.append(m)
         for name in level.other_filters:
             terms.append((None, (_OTHER_FILTER_MISSING[name],)))
@@ -324,16 +382,43 @@ class MembershipEngine:
         out = []
         level = serverclass.filter
         hosts = range(len(self.hosts)) if include_not_member else self.candidates(level)
+        evaluate = self._evaluator(level)
+        name = serverclass.name
+        results = {v: MembershipResult.of(v) for v in (True, False, None)}
         for i in hosts:
-            host = self.hosts[i]
-            outcome, _, why = self.evaluate(level, host, self._hits[i])
+            outcome, _, why = evaluate(i, None)
             if outcome[0] is False and not include_not_member:
                 continue
-            result = MembershipResult.of(outcome[0])
-            out.append(
-                (i, outcome, Membership(host.key, serverclass.name, result, why, outcome[1]))
-            )
+            membership = Membership(self.hosts[i].key, name, results[outcome[0]], why, outcome[1])
+            out.append((i, outcome, membership))
         return out
+
+    def _evaluator(
+        self, level: Filter
+    ) -> Callable[[int, Outcome | None], tuple[Outcome, bool, Why]]:
+        """`evaluate` for host i of this level, answering once for all the hosts its lists do
+        not hit that lack the same attributes and share a machine type and parent answer (a
+        blacklist class over 10,000 hosts is one decision, not 10,000)."""
+        hit: set[int] = set()
+        for plist in (level.whitelist, level.blacklist):
+            if plist.stanza is not None:
+                hit.update(self._by_list.get((plist.stanza, plist.name), ()))
+        shared: dict[tuple[object, ...], tuple[Outcome, bool, Why]] = {}
+        groups = self._groups
+
+        def evaluate(i: int, parent: Outcome | None) -> tuple[Outcome, bool, Why]:
+            if i in hit:
+                return self.evaluate(level, self.hosts[i], self._hits[i], parent, self._lacking[i])
+            key = (groups[i], parent)
+            answer = shared.get(key)
+            if answer is None:
+                answer = self.evaluate(
+                    level, self.hosts[i], self._hits[i], parent, self._lacking[i]
+                )
+                shared[key] = answer
+            return answer
+
+        return evaluate
 
     def resolve_app(
         self, app: AppStanza, class_results: Iterable[tuple[int, Outcome, Membership]]
@@ -342,12 +427,12 @@ class MembershipEngine:
         result given. RESOLVER.md §3: "app member = class member AND app filter"; an app
         stanza that sets no filter answers with its class's result and why."""
         out = []
+        evaluate = self._evaluator(app.filter)
         for i, outcome, membership in class_results:
             if app.filter.same_as_class:
                 out.append((i, outcome, False, membership.why))
                 continue
-            host = self.hosts[i]
-            app_outcome, dependent, why = self.evaluate(app.filter, host, self._hits[i], outcome)
+            app_outcome, dependent, why = evaluate(i, outcome)
             out.append((i, app_outcome, dependent, why))
         return out
 

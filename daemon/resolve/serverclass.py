@@ -10,7 +10,7 @@ several classes deliver it, and the findings about them.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from daemon.resolve.levels import GLOBAL, AppStanza, ServerClass, Settings, build_tree
@@ -39,10 +39,22 @@ _SAMPLE = 5  # hosts named in a finding about many
 class ServerClassResolution:
     classes: tuple[str, ...]  # ASCII order
     memberships: tuple[Membership, ...]  # member and unknown (all with include_not_member)
-    app_memberships: tuple[AppMembership, ...]  # per app stanza; app "*" for app:*
+    # Per host and app stanza with a filter of its own (app "*" for app:*); an app stanza
+    # that sets no filter answers as its class: `inheriting` names those per class, and
+    # iter_app_memberships() yields every row.
+    app_memberships: tuple[AppMembership, ...]
+    inheriting: Mapping[str, tuple[str, ...]]
     deliveries: Mapping[str, tuple[AppDelivery, ...]]  # host -> its apps; shared tuples
     app_settings: tuple[AppSettings, ...]  # every (class, app) named or expanded from app:*
     findings: tuple[Finding, ...]
+
+    def iter_app_memberships(self) -> Iterator[AppMembership]:
+        """Every (host, class, app stanza) row: the stored ones, then those of app stanzas
+        that inherit their class's answer and why."""
+        yield from self.app_memberships
+        for m in self.memberships:
+            for app in self.inheriting.get(m.serverclass, ()):
+                yield AppMembership(m.host, m.serverclass, app, m.result, m.why, m.missing)
 
 
 def resolve_serverclasses(
@@ -86,15 +98,33 @@ class ServerClassResolver:
         memberships: list[Membership] = []
         app_memberships: list[AppMembership] = []
         all_settings: list[AppSettings] = []
-        # Each app stanza is a slot; a host's signature lists the slots that deliver to it
-        # (class order, so ASCII). Hosts of one signature share one tuple of deliveries.
+        inheriting: dict[str, tuple[str, ...]] = {}
+        # Each group of app stanzas is a slot; a host's signature lists the slots that deliver
+        # to it (class order, so ASCII). Hosts of one signature share one tuple of deliveries.
         slots: list[_Slot] = []
         signatures: list[list[tuple[int, MembershipResult]]] = [[] for _ in self.hosts]
         for serverclass in self.tree.classes:
             results = self.engine.resolve_class(serverclass, include_not_member=include_not_member)
             memberships.extend(m for _, _, m in results)
-            for app, names, capped, settings in self._apps(serverclass, findings):
+            apps = self._apps(serverclass, findings)
+            for _, _, _, settings in apps:
                 all_settings.extend(settings.values())
+            # App stanzas that set no filter answer exactly as their class: one slot for all,
+            # no rows of their own (iter_app_memberships derives them).
+            same = [a for a in apps if a[0].filter.same_as_class and not a[2]]
+            if same:
+                inheriting[serverclass.name] = tuple(a[0].app for a in same)
+                names = tuple(n for a in same for n in a[1])
+                slot = len(slots)
+                slots.append(
+                    (serverclass.name, names, {k: v for a in same for k, v in a[3].items()})
+                )
+                for i, outcome, _ in results:
+                    if outcome[0] is not False:
+                        signatures[i].append((slot, MembershipResult.of(outcome[0])))
+            for app, names, capped, settings in apps:
+                if app.filter.same_as_class and not capped:
+                    continue
                 slot = len(slots)
                 slots.append((serverclass.name, names, settings))
                 dependent: list[str] = []
@@ -123,6 +153,7 @@ class ServerClassResolver:
             tuple(c.name for c in self.tree.classes),
             tuple(memberships),
             tuple(app_memberships),
+            inheriting,
             deliveries,
             tuple(all_settings),
             tuple(findings),
@@ -239,13 +270,15 @@ class ServerClassResolver:
         findings: list[Finding],
     ) -> dict[str, tuple[AppDelivery, ...]]:
         disagreements: dict[tuple[str, tuple[str, ...]], AppSettings] = {}
-        shared: dict[tuple[tuple[int, MembershipResult], ...], tuple[AppDelivery, ...]] = {}
+        by_signature: dict[tuple[tuple[int, MembershipResult], ...], tuple[AppDelivery, ...]] = {}
+        by_sources: dict[tuple[str, tuple[tuple[int, MembershipResult], ...]], AppDelivery] = {}
         out = {}
         for host, signature in zip(self.hosts, signatures, strict=True):
             key = tuple(signature)
-            deliveries = shared.get(key)
+            deliveries = by_signature.get(key)
             if deliveries is None:
-                deliveries = shared[key] = _deliveries_of(key, slots, disagreements)
+                deliveries = _deliveries_of(key, slots, by_sources, disagreements)
+                by_signature[key] = deliveries
             out[host.key] = deliveries
         for (name, classes), settings in disagreements.items():
             findings.append(
@@ -269,31 +302,45 @@ _Slot = tuple[str, tuple[str, ...], dict[str, AppSettings]]
 def _deliveries_of(
     signature: tuple[tuple[int, MembershipResult], ...],
     slots: list[_Slot],
+    shared: dict[tuple[str, tuple[tuple[int, MembershipResult], ...]], AppDelivery],
     disagreements: dict[tuple[str, tuple[str, ...]], AppSettings],
 ) -> tuple[AppDelivery, ...]:
-    """One delivery per app. RESOLVER.md §3 (ours): "its settings from the first class in
-    ASCII order of class name with APP_MULTIPLY_ASSIGNED when they disagree"."""
-    apps: dict[str, list[tuple[str, MembershipResult, AppSettings]]] = {}
+    """One delivery per app, shared with every host that gets it from the same slots."""
+    apps: dict[str, list[tuple[int, MembershipResult]]] = {}
     for slot, result in signature:
-        serverclass, names, settings_of = slots[slot]
-        for name in names:
-            apps.setdefault(name, []).append((serverclass, result, settings_of[name]))
+        for name in slots[slot][1]:
+            apps.setdefault(name, []).append((slot, result))
     out = []
     for name in sorted(apps):
-        rows = apps[name]
-        chosen = next((n for n, r in enumerate(rows) if r[1] is MembershipResult.MEMBER), None)
-        result = MembershipResult.UNKNOWN if chosen is None else MembershipResult.MEMBER
-        settings = rows[chosen or 0][2]
-        classes = tuple(r[0] for r in rows)
-        certain = True
-        if len(rows) > 1:
-            wanted = settings.delivery_key()
-            # an earlier class we are unsure of would win over the chosen one
-            certain = all(r[2].delivery_key() == wanted for r in rows[: chosen or len(rows)])
-            if len({r[2].delivery_key() for r in rows}) > 1:
-                disagreements.setdefault((name, classes), settings)
-        out.append(AppDelivery(name, result, classes, settings, certain))
+        key = (name, tuple(apps[name]))
+        delivery = shared.get(key)
+        if delivery is None:
+            delivery = shared[key] = _delivery(name, key[1], slots, disagreements)
+        out.append(delivery)
     return tuple(out)
+
+
+def _delivery(
+    name: str,
+    sources: tuple[tuple[int, MembershipResult], ...],
+    slots: list[_Slot],
+    disagreements: dict[tuple[str, tuple[str, ...]], AppSettings],
+) -> AppDelivery:
+    """RESOLVER.md §3 (ours): "its settings from the first class in ASCII order of class
+    name with APP_MULTIPLY_ASSIGNED when they disagree"."""
+    rows = [(slots[slot][0], result, slots[slot][2][name]) for slot, result in sources]
+    chosen = next((n for n, r in enumerate(rows) if r[1] is MembershipResult.MEMBER), None)
+    result = MembershipResult.UNKNOWN if chosen is None else MembershipResult.MEMBER
+    settings = rows[chosen or 0][2]
+    classes = tuple(r[0] for r in rows)
+    certain = True
+    if len(rows) > 1:
+        wanted = settings.delivery_key()
+        # an earlier class we are unsure of would win over the chosen one
+        certain = all(r[2].delivery_key() == wanted for r in rows[: chosen or len(rows)])
+        if len({r[2].delivery_key() for r in rows}) > 1:
+            disagreements.setdefault((name, classes), settings)
+    return AppDelivery(name, result, classes, settings, certain)
 
 
 _FULL_MATCH = Finding(

@@ -25,7 +25,8 @@ def delivery(resolution: ServerClassResolution, host: str, app: str) -> AppDeliv
 def test_app_star_is_every_app_in_the_repository() -> None:
     resolution = resolve("[serverClass:web]\nwhitelist.0 = web*\n[serverClass:web:app:*]\n")
     assert app_results(resolution) == {("web-01", app): "member" for app in REPOSITORY}
-    assert {a.app for a in resolution.app_memberships} == {"*"}
+    assert {a.app for a in resolution.iter_app_memberships()} == {"*"}
+    assert resolution.inheriting == {"web": ("*",)}
 
 
 # "(not mixable with named app stanzas in one class)"

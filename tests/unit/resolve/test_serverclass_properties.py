@@ -108,7 +108,9 @@ def resolve(conf: str | dict, hs: list[Host], version: str | None, files: dict =
 
 def answers(resolution: ServerClassResolution) -> dict[tuple[str, ...], str]:
     out = {(m.host, m.serverclass): m.result.value for m in resolution.memberships}
-    out.update({(a.host, a.serverclass, a.app): a.result.value for a in resolution.app_memberships})
+    out.update(
+        {(a.host, a.serverclass, a.app): a.result.value for a in resolution.iter_app_memberships()}
+    )
     return out
 
 
@@ -120,7 +122,7 @@ def test_an_app_filter_never_adds_a_host_the_class_lacks(
     resolution = resolve(conf, hs, version)
     classes = {(m.host, m.serverclass): m.result.value for m in resolution.memberships}
     rank = {"not_member": 0, "unknown": 1, "member": 2}
-    for app in resolution.app_memberships:
+    for app in resolution.iter_app_memberships():
         assert rank[app.result.value] <= rank[classes[(app.host, app.serverclass)]]
 
 
@@ -138,7 +140,7 @@ def test_results_do_not_depend_on_stanza_key_or_entry_order(
     }
     again = resolve(shuffled, hs, version)
     assert set(again.memberships) == set(expected.memberships)
-    assert set(again.app_memberships) == set(expected.app_memberships)
+    assert set(again.iter_app_memberships()) == set(expected.iter_app_memberships())
     # entry order: renumber every list entry; the answers (not the deciding entry) hold
     renumbered = {}
     for name, s in stanzas.items():

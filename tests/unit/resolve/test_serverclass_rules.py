@@ -40,7 +40,7 @@ def members(resolution: ServerClassResolution, serverclass: str) -> set[str]:
 def app_members(resolution: ServerClassResolution, app: str) -> set[str]:
     return {
         a.host
-        for a in resolution.app_memberships
+        for a in resolution.iter_app_memberships()
         if a.app == app and a.result is MembershipResult.MEMBER
     }
 
