@@ -113,13 +113,15 @@ def classify_literal(pattern: str) -> LiteralKind | None:
     """IP, GUID or name for a literal entry; None for a pattern (patterns never make hosts)."""
     if not is_literal(pattern) or not pattern:
         return None
-    try:
-        ipaddress.ip_address(pattern)
-    except ValueError:
-        pass
-    else:
-        return LiteralKind.IP
-    if _GUID.fullmatch(pattern):
+    lowered = pattern.lower()
+    if _IP_CHARS.issuperset(lowered):  # ipaddress is slow to refuse: ask it only when it may
+        try:
+            ipaddress.ip_address(pattern)
+        except ValueError:
+            pass
+        else:
+            return LiteralKind.IP
+    if len(pattern) == 36 and _GUID.fullmatch(pattern):
         return LiteralKind.GUID
     return LiteralKind.NAME
 
