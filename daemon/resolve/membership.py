@@ -5,10 +5,7 @@ Every pattern of the conf is compiled once into one `PatternIndex`; each host's 
 matched against all of them at once, and an inverted index (pattern -> lists) says which
 lists a host hits and by which entry. A class is then evaluated only for the hosts that can
 be in it: under `filterType = whitelist`, those its whitelist hits or cannot rule out.
-
-Kleene logic (True, False, None = unknown): NOT ? = ?; F AND ? = F; T AND ? = ?; T OR ? = T;
-F OR ? = ?. So a blacklist that surely matches excludes a host under `whitelist` even when its
-whitelist is unknown, and an unknown never hides a definite answer it cannot change.
+The logic itself (Kleene's, with `missing`) is kleene.py.
 """
 
 from __future__ import annotations
@@ -16,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+from daemon.resolve.kleene import FALSE, TRUE, Outcome, join, k_and, lists_filter
 from daemon.resolve.levels import AppStanza, Filter, MachineTypes, PatternList, ServerClass, Tree
 from daemon.resolve.patterns import (
     DEFAULT_CHUNK,
@@ -44,67 +42,12 @@ from daemon.resolve.vocabulary import (
     Severity,
 )
 
-# A three-valued outcome and what an unknown one lacks.
-Outcome = tuple[bool | None, tuple[str, ...]]
-_TRUE: Outcome = (True, ())
-_FALSE: Outcome = (False, ())
 _RANKED = tuple((rank, attr, attr.value) for rank, attr in enumerate(MATCH_ORDER))
 _OTHER_FILTER_MISSING = {"packageTypesFilter": "package_type", "updaterRunningFilter": "updater"}
 _LIST_KEY = tuple[str, ListName]  # (defining stanza, list): one list's entries
 _EntryKey = tuple[tuple[int, int], str]  # an entry's place: (n or file line, key)
 # Per host: list -> ((entry place, attribute rank), match) of the deciding entry.
 _Hits = dict[_LIST_KEY, tuple[tuple[_EntryKey, int], EntryMatch]]
-
-
-def k_not(a: Outcome) -> Outcome:
-    return (None if a[0] is None else not a[0]), a[1]
-
-
-def k_and(*terms: Outcome) -> Outcome:
-    """False if any term is False; else unknown if any is; `missing` from the unknown ones."""
-    missing: list[str] = []
-    for value, lacks in terms:
-        if value is False:
-            return _FALSE
-        if value is None:
-            missing.extend(m for m in lacks if m not in missing)
-    return (None, tuple(missing)) if missing or any(t[0] is None for t in terms) else _TRUE
-
-
-def k_or(*terms: Outcome) -> Outcome:
-    """True if any term is True; else unknown if any is; `missing` from the unknown ones."""
-    missing: list[str] = []
-    for value, lacks in terms:
-        if value is True:
-            return _TRUE
-        if value is None:
-            missing.extend(m for m in lacks if m not in missing)
-    return (None, tuple(missing)) if missing or any(t[0] is None for t in terms) else _FALSE
-
-
-def whitelist_filter(w: Outcome, b: Outcome) -> Outcome:
-    """filterType = whitelist: member = any whitelist AND NOT any blacklist."""
-    return k_and(w, k_not(b))
-
-
-def blacklist_filter(w: Outcome, b: Outcome) -> Outcome:
-    """filterType = blacklist: member = any whitelist OR NOT any blacklist."""
-    return k_or(w, k_not(b))
-
-
-def lists_filter(filter_type: FilterType, w: Outcome, b: Outcome) -> Outcome:
-    if filter_type is FilterType.WHITELIST:
-        return whitelist_filter(w, b)
-    return blacklist_filter(w, b)
-
-
-def join(a: Outcome, b: Outcome, lacks: tuple[str, ...]) -> Outcome:
-    """The answer when we cannot tell which of two rules applies: theirs if they agree."""
-    if a[0] is not None and a[0] == b[0]:
-        return a
-    missing = list(lacks)
-    missing.extend(m for m in (*a[1], *b[1]) if m not in missing)
-    return None, tuple(missing)
 
 
 @dataclass(slots=True)
@@ -218,14 +161,14 @@ class MembershipEngine:
         """Does any entry match any of the host's values (True), could one match a value the
         host lacks or an entry we cannot read (None), or neither (False)?"""
         if plist.stanza is None:
-            return _FALSE, ListWhy(plist.name, None, False, False)
+            return FALSE, ListWhy(plist.name, None, False, False)
         key = (plist.stanza, plist.name)
         hit = hits.get(key)
         if hit is not None:
             why = ListWhy(
                 plist.name, plist.stanza, plist.inherited, True, hit[1], (), plist.cleared_by
             )
-            return _TRUE, why
+            return TRUE, why
         # Not hit: the answer depends only on the list and what the host lacks; share it.
         cached = self._unmatched.get((id(plist), lacking))
         if cached is None:
@@ -233,7 +176,7 @@ class MembershipEngine:
             missing: tuple[str, ...] = ()
             if compiled is not None:
                 missing = tuple(a.value for a in compiled.kinds if a in lacking) + compiled.always
-            outcome: Outcome = (None, missing) if missing else _FALSE
+            outcome: Outcome = (None, missing) if missing else FALSE
             why = ListWhy(
                 plist.name,
                 plist.stanza,
@@ -279,8 +222,8 @@ class MembershipEngine:
                     value,
                     mt.evidence,
                 )
-                return _TRUE, ListWhy(ListName.MACHINE_TYPES, mt.stanza, False, True, match)
-        outcome: Outcome = (None, tuple(unsafe[:1])) if unsafe else _FALSE
+                return TRUE, ListWhy(ListName.MACHINE_TYPES, mt.stanza, False, True, match)
+        outcome: Outcome = (None, tuple(unsafe[:1])) if unsafe else FALSE
         return outcome, ListWhy(
             ListName.MACHINE_TYPES, mt.stanza, False, outcome[0], None, outcome[1]
         )

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
+from daemon.resolve.delivery import DeliveryPlan
 from daemon.resolve.levels import GLOBAL, AppStanza, ServerClass, Settings, build_tree
 from daemon.resolve.locations import in_bundle, is_live_apps_directory
 from daemon.resolve.membership import MembershipEngine
@@ -99,10 +100,7 @@ class ServerClassResolver:
         app_memberships: list[AppMembership] = []
         all_settings: list[AppSettings] = []
         inheriting: dict[str, tuple[str, ...]] = {}
-        # Each group of app stanzas is a slot; a host's signature lists the slots that deliver
-        # to it (class order, so ASCII). Hosts of one signature share one tuple of deliveries.
-        slots: list[_Slot] = []
-        signatures: list[list[tuple[int, MembershipResult]]] = [[] for _ in self.hosts]
+        plan = DeliveryPlan(len(self.hosts))
         for serverclass in self.tree.classes:
             results = self.engine.resolve_class(serverclass, include_not_member=include_not_member)
             memberships.extend(m for _, _, m in results)
@@ -115,18 +113,15 @@ class ServerClassResolver:
             if same:
                 inheriting[serverclass.name] = tuple(a[0].app for a in same)
                 names = tuple(n for a in same for n in a[1])
-                slot = len(slots)
-                slots.append(
-                    (serverclass.name, names, {k: v for a in same for k, v in a[3].items()})
-                )
+                merged = {k: v for a in same for k, v in a[3].items()}
+                slot = plan.slot(serverclass.name, names, merged)
                 for i, outcome, _ in results:
                     if outcome[0] is not False:
-                        signatures[i].append((slot, MembershipResult.of(outcome[0])))
+                        plan.deliver(i, slot, MembershipResult.of(outcome[0]))
             for app, names, capped, settings in apps:
                 if app.filter.same_as_class and not capped:
                     continue
-                slot = len(slots)
-                slots.append((serverclass.name, names, settings))
+                slot = plan.slot(serverclass.name, names, settings)
                 dependent: list[str] = []
                 for i, outcome, is_dependent, why in self.engine.resolve_app(app, results):
                     host = self.hosts[i]
@@ -142,10 +137,10 @@ class ServerClassResolver:
                         AppMembership(host.key, serverclass.name, app.app, result, why, missing)
                     )
                     if result is not MembershipResult.NOT_MEMBER:
-                        signatures[i].append((slot, result))
+                        plan.deliver(i, slot, result)
                 if dependent:
                     findings.append(_version_finding(app, dependent))
-        deliveries = self._deliveries(slots, signatures, findings)
+        deliveries = plan.build([h.key for h in self.hosts], findings)
         if any(c.filter.whitelist.entries or c.filter.blacklist.entries for c in self.tree.classes):
             findings.append(_FULL_MATCH)
         findings.extend(self.engine.findings)
@@ -262,85 +257,6 @@ class ServerClassResolver:
             exclude_from_update=tuple(p.strip() for p in exclude.split(",") if p.strip()),
             evidence=state_ev + target_ev + exclude_ev,
         )
-
-    def _deliveries(
-        self,
-        slots: list[_Slot],
-        signatures: list[list[tuple[int, MembershipResult]]],
-        findings: list[Finding],
-    ) -> dict[str, tuple[AppDelivery, ...]]:
-        disagreements: dict[tuple[str, tuple[str, ...]], AppSettings] = {}
-        by_signature: dict[tuple[tuple[int, MembershipResult], ...], tuple[AppDelivery, ...]] = {}
-        by_sources: dict[tuple[str, tuple[tuple[int, MembershipResult], ...]], AppDelivery] = {}
-        out = {}
-        for host, signature in zip(self.hosts, signatures, strict=True):
-            key = tuple(signature)
-            deliveries = by_signature.get(key)
-            if deliveries is None:
-                deliveries = _deliveries_of(key, slots, by_sources, disagreements)
-                by_signature[key] = deliveries
-            out[host.key] = deliveries
-        for (name, classes), settings in disagreements.items():
-            findings.append(
-                Finding(
-                    FindingCode.APP_MULTIPLY_ASSIGNED,
-                    Severity.WARNING,
-                    f"app:{name}",
-                    f"app {name} is delivered by {', '.join(classes)} with different settings "
-                    f"(stateOnClient, repositoryLocation, targetRepositoryLocation or "
-                    f"excludeFromUpdate); {classes[0]} wins (first in ASCII order)",
-                    settings.evidence,
-                )
-            )
-        return out
-
-
-# An app stanza's part in deliveries: its class, the apps it names, their settings.
-_Slot = tuple[str, tuple[str, ...], dict[str, AppSettings]]
-
-
-def _deliveries_of(
-    signature: tuple[tuple[int, MembershipResult], ...],
-    slots: list[_Slot],
-    shared: dict[tuple[str, tuple[tuple[int, MembershipResult], ...]], AppDelivery],
-    disagreements: dict[tuple[str, tuple[str, ...]], AppSettings],
-) -> tuple[AppDelivery, ...]:
-    """One delivery per app, shared with every host that gets it from the same slots."""
-    apps: dict[str, list[tuple[int, MembershipResult]]] = {}
-    for slot, result in signature:
-        for name in slots[slot][1]:
-            apps.setdefault(name, []).append((slot, result))
-    out = []
-    for name in sorted(apps):
-        key = (name, tuple(apps[name]))
-        delivery = shared.get(key)
-        if delivery is None:
-            delivery = shared[key] = _delivery(name, key[1], slots, disagreements)
-        out.append(delivery)
-    return tuple(out)
-
-
-def _delivery(
-    name: str,
-    sources: tuple[tuple[int, MembershipResult], ...],
-    slots: list[_Slot],
-    disagreements: dict[tuple[str, tuple[str, ...]], AppSettings],
-) -> AppDelivery:
-    """RESOLVER.md §3 (ours): "its settings from the first class in ASCII order of class
-    name with APP_MULTIPLY_ASSIGNED when they disagree"."""
-    rows = [(slots[slot][0], result, slots[slot][2][name]) for slot, result in sources]
-    chosen = next((n for n, r in enumerate(rows) if r[1] is MembershipResult.MEMBER), None)
-    result = MembershipResult.UNKNOWN if chosen is None else MembershipResult.MEMBER
-    settings = rows[chosen or 0][2]
-    classes = tuple(r[0] for r in rows)
-    certain = True
-    if len(rows) > 1:
-        wanted = settings.delivery_key()
-        # an earlier class we are unsure of would win over the chosen one
-        certain = all(r[2].delivery_key() == wanted for r in rows[: chosen or len(rows)])
-        if len({r[2].delivery_key() for r in rows}) > 1:
-            disagreements.setdefault((name, classes), settings)
-    return AppDelivery(name, result, classes, settings, certain)
 
 
 _FULL_MATCH = Finding(
