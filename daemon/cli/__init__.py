@@ -31,8 +31,8 @@ from daemon.errors import (
 
 # The command groups (modules of this package), in the order `autodoc --help` lists them.
 GROUPS: tuple[str, ...] = ("ingest", "db", "runs", "status", "conf")
-# Groups that need no config, database or logs. When one is the command, only it is built:
-# the others import the models (SQLAlchemy) to list their choices.
+# Groups that need no config, database or logs. When one is the command, only it is built,
+# so `autodoc conf parse` imports nothing the other groups need.
 OFFLINE_GROUPS: tuple[str, ...] = ("conf",)
 
 DESCRIPTION = """\
@@ -88,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The whole command line; with only="conf" (an offline group), just that group's
-    commands (their help reads the same), which spares `autodoc conf parse` the models."""
+    commands (their help reads the same)."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--config",

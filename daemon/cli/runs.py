@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 
 def register(add: AddCommand) -> None:
-    from daemon.models import RunStatus, UploadType
+    from daemon.domain import RunStatus, UploadType  # not daemon.models: see ingest.py
 
     runs = add("runs", cmd_runs_list, "list or show ingestion runs")
     runs_sub = runs.add_subparsers(dest="runs_command", metavar="ACTION", required=True)
