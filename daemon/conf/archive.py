@@ -51,9 +51,9 @@ from dataclasses import dataclass
 from typing import IO, BinaryIO, Final, Protocol
 
 from daemon.conf.types import Finding, Layer, Provenance, Scope
+from daemon.domain import UploadType
 from daemon.errors import PermanentError
 from daemon.handlers.formats import sniff_archive
-from daemon.models import UploadType
 
 MiB: Final = 1024 * 1024
 GiB: Final = 1024 * MiB
