@@ -79,6 +79,16 @@ class ParseConfig:
 
 
 @dataclass(frozen=True)
+class ResolveConfig:
+    # After a ds_etc, instance_etc or inventory run completes the daemon resolves the estate
+    # once no further such run has completed for this long (one resolution for a burst).
+    debounce_seconds: float = 5.0
+    # The deployment servers' version for the version-dependent rules (RESOLVER.md §3), when
+    # their etc/splunk.version is missing or wrong; "" reads it from each bundle.
+    ds_version: str = ""
+
+
+@dataclass(frozen=True)
 class LoggingConfig:
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["json", "console"] = "json"
@@ -97,6 +107,7 @@ class Config:
     storage: StorageConfig = field(default_factory=StorageConfig)
     daemon: DaemonConfig = field(default_factory=DaemonConfig)
     parse: ParseConfig = field(default_factory=ParseConfig)
+    resolve: ResolveConfig = field(default_factory=ResolveConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
 

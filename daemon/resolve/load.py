@@ -1,0 +1,172 @@
+"""The estate from the database: which runs are the latest, and what they say (conf stanzas,
+bundle folders, inventory rows). The only SQL that reads for the resolver; everything it
+returns is plain data (daemon.resolve.estate).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.engine import Connection
+
+from daemon.database import Database
+from daemon.domain import RunStatus, UploadType
+from daemon.models import Base
+from daemon.resolve.estate import Bundle, ConfFile, Estate, InventoryEntry, StanzaRow
+
+TABLES = Base.metadata.tables
+RUNS = TABLES["ingestion_runs"]
+ESTATE_TYPES = (UploadType.DS_ETC, UploadType.INSTANCE_ETC, UploadType.INVENTORY)
+BUNDLE_TYPES = (UploadType.DS_ETC, UploadType.INSTANCE_ETC)
+
+# type -> label ("" for none) -> run id
+EstateRuns = dict[str, dict[str, int]]
+
+
+def latest_runs(db: Database) -> EstateRuns:
+    """The newest complete run of each (type, label) that makes up the estate."""
+    with db.read_session() as session:
+        rows = session.execute(
+            select(RUNS.c.type, RUNS.c.label, func.max(RUNS.c.id))
+            .where(RUNS.c.status == RunStatus.COMPLETE, RUNS.c.type.in_(ESTATE_TYPES))
+            .group_by(RUNS.c.type, RUNS.c.label)
+        ).all()
+    found: EstateRuns = {}
+    for upload_type, label, run_id in rows:
+        found.setdefault(str(upload_type), {})[label or ""] = int(run_id)
+    return found
+
+
+def load_estate(
+    db: Database,
+    runs: EstateRuns,
+    *,
+    system_default: tuple[ConfFile, ...] = (),
+    read_file: Callable[[int, str], bytes | None] | None = None,
+) -> Estate:
+    """The estate those runs say (see latest_runs)."""
+    bundle_runs = {
+        run_id: (upload_type, label)
+        for upload_type in BUNDLE_TYPES
+        for label, run_id in runs.get(upload_type.value, {}).items()
+    }
+    inventory_runs = dict(runs.get(UploadType.INVENTORY.value, {}).items())
+    with db.read_session() as session:
+        connection = session.connection()
+        files = _conf_files(connection, list(bundle_runs))
+        dirs = _bundle_dirs(connection, list(bundle_runs))
+        inventory = _inventory(connection, inventory_runs)
+    bundles: dict[str, list[Bundle]] = defaultdict(list)
+    for run_id, (upload_type, label) in sorted(bundle_runs.items(), key=lambda item: item[0]):
+        bundles[upload_type.value].append(
+            Bundle(
+                run=run_id,
+                upload_type=upload_type.value,
+                label=label or None,
+                files=tuple(files.get(run_id, ())),
+                dirs=frozenset(dirs.get(run_id, ())),
+            )
+        )
+    kwargs: dict[str, Any] = {} if read_file is None else {"read_file": read_file}
+    return Estate(
+        deployment_servers=tuple(bundles[UploadType.DS_ETC.value]),
+        instances=tuple(bundles[UploadType.INSTANCE_ETC.value]),
+        inventory=tuple(inventory),
+        system_default=system_default,
+        **kwargs,
+    )
+
+
+def _conf_files(connection: Connection, run_ids: list[int]) -> dict[int, list[ConfFile]]:
+    if not run_ids:
+        return {}
+    conf_files, stanzas = TABLES["conf_files"], TABLES["stanzas"]
+    rows = connection.execute(
+        select(
+            conf_files.c.id,
+            conf_files.c.run_id,
+            conf_files.c.path,
+            conf_files.c.conf_type,
+            conf_files.c.layer,
+            conf_files.c.app,
+            conf_files.c.scope,
+            stanzas.c.name,
+            stanzas.c.line,
+            stanzas.c.settings,
+            stanzas.c.occurrences,
+        )
+        .select_from(conf_files.outerjoin(stanzas, stanzas.c.conf_file_id == conf_files.c.id))
+        .where(conf_files.c.run_id.in_(run_ids))
+        .order_by(conf_files.c.id, stanzas.c.order_in_file)
+    ).all()
+    heads: dict[int, tuple[Any, ...]] = {}
+    stanza_rows: dict[int, list[StanzaRow]] = defaultdict(list)
+    for file_id, run_id, path, conf_type, layer, app, scope, name, line, settings, occ in rows:
+        heads.setdefault(file_id, (run_id, path, conf_type, layer, app, scope))
+        if name is not None:
+            stanza_rows[file_id].append(_stanza(name, line, settings, occ))
+    by_run: dict[int, list[ConfFile]] = defaultdict(list)
+    for file_id, (run_id, path, conf_type, layer, app, scope) in heads.items():
+        by_run[run_id].append(
+            ConfFile(
+                run=run_id,
+                path=path,
+                conf_type=conf_type,
+                layer=None if layer is None else str(layer),
+                app=app,
+                scope=None if scope is None else str(scope),
+                stanzas=tuple(stanza_rows.get(file_id, ())),
+            )
+        )
+    return by_run
+
+
+def _stanza(name: str, line: int, settings: Mapping[str, str], occurrences: Any) -> StanzaRow:
+    lines: dict[str, int] = {}
+    for key, _value, key_line in occurrences or ():
+        lines[key] = int(key_line)  # the last occurrence wins, as in the parser
+    return StanzaRow(name=name, line=int(line), settings=dict(settings), lines=lines)
+
+
+def _bundle_dirs(connection: Connection, run_ids: list[int]) -> dict[int, list[str]]:
+    if not run_ids:
+        return {}
+    table = TABLES["bundle_dirs"]
+    found: dict[int, list[str]] = defaultdict(list)
+    for run_id, path in connection.execute(
+        select(table.c.run_id, table.c.path).where(table.c.run_id.in_(run_ids))
+    ):
+        found[run_id].append(path)
+    return found
+
+
+def _inventory(connection: Connection, runs: Mapping[str, int]) -> list[InventoryEntry]:
+    if not runs:
+        return []
+    labels = {run_id: label for label, run_id in runs.items()}
+    table = TABLES["inventory_rows"]
+    entries = []
+    for row in connection.execute(
+        select(table)
+        .where(table.c.run_id.in_(list(labels)))
+        .order_by(table.c.run_id, table.c.row_number)
+    ).mappings():
+        entries.append(
+            InventoryEntry(
+                run=row["run_id"],
+                label=labels[row["run_id"]] or None,
+                row_number=row["row_number"],
+                client_name=row["client_name"],
+                hostname=row["hostname"],
+                ip=row["ip"],
+                dns=row["dns"],
+                guid=row["guid"],
+                machine_type=row["machine_type"],
+                splunk_version=row["splunk_version"],
+                role=row["role"],
+            )
+        )
+    return entries

@@ -1,0 +1,402 @@
+"""One resolution of the estate (RESOLVER.md §1–§4): identity, then for each deployment server
+its classes and apps per host, then each host's apps (delivered and observed) and effective
+inputs, with the findings of each step. Pure: an Estate in, a Resolution out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from daemon.resolve.btool import effective_to_json
+from daemon.resolve.estate import Bundle, ConfFile, Estate
+from daemon.resolve.identity import (
+    Identity,
+    Record,
+    instance_record,
+    inventory_records,
+    literal_record,
+    merge_identities,
+)
+from daemon.resolve.layers import ConfLayer, Origin, effective, layer_from_lines, layer_kind
+from daemon.resolve.result import HostApp, Resolution, ResolvedHost
+from daemon.resolve.serverclass import resolve_serverclasses
+from daemon.resolve.types import (
+    AppDelivery,
+    DeploymentServer,
+    Finding,
+    Host,
+    Membership,
+    Stanzas,
+)
+from daemon.resolve.vocabulary import FindingCode, MembershipResult, Severity, StateOnClient
+
+_LIST_KEY_PREFIXES = ("whitelist.", "blacklist.")
+
+
+@dataclass(frozen=True, slots=True)
+class ResolveOptions:
+    ds_version: str | None = None  # overrides every DS's etc/splunk.version
+
+
+def resolve(estate: Estate, options: ResolveOptions | None = None) -> Resolution:
+    return _Resolver(estate, options or ResolveOptions()).run()
+
+
+class _Resolver:
+    def __init__(self, estate: Estate, options: ResolveOptions) -> None:
+        self.estate = estate
+        self.options = options
+        self.findings: list[Finding] = []
+        self._layers: dict[int, ConfLayer | None] = {}
+        self._serverclass: dict[int, Stanzas] = {}
+
+    def run(self) -> Resolution:
+        ds_by_label = {b.label or "": b for b in self.estate.deployment_servers}
+        identities = merge_identities(self._records(ds_by_label))
+        self.findings.extend(identities.findings)
+        by_ds: dict[str, list[Identity]] = defaultdict(list)
+        only = next(iter(ds_by_label)) if len(ds_by_label) == 1 else None
+        for identity in identities.hosts:
+            label = identity.ds if identity.ds in ds_by_label else only
+            if label is not None:
+                by_ds[label].append(identity)
+        memberships: list[Membership] = []
+        deliveries: dict[str, tuple[AppDelivery, ...]] = {}
+        versions: dict[str, str | None] = {}
+        for label, bundle in ds_by_label.items():
+            ds = self._deployment_server(bundle)
+            versions[label] = ds.version
+            members = by_ds.get(label, [])
+            result = resolve_serverclasses(ds, [_host(i) for i in members])
+            memberships.extend(result.memberships)
+            deliveries.update(result.deliveries)
+            self.findings.extend(result.findings)
+            self._class_findings(label, result.classes, result.memberships)
+            self._unused_apps(bundle, ds, result.deliveries.values())
+        instances = {b.run: b for b in self.estate.instances}
+        hosts: list[ResolvedHost] = []
+        apps: list[HostApp] = []
+        stacks: dict[str, Mapping[str, Any]] = {}
+        classes_of: dict[str, int] = defaultdict(int)
+        for m in memberships:
+            classes_of[m.host] += 1
+        for identity in identities.hosts:
+            label = identity.ds if identity.ds in ds_by_label else only
+            ds_bundle = ds_by_label.get(label) if label is not None else None
+            instance = instances.get(identity.instance_run or -1)
+            delivered = deliveries.get(identity.name, ())
+            apps.extend(self._host_apps(identity.name, delivered, instance, ds_bundle))
+            stack, inputs = self._inputs(delivered, instance, ds_bundle)
+            stacks.setdefault(stack, inputs)
+            hosts.append(_resolved(identity, label, instance, stack))
+            if not classes_of[identity.name] and any(
+                s.startswith("inventory:") for s in identity.sources
+            ):
+                self.findings.append(
+                    Finding(
+                        FindingCode.HOST_UNMANAGED,
+                        Severity.INFO,
+                        f"host:{identity.name}",
+                        f"{identity.name} is in the deployment server's client list but in no "
+                        "server class",
+                        host=identity.name,
+                    )
+                )
+        summary = {
+            "deployment_servers": len(ds_by_label),
+            "hosts": len(hosts),
+            "memberships": sum(1 for m in memberships if m.result is MembershipResult.MEMBER),
+            "unknown": sum(1 for m in memberships if m.result is MembershipResult.UNKNOWN),
+            "apps": len(apps),
+            "stacks": len(stacks),
+            "findings": len(self.findings),
+        }
+        version = self.options.ds_version or next(iter(versions.values()), None)
+        return Resolution(
+            hosts=tuple(hosts),
+            memberships=tuple(memberships),
+            apps=tuple(apps),
+            effective_inputs=stacks,
+            findings=tuple(self.findings),
+            ds_version=version,
+            summary=summary,
+        )
+
+    # -- identity ---------------------------------------------------------------------------
+
+    def _records(self, ds_by_label: Mapping[str, Bundle]) -> list[Record]:
+        records = inventory_records(self.estate.inventory)
+        only = next(iter(ds_by_label)) if len(ds_by_label) == 1 else None
+        for bundle in self.estate.instances:
+            records.append(instance_record(bundle, instance_role(bundle), _ds_of(bundle, only)))
+        for label, bundle in ds_by_label.items():
+            for stanza in self._merged_serverclass(bundle).values():
+                for key, (value, evidence) in stanza.items():
+                    if not key.startswith(_LIST_KEY_PREFIXES) or key.endswith(
+                        ("from_pathname", "select_field", "where_field", "where_equals")
+                    ):
+                        continue
+                    record = literal_record(value.strip(), label or None, evidence)
+                    if record is not None:
+                        records.append(record)
+        return records
+
+    # -- deployment servers -----------------------------------------------------------------
+
+    def _layer(self, file: ConfFile) -> ConfLayer | None:
+        if id(file) not in self._layers:
+            kind = layer_kind(file.layer, file.scope)
+            self._layers[id(file)] = (
+                None
+                if kind is None
+                else layer_from_lines(
+                    Origin(kind, file.app if kind.in_app else None, file.path, file.run),
+                    file.stanzas,
+                )
+            )
+        return self._layers[id(file)]
+
+    def _own_layers(self, bundle: Bundle, conf_type: str) -> list[ConfLayer]:
+        """A tree's own configuration of that type (not a DS's repository), with the shipped
+        system/default when the tree lacks its own."""
+        files = [f for f in bundle.conf(conf_type) if f.layer in ("system", "app")]
+        if not any(f.layer == "system" and f.scope == "default" for f in files):
+            files.extend(f for f in self.estate.system_default if f.conf_type == conf_type)
+        return [layer for f in files if (layer := self._layer(f)) is not None]
+
+    def _merged_serverclass(self, bundle: Bundle) -> Stanzas:
+        if bundle.run not in self._serverclass:
+            merged = effective("serverclass", self._own_layers(bundle, "serverclass"))
+            self._serverclass[bundle.run] = {
+                name: {key: (v.value, v.evidence()) for key, v in stanza.settings.items()}
+                for name, stanza in merged.stanzas.items()
+            }
+        return self._serverclass[bundle.run]
+
+    def _deployment_server(self, bundle: Bundle) -> DeploymentServer:
+        version = self.options.ds_version or bundle.value("splunk.version", "default", "VERSION")
+        read = self.estate.read_file
+        return DeploymentServer(
+            stanzas=self._merged_serverclass(bundle),
+            list_apps=lambda path: _list_apps(bundle, path),
+            read_file=lambda path: read(bundle.run, path),
+            version=version,
+            name=bundle.label or "",
+        )
+
+    def _class_findings(
+        self, label: str, classes: Sequence[str], memberships: Sequence[Membership]
+    ) -> None:
+        reached = {m.serverclass for m in memberships}
+        for name in classes:
+            if name not in reached:
+                self.findings.append(
+                    Finding(
+                        FindingCode.SERVERCLASS_EMPTY,
+                        Severity.WARNING,
+                        f"serverClass:{name}",
+                        f"server class {name} of deployment server {label or '(unlabelled)'} "
+                        "matches no known host",
+                    )
+                )
+
+    def _unused_apps(
+        self,
+        bundle: Bundle,
+        ds: DeploymentServer,
+        delivered: Iterable[tuple[AppDelivery, ...]],
+    ) -> None:
+        used = {d.app for host_apps in delivered for d in host_apps}
+        repository = ds.list_apps("etc/deployment-apps") or ()
+        for app in sorted(set(repository) - used):
+            self.findings.append(
+                Finding(
+                    FindingCode.APP_UNUSED,
+                    Severity.INFO,
+                    f"app:{app}",
+                    f"app {app} is in the repository of deployment server "
+                    f"{bundle.label or '(unlabelled)'} but delivered to no known host",
+                )
+            )
+
+    # -- hosts --------------------------------------------------------------------------------
+
+    def _host_apps(
+        self,
+        host: str,
+        delivered: Sequence[AppDelivery],
+        instance: Bundle | None,
+        ds: Bundle | None,
+    ) -> list[HostApp]:
+        apps = [
+            HostApp(
+                host=host,
+                app=d.app,
+                result="deployed" if d.result is MembershipResult.MEMBER else "unknown",
+                serverclasses=d.serverclasses,
+                state=None if d.settings.state is None else d.settings.state.value,
+                target=d.settings.target,
+                in_repository=d.settings.in_repository,
+                why={"stanza": d.settings.stanza, "settings_certain": d.settings_certain},
+            )
+            for d in delivered
+        ]
+        if instance is None:
+            return apps
+        deployed = {d.app for d in delivered if d.result is MembershipResult.MEMBER}
+        for app in sorted(_instance_apps(instance)):
+            apps.append(HostApp(host=host, app=app, result="observed", in_repository=False))
+            if app in deployed and ds is not None:
+                self._drift(host, app, instance, ds)
+        return apps
+
+    def _drift(self, host: str, app: str, instance: Bundle, ds: Bundle) -> None:
+        expected = _app_content(ds, app, "deployment_app")
+        observed = _app_content(instance, app, "app")
+        changed = sorted(
+            k for k in expected.keys() | observed.keys() if expected.get(k) != observed.get(k)
+        )
+        if not changed:
+            return
+        conf_type, scope, stanza = changed[0]
+        self.findings.append(
+            Finding(
+                FindingCode.APP_DRIFT,
+                Severity.WARNING,
+                f"app:{app}",
+                f"{host}'s copy of {app} differs from the deployment server's in "
+                f"{len(changed)} stanza(s), first {scope}/{conf_type}.conf [{stanza}]",
+                host=host,
+            )
+        )
+
+    def _inputs(
+        self, delivered: Sequence[AppDelivery], instance: Bundle | None, ds: Bundle | None
+    ) -> tuple[str, Mapping[str, Any]]:
+        """The host's effective inputs and the key of its layer stack."""
+        layers = self._own_layers(instance, "inputs") if instance is not None else []
+        if instance is None:
+            layers.extend(
+                layer
+                for f in self.estate.system_default
+                if f.conf_type == "inputs" and (layer := self._layer(f)) is not None
+            )
+        own = _instance_apps(instance) if instance is not None else set()
+        if ds is not None:
+            for d in delivered:
+                if d.app in own or not _live(d):
+                    continue
+                for f in ds.conf("inputs"):
+                    if f.layer == "deployment_app" and f.app == d.app:
+                        layer = self._layer(f)
+                        if layer is not None:
+                            layers.append(layer)
+        merged = effective("inputs", layers)
+        return merged.stack, effective_to_json(merged)
+
+
+def instance_role(bundle: Bundle) -> str | None:
+    """RESOLVER.md §2: a role from the apps and settings an instance has."""
+    apps = _instance_apps(bundle)
+    if "SplunkUniversalForwarder" in apps:
+        return "uf"
+    if "SplunkForwarder" in apps:
+        state = bundle.value("app", "install", "state")
+        if state != "disabled":
+            return "hf"
+    indexes = any(
+        row.name not in ("default",) and not row.name.startswith(("volume:", "provider"))
+        for f in bundle.conf("indexes")
+        if not (f.layer == "system" and f.scope == "default")
+        for row in f.stanzas
+    )
+    receives = any(
+        row.name.startswith("splunktcp") for f in bundle.conf("inputs") for row in f.stanzas
+    )
+    if indexes and receives:
+        return "indexer"
+    if any(f.layer in ("system", "app") for f in bundle.conf("serverclass")):
+        return "ds"
+    return None
+
+
+def _live(delivery: AppDelivery) -> bool:
+    """Delivered, certain, enabled and into the live apps folder (RESOLVER.md §3 Apps)."""
+    settings = delivery.settings
+    return (
+        delivery.result is MembershipResult.MEMBER
+        and settings.live
+        and settings.state is not StateOnClient.DISABLED
+    )
+
+
+def _list_apps(bundle: Bundle, path: str) -> Collection[str] | None:
+    prefix = path.rstrip("/") + "/"
+    found = {d[len(prefix) :].split("/", 1)[0] for d in bundle.dirs if d.startswith(prefix)}
+    found.update(
+        f.path[len(prefix) :].split("/", 1)[0] for f in bundle.files if f.path.startswith(prefix)
+    )
+    found.discard("")
+    return found or None
+
+
+def _instance_apps(bundle: Bundle) -> set[str]:
+    apps = set(_list_apps(bundle, "etc/apps") or ())
+    apps.update(f.app for f in bundle.files if f.layer == "app" and f.app)
+    return apps
+
+
+def _app_content(bundle: Bundle, app: str, layer: str) -> dict[tuple[str, str, str], str]:
+    content: dict[tuple[str, str, str], str] = {}
+    for f in bundle.files:
+        if f.layer == layer and f.app == app:
+            for row in f.stanzas:
+                digest = hashlib.sha256(repr(sorted(row.settings.items())).encode()).hexdigest()
+                content[(f.conf_type, f.scope or "", row.name)] = digest
+    return content
+
+
+def _ds_of(bundle: Bundle, only: str | None) -> str | None:
+    """The DS an instance names in deploymentclient.conf targetUri, else the only DS."""
+    target = bundle.value("deploymentclient", "target-broker:deploymentServer", "targetUri")
+    if target:
+        return target.split("://")[-1].split(":")[0].split(".")[0] or only
+    return only
+
+
+def _host(identity: Identity) -> Host:
+    values = identity.values
+    return Host(
+        key=identity.name,
+        client_name=values.get("client_name"),
+        hostname=values.get("hostname"),
+        ip=values.get("ip"),
+        dns=values.get("dns"),
+        guid=values.get("guid"),
+        machine_type=values.get("machine_type"),
+    )
+
+
+def _resolved(
+    identity: Identity, ds: str | None, instance: Bundle | None, stack: str
+) -> ResolvedHost:
+    values = identity.values
+    role = (instance_role(instance) if instance is not None else None) or identity.role
+    return ResolvedHost(
+        name=identity.name,
+        role=role or "unknown",
+        client_name=values.get("client_name"),
+        hostname=values.get("hostname"),
+        ip=values.get("ip"),
+        dns=values.get("dns"),
+        guid=values.get("guid"),
+        machine_type=values.get("machine_type"),
+        splunk_version=values.get("splunk_version"),
+        ds=ds or None,
+        sources=tuple(identity.sources),
+        stack=stack,
+    )

@@ -1,0 +1,111 @@
+"""Resolving the estate (RESOLVER.md §1): load what the latest complete runs say, compute a
+resolution (daemon.resolve, pure) and store it (daemon.resolve.store).
+
+`autodoc resolve` does it on demand. The daemon does it by itself after a `ds_etc`,
+`instance_etc` or `inventory` run completes, once such runs stop completing for
+`[resolve] debounce_seconds`, in a child process (`autodoc resolve --if-changed`): a big
+estate never holds up ingestion or parsing, and its memory goes back when it ends. One
+resolver works at a time per database (the claim in daemon.resolve.store); a resolver that
+died is redone by the next start, because the estate then differs from the newest resolution.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+
+from daemon import faults
+from daemon.config import Config
+from daemon.database import Database
+from daemon.errors import TransientError
+from daemon.logs import get_logger
+from daemon.models import Base, ResolutionStatus
+from daemon.owners import this_process
+from daemon.resolve import store
+from daemon.resolve.defaults import shipped_system_default
+from daemon.resolve.load import EstateRuns, latest_runs, load_estate
+from daemon.resolve.resolver import ResolveOptions, resolve
+
+RESOLUTIONS = Base.metadata.tables["resolutions"]
+
+
+@dataclass(frozen=True)
+class ResolveOutcome:
+    resolution_id: int | None  # None: nothing to do (the estate has not changed)
+    summary: dict[str, Any]
+    seconds: float = 0.0
+
+
+def estate_changed(db: Database, runs: EstateRuns) -> bool:
+    """True when no resolution, complete or failed, was made from exactly these runs (a failed
+    one is not retried until the estate changes or `autodoc resolve` is asked)."""
+    with db.read_session() as session:
+        last = session.execute(
+            select(RESOLUTIONS.c.inputs)
+            .where(RESOLUTIONS.c.status != ResolutionStatus.RUNNING)
+            .order_by(RESOLUTIONS.c.id.desc())
+            .limit(1)
+        ).scalar()
+    return not last or last.get("runs") != runs
+
+
+def resolve_estate(
+    config: Config, db: Database, *, ds_version: str | None = None, if_changed: bool = False
+) -> ResolveOutcome:
+    """Compute and store a resolution of the estate as it is now. Raises ResolutionBusy when
+    another process is resolving."""
+    start = time.monotonic()
+    runs = latest_runs(db)
+    if if_changed and not estate_changed(db, runs):
+        return ResolveOutcome(None, {})
+    version = ds_version or config.resolve.ds_version or None
+    owner = this_process()
+    resolution_id = store.begin(db, owner, {"runs": runs}, version)
+    log = get_logger(resolution_id=resolution_id)
+    log.info("resolution.started", runs=runs)
+    try:
+        with _heartbeat(db, resolution_id, owner):
+            estate = load_estate(db, runs, system_default=shipped_system_default("inputs"))
+            result = resolve(estate, ResolveOptions(ds_version=version))
+            faults.point("after_resolution_computed")
+            store.write(db, resolution_id, result)
+            faults.point("after_resolution_rows")
+            summary = dict(result.summary)
+            store.complete(db, resolution_id, owner, summary)
+    except (store.ResolutionLost, TransientError):
+        # Not this estate's fault: nothing is recorded against these runs, so the next
+        # attempt (the daemon's, or the next start's) does it again.
+        raise
+    except Exception as exc:
+        log.error("resolution.failed", error=repr(exc), exc_info=exc)
+        with contextlib.suppress(Exception):
+            store.fail(db, resolution_id, owner, f"internal error: {exc!r}")
+        raise
+    seconds = round(time.monotonic() - start, 3)
+    log.info("resolution.complete", duration_ms=round(seconds * 1000, 1), **summary)
+    return ResolveOutcome(resolution_id, summary, seconds)
+
+
+@contextlib.contextmanager
+def _heartbeat(db: Database, resolution_id: int, owner: str) -> Iterator[None]:
+    """Renew the claim while the resolution is computed and written."""
+    done = threading.Event()
+
+    def beat() -> None:
+        while not done.wait(store.HEARTBEAT_SECONDS):
+            with contextlib.suppress(Exception):  # a missed beat only risks a takeover
+                store.heartbeat(db, resolution_id, owner)
+
+    thread = threading.Thread(target=beat, name="resolve-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
