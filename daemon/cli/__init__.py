@@ -30,7 +30,7 @@ from daemon.errors import (
 )
 
 # The command groups (modules of this package), in the order `autodoc --help` lists them.
-GROUPS: tuple[str, ...] = ("ingest", "db", "runs", "status", "conf")
+GROUPS: tuple[str, ...] = ("ingest", "db", "runs", "status", "estate", "conf")
 # Groups that need no config, database or logs. When one is the command, only it is built,
 # so `autodoc conf parse` imports nothing the other groups need.
 OFFLINE_GROUPS: tuple[str, ...] = ("conf",)

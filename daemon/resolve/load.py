@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from daemon.database import Database
-from daemon.domain import RunStatus, UploadType
+from daemon.domain import ResolutionStatus, RunStatus, UploadType
 from daemon.models import Base
 from daemon.resolve.estate import Bundle, ConfFile, Estate, InventoryEntry, StanzaRow
 
@@ -170,3 +170,145 @@ def _inventory(connection: Connection, runs: Mapping[str, int]) -> list[Inventor
             )
         )
     return entries
+
+
+# -- stored resolutions (the queries of RESOLVER.md §7) -----------------------------------------
+
+
+class NoResolution(Exception):
+    """No complete resolution to answer from."""
+
+
+def latest_resolution(db: Database, resolution_id: int | None = None) -> dict[str, Any]:
+    """The newest complete resolution (or that one): id, created_at, ds_version, inputs,
+    summary. Raises NoResolution saying why there is none."""
+    table = TABLES["resolutions"]
+    with db.read_session() as session:
+        query = select(table).where(table.c.status == ResolutionStatus.COMPLETE)
+        if resolution_id is not None:
+            query = query.where(table.c.id == resolution_id)
+        row = session.execute(query.order_by(table.c.id.desc()).limit(1)).mappings().first()
+        if row is not None:
+            return dict(row)
+        running = session.execute(
+            select(table.c.id).where(table.c.status == ResolutionStatus.RUNNING)
+        ).first()
+    if resolution_id is not None:
+        raise NoResolution(f"no complete resolution {resolution_id}")
+    if running is not None:
+        raise NoResolution("the first resolution is still being computed: try again shortly")
+    raise NoResolution(
+        "the estate has not been resolved yet: drop a ds_etc bundle (and an inventory) and let "
+        "the daemon resolve it, or run 'autodoc resolve'"
+    )
+
+
+def stored_hosts(db: Database, resolution_id: int) -> list[dict[str, Any]]:
+    """Every host with its member classes and delivered apps (hosts --json), by name."""
+    hosts, memberships, apps = TABLES["hosts"], TABLES["host_memberships"], TABLES["host_apps"]
+    with db.read_session() as session:
+        rows = (
+            session.execute(
+                select(hosts).where(hosts.c.resolution_id == resolution_id).order_by(hosts.c.name)
+            )
+            .mappings()
+            .all()
+        )
+        classes: dict[int, list[str]] = defaultdict(list)
+        for host_id, name in session.execute(
+            select(memberships.c.host_id, memberships.c.serverclass)
+            .where(memberships.c.resolution_id == resolution_id, memberships.c.result == "member")
+            .order_by(memberships.c.serverclass)
+        ):
+            classes[host_id].append(name)
+        delivered: dict[int, list[str]] = defaultdict(list)
+        for host_id, app in session.execute(
+            select(apps.c.host_id, apps.c.app)
+            .where(apps.c.resolution_id == resolution_id, apps.c.result == "deployed")
+            .order_by(apps.c.app)
+        ):
+            delivered[host_id].append(app)
+    return [
+        {
+            **{k: row[k] for k in ("name", *HOST_COLUMNS, "role", "sources")},
+            "serverclasses": classes.get(row["id"], []),
+            "apps": delivered.get(row["id"], []),
+            "_id": row["id"],
+            "_stack": row["stack"],
+        }
+        for row in rows
+    ]
+
+
+HOST_COLUMNS = ("client_name", "hostname", "ip", "dns", "guid", "machine_type")
+
+
+def find_host(hosts: list[dict[str, Any]], name: str) -> dict[str, Any] | None:
+    """A host by any of its names: name, client name, hostname, short name, dns, ip, guid."""
+    wanted = name.strip().lower()
+    for field in ("name", "client_name", "hostname", "dns", "ip", "guid"):
+        for host in hosts:
+            if (host.get(field) or "").lower() == wanted:
+                return host
+    short = [h for h in hosts if (h.get("hostname") or "").lower().split(".")[0] == wanted]
+    return short[0] if len(short) == 1 else None
+
+
+def host_details(db: Database, resolution_id: int, host: dict[str, Any]) -> dict[str, Any]:
+    """Classes (member and unknown) with why, apps, effective inputs and findings of a host."""
+    memberships, apps = TABLES["host_memberships"], TABLES["host_apps"]
+    inputs, findings = TABLES["host_effective_inputs"], TABLES["resolution_findings"]
+    with db.read_session() as session:
+        classes = [
+            {"name": r.serverclass, "result": r.result, "why": r.why, "missing": r.missing}
+            for r in session.execute(
+                select(memberships)
+                .where(memberships.c.host_id == host["_id"])
+                .order_by(memberships.c.serverclass)
+            )
+        ]
+        host_apps = [
+            {
+                "app": r.app,
+                "serverclasses": r.serverclasses,
+                "result": r.result,
+                "state": r.state,
+                "target": r.target,
+                "in_repository": r.in_repository,
+            }
+            for r in session.execute(
+                select(apps)
+                .where(apps.c.host_id == host["_id"])
+                .order_by(apps.c.app, apps.c.result)
+            )
+        ]
+        effective = {
+            r.stanza: r.settings
+            for r in session.execute(
+                select(inputs.c.stanza, inputs.c.settings)
+                .where(inputs.c.resolution_id == resolution_id, inputs.c.stack == host["_stack"])
+                .order_by(inputs.c.stanza)
+            )
+        }
+        found = [
+            {
+                "code": r.code,
+                "severity": r.severity,
+                "host": r.host,
+                "subject": r.subject,
+                "message": r.message,
+                "evidence": r.evidence,
+            }
+            for r in session.execute(
+                select(findings)
+                .where(findings.c.resolution_id == resolution_id, findings.c.host == host["name"])
+                .order_by(findings.c.code, findings.c.id)
+            )
+        ]
+    return {
+        "serverclasses": classes,
+        "apps": host_apps,
+        "inputs": effective,
+        "paths": [],
+        "findings": found,
+    }

@@ -1,0 +1,168 @@
+"""`autodoc resolve`, `hosts` and `host`: the estate (RESOLVER.md §7) — which hosts get which
+server classes and apps from the deployment server, and why."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import TYPE_CHECKING, Any
+
+from daemon.cli.common import AddCommand, fail, open_database
+from daemon.errors import RET_OK, RET_USAGE
+
+if TYPE_CHECKING:
+    from daemon.config import Config
+
+
+def register(add: AddCommand) -> None:
+    p = add(
+        "resolve",
+        cmd_resolve,
+        "resolve the estate now (the daemon does it by itself)",
+        "Compute a resolution of the estate from the latest complete ds_etc, instance_etc and\n"
+        "inventory runs: hosts, their server classes (member, not_member or unknown, with\n"
+        "why) and apps, and their effective inputs; print its summary. The daemon resolves by\n"
+        "itself after such a run completes. Exit 0 on success, 2 when another process is\n"
+        "resolving.",
+    )
+    p.add_argument("--ds-version", metavar="V", help="the deployment servers' version (9.4.3)")
+    p.add_argument(
+        "--if-changed",
+        action="store_true",
+        help="do nothing when the newest resolution was made from the same runs",
+    )
+    p.add_argument("--json", action="store_true", help="print a JSON object")
+
+    p = add("hosts", cmd_hosts, "list the hosts of the estate with their classes and apps")
+    p.add_argument("--serverclass", metavar="SC", help="only members of this server class")
+    p.add_argument("--app", help="only hosts the deployment server delivers this app to")
+    p.add_argument("--role", help="only hosts of this role (uf, hf, indexer, ds, unknown)")
+    p.add_argument("--resolution", type=int, metavar="ID", help="default: the latest")
+    p.add_argument("--json", action="store_true", help="print a JSON array")
+
+    p = add(
+        "host",
+        cmd_host,
+        "one host: identity, classes with why, apps, effective inputs, findings",
+    )
+    p.add_argument("name", metavar="NAME", help="any of its names: client name, hostname, ip...")
+    p.add_argument("--all", action="store_true", help="list not_member classes too")
+    p.add_argument("--resolution", type=int, metavar="ID", help="default: the latest")
+    p.add_argument("--json", action="store_true", help="print a JSON object")
+
+
+def cmd_resolve(args: argparse.Namespace, config: Config) -> int:
+    from daemon.resolve.store import ResolutionBusy
+    from daemon.resolving import resolve_estate
+
+    db = open_database(config)
+    try:
+        outcome = resolve_estate(config, db, ds_version=args.ds_version, if_changed=args.if_changed)
+    except ResolutionBusy as exc:
+        return fail(exc.message, RET_USAGE)
+    data = {"resolution": outcome.resolution_id, **outcome.summary, "seconds": outcome.seconds}
+    if args.json:
+        print(json.dumps(data, indent=2))
+    elif outcome.resolution_id is None:
+        print("the estate has not changed since the newest resolution: nothing to do")
+    else:
+        counts = ", ".join(f"{v} {k}" for k, v in outcome.summary.items())
+        print(f"resolution {outcome.resolution_id}: {counts} ({outcome.seconds:g} s)")
+    return RET_OK
+
+
+def _hosts(args: argparse.Namespace, config: Config) -> tuple[Any, int, list[dict[str, Any]]]:
+    from daemon.resolve.load import latest_resolution, stored_hosts
+
+    db = open_database(config)
+    resolution = latest_resolution(db, args.resolution)
+    return db, resolution["id"], stored_hosts(db, resolution["id"])
+
+
+def _public(host: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in host.items() if not k.startswith("_")}
+
+
+def cmd_hosts(args: argparse.Namespace, config: Config) -> int:
+    from daemon.resolve.load import NoResolution
+
+    try:
+        _db, _rid, hosts = _hosts(args, config)
+    except NoResolution as exc:
+        return fail(str(exc), RET_USAGE)
+    if args.serverclass:
+        hosts = [h for h in hosts if args.serverclass in h["serverclasses"]]
+    if args.app:
+        hosts = [h for h in hosts if args.app in h["apps"]]
+    if args.role:
+        hosts = [h for h in hosts if h["role"] == args.role]
+    if args.json:
+        print(json.dumps([_public(h) for h in hosts], indent=2))
+        return RET_OK
+    from daemon.render import render_table
+
+    rows = [
+        [h["name"], h["role"], h["ip"] or "", ", ".join(h["serverclasses"]), str(len(h["apps"]))]
+        for h in hosts
+    ]
+    print(render_table(["NAME", "ROLE", "IP", "SERVER CLASSES", "APPS"], rows))
+    return RET_OK
+
+
+def cmd_host(args: argparse.Namespace, config: Config) -> int:
+    from daemon.resolve.load import NoResolution, find_host, host_details
+
+    try:
+        db, resolution_id, hosts = _hosts(args, config)
+    except NoResolution as exc:
+        return fail(str(exc), RET_USAGE)
+    host = find_host(hosts, args.name)
+    if host is None:
+        return fail(f"no host named {args.name!r} in resolution {resolution_id}", RET_USAGE)
+    details = host_details(db, resolution_id, host)
+    if not args.all:
+        details["serverclasses"] = [
+            c for c in details["serverclasses"] if c["result"] != "not_member"
+        ]
+    data = {"resolution": resolution_id, "host": _public(host), **details}
+    if args.json:
+        print(json.dumps(data, indent=2))
+        return RET_OK
+    print(_render_host(data))
+    return RET_OK
+
+
+def _render_host(data: dict[str, Any]) -> str:
+    host = data["host"]
+    lines = [f"{host['name']} (resolution {data['resolution']}), role {host['role']}"]
+    for key in ("client_name", "hostname", "ip", "dns", "guid", "machine_type"):
+        if host.get(key):
+            lines.append(f"  {key:<13}{host[key]}")
+    lines.append(f"  {'sources':<13}{', '.join(host['sources'])}")
+    lines.append("\nserver classes:")
+    for c in data["serverclasses"]:
+        lines.append(f"  {c['name']}: {c['result']}{_why(c)}")
+    lines.append("\napps:")
+    for a in data["apps"]:
+        via = f" via {', '.join(a['serverclasses'])}" if a["serverclasses"] else ""
+        lines.append(
+            f"  {a['app']}: {a['result']}{via}" + (f", {a['state']}" if a["state"] else "")
+        )
+    lines.append(f"\ninputs: {len(data['inputs'])} effective stanzas (btool-like: --json)")
+    if data["findings"]:
+        lines.append("\nfindings:")
+        lines.extend(f"  {f['code']}: {f['message']}" for f in data["findings"])
+    return "\n".join(lines)
+
+
+def _why(membership: dict[str, Any]) -> str:
+    why = membership.get("why") or {}
+    entry = (why.get("whitelist") or {}).get("entry")
+    if membership["result"] == "member" and entry:
+        return (
+            f" — {entry['stanza']} {entry['key']} = {entry['pattern']} matched "
+            f"{entry['attribute']} = {entry['value']}"
+        )
+    if membership.get("missing"):
+        return f" — lacks {', '.join(membership['missing'])}"
+    return ""
