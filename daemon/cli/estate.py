@@ -49,6 +49,7 @@ def register(add: AddCommand) -> None:
     p.add_argument("--all", action="store_true", help="list not_member classes too")
     p.add_argument("--resolution", type=int, metavar="ID", help="default: the latest")
     p.add_argument("--json", action="store_true", help="print a JSON object")
+    register_btool(add)
 
 
 def cmd_resolve(args: argparse.Namespace, config: Config) -> int:
@@ -166,3 +167,88 @@ def _why(membership: dict[str, Any]) -> str:
     if membership.get("missing"):
         return f" — lacks {', '.join(membership['missing'])}"
     return ""
+
+
+def register_btool(add: AddCommand) -> None:
+    p = add(
+        "btool",
+        cmd_btool,
+        "a host's effective configuration of one conf type, as btool prints it",
+        "Like `splunk btool CONF list [STANZA] [--debug]` on the host, offline: system/local >\n"
+        "apps' local > apps' default > system/default, apps in ASCII order, each stanza\n"
+        "merged on its own before [default] fills what it lacks. The host's apps are those the\n"
+        "deployment server delivers to it (live, enabled) plus what its own etc/ tree holds.\n"
+        "STANZA selects stanzas by prefix, as btool does.",
+    )
+    p.add_argument("name", metavar="NAME", help="any of the host's names")
+    p.add_argument("conf", metavar="CONF", help="conf type: inputs, outputs, props, ...")
+    p.add_argument("stanza", metavar="STANZA", nargs="?", help="only stanzas starting so")
+    p.add_argument("--debug", action="store_true", help="each line with the file it comes from")
+    p.add_argument("--resolution", type=int, metavar="ID", help="default: the latest")
+    p.add_argument("--json", action="store_true", help="{STANZA: {KEY: {value, file, line...}}}")
+
+
+def cmd_btool(args: argparse.Namespace, config: Config) -> int:
+    from daemon.resolve.btool import effective_to_json, render_btool
+    from daemon.resolve.defaults import shipped_system_default
+    from daemon.resolve.layers import effective
+    from daemon.resolve.load import NoResolution, find_host, latest_resolution, load_estate
+    from daemon.resolve.locations import is_live_apps_directory
+    from daemon.resolve.resolver import conf_layer, host_files
+
+    try:
+        db, resolution_id, hosts = _hosts(args, config)
+        resolution = latest_resolution(db, resolution_id)
+    except NoResolution as exc:
+        return fail(str(exc), RET_USAGE)
+    host = find_host(hosts, args.name)
+    if host is None:
+        return fail(f"no host named {args.name!r} in resolution {resolution_id}", RET_USAGE)
+    runs: dict[str, dict[str, int]] = resolution["inputs"].get("runs", {})
+    ds_runs = runs.get("ds_etc", {})
+    label = host["_ds"] if host["_ds"] in ds_runs else next(iter(ds_runs), None)
+    instance_run = next(
+        (int(s.rsplit(" ", 1)[1]) for s in host["sources"] if s.startswith("instance_etc:run ")),
+        None,
+    )
+    wanted = {
+        "ds_etc": {label: ds_runs[label]} if label is not None else {},
+        "instance_etc": {
+            k: v for k, v in runs.get("instance_etc", {}).items() if v == instance_run
+        },
+    }
+    estate = load_estate(db, wanted, conf_types=[args.conf])
+    details = _host_apps_live(db, host, is_live_apps_directory)
+    files = host_files(
+        args.conf,
+        next(iter(estate.deployment_servers), None),
+        next(iter(estate.instances), None),
+        details,
+        shipped_system_default(args.conf),
+    )
+    if not files:
+        return fail(f"{host['name']} has no {args.conf}.conf in any layer", RET_USAGE)
+    merged = effective(args.conf, [la for f in files if (la := conf_layer(f)) is not None])
+    if args.json:
+        print(json.dumps(effective_to_json(merged, args.stanza), indent=2))
+        return RET_OK
+    home = "/opt/splunkforwarder" if host["role"] == "uf" else "/opt/splunk"
+    text = render_btool(merged, args.stanza, args.debug, splunk_home=home)
+    if text:
+        print(text)
+    return RET_OK
+
+
+def _host_apps_live(db: Any, host: dict[str, Any], is_live: Any) -> set[str]:
+    """The apps the DS delivers to the host for sure, enabled, into its live apps folder."""
+    from sqlalchemy import select
+
+    from daemon.models import HostApp
+
+    with db.read_session() as session:
+        rows = session.execute(
+            select(HostApp.app, HostApp.state, HostApp.target).where(
+                HostApp.host_id == host["_id"], HostApp.result == "deployed"
+            )
+        ).all()
+    return {app for app, state, target in rows if state != "disabled" and is_live(target or "")}

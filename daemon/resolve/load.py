@@ -6,7 +6,7 @@ returns is plain data (daemon.resolve.estate).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import func, select
@@ -46,6 +46,7 @@ def load_estate(
     *,
     system_default: tuple[ConfFile, ...] = (),
     read_file: Callable[[int, str], bytes | None] | None = None,
+    conf_types: Sequence[str] | None = None,
 ) -> Estate:
     """The estate those runs say (see latest_runs)."""
     bundle_runs = {
@@ -56,7 +57,7 @@ def load_estate(
     inventory_runs = dict(runs.get(UploadType.INVENTORY.value, {}).items())
     with db.read_session() as session:
         connection = session.connection()
-        files = _conf_files(connection, list(bundle_runs))
+        files = _conf_files(connection, list(bundle_runs), conf_types)
         dirs = _bundle_dirs(connection, list(bundle_runs))
         inventory = _inventory(connection, inventory_runs)
     bundles: dict[str, list[Bundle]] = defaultdict(list)
@@ -80,11 +81,13 @@ def load_estate(
     )
 
 
-def _conf_files(connection: Connection, run_ids: list[int]) -> dict[int, list[ConfFile]]:
+def _conf_files(
+    connection: Connection, run_ids: list[int], conf_types: Sequence[str] | None = None
+) -> dict[int, list[ConfFile]]:
     if not run_ids:
         return {}
     conf_files, stanzas = TABLES["conf_files"], TABLES["stanzas"]
-    rows = connection.execute(
+    query = (
         select(
             conf_files.c.id,
             conf_files.c.run_id,
@@ -101,7 +104,10 @@ def _conf_files(connection: Connection, run_ids: list[int]) -> dict[int, list[Co
         .select_from(conf_files.outerjoin(stanzas, stanzas.c.conf_file_id == conf_files.c.id))
         .where(conf_files.c.run_id.in_(run_ids))
         .order_by(conf_files.c.id, stanzas.c.order_in_file)
-    ).all()
+    )
+    if conf_types is not None:
+        query = query.where(conf_files.c.conf_type.in_(conf_types))
+    rows = connection.execute(query).all()
     heads: dict[int, tuple[Any, ...]] = {}
     stanza_rows: dict[int, list[StanzaRow]] = defaultdict(list)
     for file_id, run_id, path, conf_type, layer, app, scope, name, line, settings, occ in rows:
@@ -235,6 +241,7 @@ def stored_hosts(db: Database, resolution_id: int) -> list[dict[str, Any]]:
             "apps": delivered.get(row["id"], []),
             "_id": row["id"],
             "_stack": row["stack"],
+            "_ds": row["ds"],
         }
         for row in rows
     ]

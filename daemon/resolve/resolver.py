@@ -21,7 +21,14 @@ from daemon.resolve.identity import (
     literal_record,
     merge_identities,
 )
-from daemon.resolve.layers import ConfLayer, Origin, effective, layer_from_lines, layer_kind
+from daemon.resolve.layers import (
+    ConfLayer,
+    Origin,
+    effective,
+    layer_from_lines,
+    layer_kind,
+    stack_key,
+)
 from daemon.resolve.result import HostApp, Resolution, ResolvedHost
 from daemon.resolve.serverclass import resolve_serverclasses
 from daemon.resolve.types import (
@@ -90,8 +97,7 @@ class _Resolver:
             instance = instances.get(identity.instance_run or -1)
             delivered = deliveries.get(identity.name, ())
             apps.extend(self._host_apps(identity.name, delivered, instance, ds_bundle))
-            stack, inputs = self._inputs(delivered, instance, ds_bundle)
-            stacks.setdefault(stack, inputs)
+            stack = self._inputs(delivered, instance, ds_bundle, stacks)
             hosts.append(_resolved(identity, label, instance, stack))
             if not classes_of[identity.name] and any(
                 s.startswith("inventory:") for s in identity.sources
@@ -149,15 +155,7 @@ class _Resolver:
 
     def _layer(self, file: ConfFile) -> ConfLayer | None:
         if id(file) not in self._layers:
-            kind = layer_kind(file.layer, file.scope)
-            self._layers[id(file)] = (
-                None
-                if kind is None
-                else layer_from_lines(
-                    Origin(kind, file.app if kind.in_app else None, file.path, file.run),
-                    file.stanzas,
-                )
-            )
+            self._layers[id(file)] = conf_layer(file)
         return self._layers[id(file)]
 
     def _own_layers(self, bundle: Bundle, conf_type: str) -> list[ConfLayer]:
@@ -275,28 +273,56 @@ class _Resolver:
         )
 
     def _inputs(
-        self, delivered: Sequence[AppDelivery], instance: Bundle | None, ds: Bundle | None
-    ) -> tuple[str, Mapping[str, Any]]:
-        """The host's effective inputs and the key of its layer stack."""
-        layers = self._own_layers(instance, "inputs") if instance is not None else []
-        if instance is None:
-            layers.extend(
-                layer
-                for f in self.estate.system_default
-                if f.conf_type == "inputs" and (layer := self._layer(f)) is not None
-            )
-        own = _instance_apps(instance) if instance is not None else set()
-        if ds is not None:
-            for d in delivered:
-                if d.app in own or not _live(d):
-                    continue
-                for f in ds.conf("inputs"):
-                    if f.layer == "deployment_app" and f.app == d.app:
-                        layer = self._layer(f)
-                        if layer is not None:
-                            layers.append(layer)
-        merged = effective("inputs", layers)
-        return merged.stack, effective_to_json(merged)
+        self,
+        delivered: Sequence[AppDelivery],
+        instance: Bundle | None,
+        ds: Bundle | None,
+        stacks: dict[str, Mapping[str, Any]],
+    ) -> str:
+        """The key of the host's inputs layer stack, its effective inputs computed once per
+        stack into `stacks`."""
+        live = {d.app for d in delivered if _live(d)}
+        files = host_files("inputs", ds, instance, live, self.estate.system_default)
+        layers = [layer for f in files if (layer := self._layer(f)) is not None]
+        key = stack_key(layers)
+        if key not in stacks:
+            stacks[key] = effective_to_json(effective("inputs", layers))
+        return key
+
+
+def host_files(
+    conf_type: str,
+    ds: Bundle | None,
+    instance: Bundle | None,
+    live_apps: Collection[str],
+    system_default: Iterable[ConfFile],
+) -> list[ConfFile]:
+    """The conf files of one type a host reads (RESOLVER.md §4): its own tree's system and
+    apps when it sent one (its copy of a DS app is what it runs), the DS's copy of each live
+    app it gets and does not have yet, and the shipped system/default unless its tree has one."""
+    files: list[ConfFile] = []
+    own: set[str] = set()
+    if instance is not None:
+        files.extend(f for f in instance.conf(conf_type) if f.layer in ("system", "app"))
+        own = _instance_apps(instance)
+    if not any(f.layer == "system" and f.scope == "default" for f in files):
+        files.extend(f for f in system_default if f.conf_type == conf_type)
+    if ds is not None:
+        files.extend(
+            f
+            for f in ds.conf(conf_type)
+            if f.layer == "deployment_app" and f.app in live_apps and f.app not in own
+        )
+    return files
+
+
+def conf_layer(file: ConfFile) -> ConfLayer | None:
+    """A stored file as a layer of a host; None for one a host does not read (user, cluster)."""
+    kind = layer_kind(file.layer, file.scope)
+    if kind is None:
+        return None
+    origin = Origin(kind, file.app if kind.in_app else None, file.path, file.run)
+    return layer_from_lines(origin, file.stanzas)
 
 
 def instance_role(bundle: Bundle) -> str | None:

@@ -61,5 +61,11 @@ def test_resolve_then_hosts_and_host_answer_which_host_gets_which_class_and_why(
     assert host["inputs"]["default"]["host"]["value"] == "$decideOnStartup"
     text = workspace.run("host", "sh1").stdout
     assert "whitelist.0 = DCOMSearchHead* matched" in text
+    # btool: the shipped [splunktcp] with its origin; --debug prefixes the host's file path.
+    btool = json.loads(workspace.run("btool", "sh1", "inputs", "splunktcp", "--json").stdout)
+    assert btool["splunktcp"]["route"]["file"] == "etc/system/default/inputs.conf"
+    debug = workspace.run("btool", "sh1", "inputs", "--debug").stdout.splitlines()
+    assert "/opt/splunk/etc/system/default/inputs.conf" in debug[0]
+    assert workspace.run("btool", "sh1", "nosuch").returncode == 2
     missing = workspace.run("host", "nope")
     assert missing.returncode == 2 and "no host named 'nope'" in missing.stderr
