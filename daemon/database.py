@@ -161,7 +161,9 @@ class Database:
         self.engine.dispose()
 
     def ping(self) -> None:
-        with self.read_session() as session:
+        # A write transaction: the daemon's outage probe must find the database writable
+        # (on SQLite a deferred read would pass while another process holds the lock).
+        with self.session() as session:
             session.execute(select(1))
 
     def schema_revision(self) -> str | None:

@@ -15,7 +15,8 @@ INGEST_STEPS = (
     "after_failed_commit",
 )
 PARSE_STEPS = ("after_parse_claim", "mid_parse", "after_normalized")  # daemon.parsing
-STEPS = (*INGEST_STEPS, *PARSE_STEPS)
+RESOLVE_STEPS = ("after_resolution_computed", "after_resolution_rows")  # daemon.resolving
+STEPS = (*INGEST_STEPS, *PARSE_STEPS, *RESOLVE_STEPS)
 
 _ARMED = os.environ.get("AUTODOC_FAULT", "")
 

@@ -2,7 +2,7 @@
 row and `stored` in one transaction → source removed.
 
 Every step is safe to repeat, so a claimed file left by a crash or an outage is simply run
-through again: the run is found by the claim token kept in its notes, an existing blob is not
+through again: the run is found by its claim token (run_claims), an existing blob is not
 stored twice, and a run already `stored` or `failed` only has its source put away.
 """
 

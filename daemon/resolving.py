@@ -12,6 +12,8 @@ died is redone by the next start, because the estate then differs from the newes
 from __future__ import annotations
 
 import contextlib
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -62,7 +64,7 @@ def resolve_estate(
     another process is resolving."""
     start = time.monotonic()
     runs = latest_runs(db)
-    if if_changed and not estate_changed(db, runs):
+    if not runs or (if_changed and not estate_changed(db, runs)):
         return ResolveOutcome(None, {})
     version = ds_version or config.resolve.ds_version or None
     owner = this_process()
@@ -109,3 +111,74 @@ def _heartbeat(db: Database, resolution_id: int, owner: str) -> Iterator[None]:
     finally:
         done.set()
         thread.join()
+
+
+# How often the daemon looks for runs that other daemons (sharing the database) completed.
+POLL_SECONDS = 60.0
+RETRY_SECONDS = 30.0
+
+
+class AutoResolver:
+    """The daemon's resolver: woken when a run completes, it waits for `[resolve]
+    debounce_seconds` without another wake, then runs `autodoc resolve --if-changed` as a
+    child process (which does nothing when the estate has not changed). Its log lines go to
+    the daemon's stdout. A failed child is retried after RETRY_SECONDS."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.wake = threading.Event()
+        self.stop = threading.Event()
+        self._child: subprocess.Popen[bytes] | None = None
+        self._lock = threading.Lock()
+        self.thread = threading.Thread(target=self._loop, name="resolve", daemon=True)
+
+    def start(self) -> None:
+        self.wake.set()  # at start-up: redo what a resolver that died left undone
+        self.thread.start()
+
+    def shutdown(self, timeout: float = 10.0) -> None:
+        self.stop.set()
+        self.wake.set()
+        with self._lock:
+            child = self._child
+        if child is not None and child.poll() is None:
+            child.terminate()  # its resolution stays `running`; the next resolver redoes it
+        self.thread.join(timeout)
+
+    def _loop(self) -> None:
+        log = get_logger()
+        while not self.stop.is_set():
+            self.wake.wait(POLL_SECONDS)
+            if self.stop.is_set():
+                return
+            self.wake.clear()
+            # Debounce: one resolution for a burst of completed runs.
+            while self.wake.wait(self.config.resolve.debounce_seconds):
+                if self.stop.is_set():
+                    return
+                self.wake.clear()
+            code = self._run_child()
+            if code not in (0, None) and not self.stop.is_set():
+                log.warning("resolution.retry", exit_code=code, retry_in_s=RETRY_SECONDS)
+                self.stop.wait(RETRY_SECONDS)
+                self.wake.set()
+
+    def _run_child(self) -> int | None:
+        command = [
+            sys.executable,
+            "-m",
+            "daemon",
+            "--config",
+            str(self.config.source),
+            "resolve",
+            "--if-changed",
+        ]
+        with self._lock:
+            if self.stop.is_set():
+                return None
+            self._child = subprocess.Popen(command, stdin=subprocess.DEVNULL)
+        try:
+            return self._child.wait()
+        finally:
+            with self._lock:
+                self._child = None

@@ -12,7 +12,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from daemon.errors import ItemDeferred, ServiceUnavailable
+from daemon.errors import BlobMissing, ItemDeferred, ServiceUnavailable
 from daemon.fsutil import batched_dir_syncs
 from daemon.inbox import Claimed, Inbox, Unroutable, is_settled, printable, writer_open
 from daemon.logs import get_logger
@@ -35,6 +35,7 @@ class ScanReport:
     deferred: int = 0  # claimed, but waiting for a later pass (a writer, failed_path)
     waiting: int = 0  # written too recently (or still open), left for a later pass
     settling: list[str] = field(default_factory=list)  # their inbox paths
+    held: list[str] = field(default_factory=list)  # kept as the last copy (BlobMissing)
     outage: ServiceUnavailable | None = None
 
     def add(self, result: Outcome | BaseException) -> None:
@@ -44,6 +45,8 @@ class ScanReport:
             return
         if isinstance(exc, ItemDeferred):
             self.deferred += 1
+            if isinstance(exc, BlobMissing):
+                self.held.append(exc.message)
             return
         if exc is not None:  # the pipeline fails runs itself; this is a bug in it
             log.error("pipeline.crashed", error=repr(exc), exc_info=exc)

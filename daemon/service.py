@@ -46,6 +46,7 @@ from daemon.notify import Notifier
 from daemon.parsing import RunParser
 from daemon.pipeline import Outcome, Pipeline
 from daemon.readiness import ReadinessTracker
+from daemon.resolving import AutoResolver
 from daemon.scanner import BATCH_FILES, WarnOnce
 from daemon.watcher import Watcher
 
@@ -150,6 +151,8 @@ class Daemon:
         self._last_state = 0.0
         self._threads: list[threading.Thread] = []
         self._parse_threads: list[threading.Thread] = []
+        # The estate is resolved by the daemons that parse (daemon.resolving).
+        self.resolver: AutoResolver | None = AutoResolver(config) if parser is not None else None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -166,6 +169,8 @@ class Daemon:
                 thread = threading.Thread(target=self._parse_work, name=f"parse-{n}", daemon=True)
                 thread.start()
                 self._parse_threads.append(thread)
+        if self.resolver is not None:
+            self.resolver.start()
         clean = getattr(self.pipeline.store, "clean_stale_temp_files", None)
         if clean is not None and (removed := clean()):
             log.info("store.cleaned", stale_temp_files=removed)
@@ -204,6 +209,8 @@ class Daemon:
 
     def _shutdown(self) -> None:
         self.notifier.stopping()
+        if self.resolver is not None:
+            self.resolver.shutdown()
         self.notifier.status("stopping: finishing files in progress", force=True)
         deadline = time.monotonic() + self.config.daemon.stop_timeout_seconds
         # Jobs still queued stay claimed, untouched, for the next start to recover.
@@ -513,6 +520,8 @@ class Daemon:
             backoff.reset()
             if outcome.status in (RunStatus.COMPLETE, RunStatus.FAILED):
                 self.metrics.parse_duration.observe(time.monotonic() - start)
+            if outcome.status == RunStatus.COMPLETE and self.resolver is not None:
+                self.resolver.wake.set()
 
     def _handle_result(self, result: _Result) -> None:
         if not result.started:

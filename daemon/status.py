@@ -88,7 +88,7 @@ def _held(inbox: Inbox, db: Database, config: Config) -> list[dict[str, Any]]:
         return []
     try:
         return _missing_blobs(make_store(config.storage), finished)
-    except AutodocError:  # the storage line of the status says the store is unreachable
+    except (AutodocError, OSError):  # the storage line says what is wrong with the store
         return []
 
 

@@ -64,6 +64,8 @@ def cmd_resolve(args: argparse.Namespace, config: Config) -> int:
     data = {"resolution": outcome.resolution_id, **outcome.summary, "seconds": outcome.seconds}
     if args.json:
         print(json.dumps(data, indent=2))
+    elif outcome.resolution_id is None and not args.if_changed:
+        print("nothing to resolve: no ds_etc, instance_etc or inventory run is complete yet")
     elif outcome.resolution_id is None:
         print("the estate has not changed since the newest resolution: nothing to do")
     else:

@@ -124,7 +124,9 @@ def cmd_scan(args: argparse.Namespace, config: Config) -> int:
                 "left for the next scan",
                 file=sys.stderr,
             )
-    return RET_ITEM_FAILED if report.failed else RET_OK
+    for reason in report.held:  # a blob lost from the store: someone must look
+        print(f"autodoc: {reason}", file=sys.stderr)
+    return RET_ITEM_FAILED if report.failed or report.held else RET_OK
 
 
 def cmd_ingest(args: argparse.Namespace, config: Config) -> int:

@@ -16,7 +16,6 @@ import re
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
 
 revision = "003"
 down_revision = "002"
@@ -45,15 +44,21 @@ def upgrade() -> None:
 
 
 def _backfill() -> None:
-    """Keyset pages of runs whose notes name a claim. The first run of a token keeps it, as the
-    lookup this replaces did: a token can sit in two runs' notes when that lookup missed."""
+    """Keyset pages of runs whose notes name a claim. The token is the last `[claim ...]` of
+    the first line (the origin before it is a feeder's file name, which may hold brackets).
+    A token in two runs' notes means the old time-windowed lookup missed the first run and
+    made a second: from then on it found the newer one, so the newest keeps the token, and
+    an older one left `pending` (an orphan nothing would ever finish) is failed, naming it."""
     bind = op.get_bind()
-    runs = sa.table("ingestion_runs", sa.column("id", sa.Integer), sa.column("notes", sa.Text))
+    runs = sa.table(
+        "ingestion_runs",
+        sa.column("id", sa.Integer),
+        sa.column("notes", sa.Text),
+        sa.column("status", sa.String),
+    )
     claims = sa.table("run_claims", sa.column("token", sa.String), sa.column("run_id", sa.Integer))
-    if bind.dialect.name == "postgresql":
-        add = postgresql.insert(claims).on_conflict_do_nothing()
-    else:
-        add = sa.insert(claims).prefix_with("OR IGNORE")
+    newest: dict[str, int] = {}
+    superseded: list[tuple[int, int]] = []
     after = 0
     while True:
         page = bind.execute(
@@ -63,15 +68,27 @@ def _backfill() -> None:
             .limit(_BATCH)
         ).all()
         if not page:
-            return
-        rows = {}
+            break
         for run_id, notes in page:
-            match = _TOKEN.search(notes or "")
-            if match:
-                rows.setdefault(match.group(1), run_id)
-        if rows:
-            bind.execute(add, [{"token": t, "run_id": r} for t, r in rows.items()])
+            found = _TOKEN.findall((notes or "").split("\n", 1)[0])
+            if found:
+                if found[-1] in newest:
+                    superseded.append((newest[found[-1]], run_id))
+                newest[found[-1]] = run_id
         after = page[-1][0]
+    rows = [{"token": t, "run_id": r} for t, r in newest.items()]
+    for start in range(0, len(rows), _BATCH):
+        bind.execute(sa.insert(claims), rows[start : start + _BATCH])
+    for old, new in superseded:
+        bind.execute(
+            sa.update(runs)
+            .where(runs.c.id == old, runs.c.status == "pending")
+            .values(
+                status="failed",
+                notes=sa.func.coalesce(runs.c.notes, "")
+                + f"\nfailed: superseded by run {new}, made for the same claimed file",
+            )
+        )
 
 
 def downgrade() -> None:

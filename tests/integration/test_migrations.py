@@ -578,8 +578,10 @@ def test_deleting_a_run_cascades_to_every_002_table(db: Database) -> None:
 
 
 def test_upgrade_003_backfills_run_claims_from_the_notes_and_downgrades(empty_db_url: str) -> None:
-    """Runs made before 003 kept their claim token only in notes; the first run of a token
-    keeps it (a second run carries it when the old time-windowed lookup missed the first)."""
+    """Runs made before 003 kept their claim token only in notes. A second run carries a
+    token when the old time-windowed lookup missed the first; from then on that lookup found
+    the newer one, so the newer keeps it and the orphaned older one, still pending, is failed.
+    A feeder's file name may hold a fake marker: the token is the last one on the first line."""
     db = Database(empty_db_url)
     migrate.upgrade(db.engine, "002")
     notes = [
@@ -587,6 +589,7 @@ def test_upgrade_003_backfills_run_claims_from_the_notes_and_downgrades(empty_db
         "stored from /in/ds_etc/b.tgz [claim fedcba9876543210]\nparsed: 3 conf files",
         "claimed from /in/ds_etc/a.tgz [claim 0123456789abcdef]",  # the duplicate, later
         "stored from /home/me/c.tgz",  # `autodoc ingest`: no claim
+        "claimed from /in/ds_etc/x [claim 1111111111111111].tgz [claim 2222222222222222]",
     ]
     with db.engine.begin() as conn:
         ids = [
@@ -602,7 +605,14 @@ def test_upgrade_003_backfills_run_claims_from_the_notes_and_downgrades(empty_db
     migrate.upgrade(db.engine)
     with db.engine.connect() as conn:
         claims = dict(conn.execute(text("SELECT token, run_id FROM run_claims")).all())
-    assert claims == {"0123456789abcdef": ids[0], "fedcba9876543210": ids[1]}
+    assert claims == {
+        "0123456789abcdef": ids[2],
+        "fedcba9876543210": ids[1],
+        "2222222222222222": ids[4],
+    }
+    with db.engine.connect() as conn:
+        status = dict(conn.execute(text("SELECT id, status FROM ingestion_runs")).all())
+    assert (status[ids[0]], status[ids[2]]) == ("failed", "pending")
     inspector = inspect(db.engine)
     assert inspector.get_pk_constraint("run_claims")["constrained_columns"] == ["token"]
     [fk] = inspector.get_foreign_keys("run_claims")
@@ -612,8 +622,8 @@ def test_upgrade_003_backfills_run_claims_from_the_notes_and_downgrades(empty_db
     }
     assert all(c.ok for c in migrate.check(db.engine))
     with db.engine.begin() as conn:
-        conn.execute(text("DELETE FROM ingestion_runs WHERE id = :id"), {"id": ids[0]})
-        assert conn.execute(text("SELECT count(*) FROM run_claims")).scalar() == 1
+        conn.execute(text("DELETE FROM ingestion_runs WHERE id = :id"), {"id": ids[2]})
+        assert conn.execute(text("SELECT count(*) FROM run_claims")).scalar() == 2
     migrate.downgrade(db.engine, "002")
     assert "run_claims" not in inspect(db.engine).get_table_names()
     migrate.upgrade(db.engine)

@@ -453,3 +453,18 @@ def test_unwritable_failed_path_keeps_the_file_claimed_until_it_can_be_moved(
     assert pipeline.process(again, recovering=True).result == "failed"
     assert (config.inbox.failed_path / "single_conf" / f"{run.id}-empty.conf").exists()
     assert len(database.list_runs()) == 1
+
+
+def test_a_file_held_as_the_last_copy_is_named_by_scan_and_fails_its_exit_code(
+    inbox: Inbox, database: Database, config: Config
+) -> None:
+    store = make_store(config.storage)
+    drop(inbox, "ds_etc/etc.tgz")
+    claimed = claim_one(inbox)
+    run_id = _commit_as_if_crashed(database, store, claimed)
+    [blob] = (p for p in config.storage.path.rglob("*") if p.is_file() and len(p.name) == 64)
+    blob.unlink()
+    claimed.path.write_bytes(gzip.compress(b"other content", mtime=0))
+    report = Scanner(inbox, Pipeline(config, database, store), 1, 0.0).scan()
+    assert [f"run {run_id}" in reason for reason in report.held] == [True]
+    assert claimed.path.exists()
