@@ -172,6 +172,7 @@ class AutoResolver:
             str(self.config.source),
             "resolve",
             "--if-changed",
+            "--quiet",
         ]
         with self._lock:
             if self.stop.is_set():

@@ -32,6 +32,7 @@ def register(add: AddCommand) -> None:
         help="do nothing when the newest resolution was made from the same runs",
     )
     p.add_argument("--json", action="store_true", help="print a JSON object")
+    p.add_argument("--quiet", action="store_true", help="print nothing (the log says it all)")
 
     p = add("hosts", cmd_hosts, "list the hosts of the estate with their classes and apps")
     p.add_argument("--serverclass", metavar="SC", help="only members of this server class")
@@ -62,6 +63,8 @@ def cmd_resolve(args: argparse.Namespace, config: Config) -> int:
     except ResolutionBusy as exc:
         return fail(exc.message, RET_USAGE)
     data = {"resolution": outcome.resolution_id, **outcome.summary, "seconds": outcome.seconds}
+    if args.quiet:
+        return RET_OK
     if args.json:
         print(json.dumps(data, indent=2))
     elif outcome.resolution_id is None and not args.if_changed:

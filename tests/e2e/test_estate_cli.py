@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import Workspace
+from tests.e2e.conftest import TIMEOUT, Workspace, wait_for
+from tests.e2e.test_crash_recovery import configure, running
 
 DCOM = Path(__file__).resolve().parents[2].parent / "shared" / "corpus" / "ds_etc" / "dcom"
 CLIENTS = (
@@ -69,3 +70,64 @@ def test_resolve_then_hosts_and_host_answer_which_host_gets_which_class_and_why(
     assert workspace.run("btool", "sh1", "nosuch").returncode == 2
     missing = workspace.run("host", "nope")
     assert missing.returncode == 2 and "no host named 'nope'" in missing.stderr
+
+
+def _estate_drops(ws: Workspace) -> None:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        tar.add(DCOM / "etc", arcname="etc")
+    ws.drop("ds_etc", "dcom.tgz", buffer.getvalue(), feeder="ds1")
+    ws.drop("inventory", "clients.csv", CLIENTS.encode(), feeder="ds1")
+
+
+def _resolutions(ws: Workspace) -> list[tuple[int, str]]:
+    import sqlite3
+
+    with sqlite3.connect(ws.var / "autodoc.db") as db:
+        return [tuple(r) for r in db.execute("SELECT id, status FROM resolutions ORDER BY id")]
+
+
+def test_the_daemon_resolves_by_itself_and_a_resolver_killed_midway_is_redone_at_the_next_start(
+    workspace: Workspace,
+) -> None:
+    if not DCOM.is_dir():
+        pytest.skip(f"corpus not found at {DCOM}")
+    ws = configure(workspace)
+    text = ws.config.read_text().replace("[parse]\nworkers = 0\n", "[parse]\nworkers = 1\n")
+    ws.config.write_text(text + "\n[resolve]\ndebounce_seconds = 0.5\n")
+    # The resolver is killed (SIGKILL) once it has written its rows, before they are visible.
+    with running(ws, AUTODOC_FAULT="after_resolution_rows") as daemon:
+        daemon.wait_started()
+        _estate_drops(ws)
+        wait_for(lambda: _resolutions(ws), TIMEOUT, "a resolution begun")
+        wait_for(
+            lambda: (
+                all(s == "running" for _i, s in _resolutions(ws))
+                and not daemon.named("resolution.complete")
+            ),
+            TIMEOUT,
+            "the resolver killed midway",
+        )
+        assert daemon.stop() == 0
+    assert workspace.run("hosts").returncode == 2  # nothing half-done is shown
+    with running(ws, "again") as daemon:
+        daemon.wait_started()
+        wait_for(lambda: _resolutions(ws)[-1][1] == "complete", TIMEOUT, "resolved at start")
+        assert daemon.stop() == 0
+    [(rid, status)] = _resolutions(ws)
+    assert status == "complete"
+    hosts = json.loads(workspace.run("hosts", "--json").stdout)
+    assert [h["name"] for h in hosts] == ["sh1", "web"]
+    # A second drop makes a second resolution by itself.
+    with running(ws, "third") as daemon:
+        daemon.wait_started()
+        ws.drop(
+            "inventory",
+            "clients2.csv",
+            (CLIENTS + "x,hostx,10.0.0.7,hostx.example.com,,\n").encode(),
+            feeder="ds1",
+        )
+        wait_for(lambda: len(_resolutions(ws)) == 2, TIMEOUT, "a second resolution")
+        wait_for(lambda: _resolutions(ws)[-1][1] == "complete", TIMEOUT, "it completes")
+        assert daemon.stop() == 0
+    assert _resolutions(ws)[0] == (rid, "complete")
