@@ -11,7 +11,7 @@ running, else when its claim has not been renewed for PARSE_LEASE_SECONDS.
 The bundle is read from the blob store as a stream (daemon.conf.archive), each member parsed
 (daemon.conf.parser) and the rows written in one transaction (daemon.conf.store) that also
 sets `normalized`; then `complete` with a one-line summary appended to `notes`. The notes
-written at ingestion are kept: their claim marker is what crash recovery looks runs up by.
+written at ingestion are kept (they name the claim, for people).
 An `inventory` run is read by daemon.inventory and written by the same store
 (`replace_run_inventory`), its summary `parsed: inventory: N hosts, M findings`.
 
@@ -28,7 +28,6 @@ import contextlib
 import fcntl
 import io
 import os
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -64,6 +63,7 @@ from daemon.errors import (
 from daemon.inventory import read_inventory
 from daemon.logs import get_logger
 from daemon.models import Base, IngestionRun, RunStatus, utcnow
+from daemon.owners import is_gone, this_process
 from daemon.storage import BlobStore
 
 T = TypeVar("T")
@@ -80,25 +80,6 @@ _SUMMARY_PREFIXES = ("\nparsed: ", "\nparse failed: ")
 
 RUNS = Base.metadata.tables["ingestion_runs"]
 CLAIMS = Base.metadata.tables["parse_claims"]
-
-
-def this_process() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def _gone(owner: str) -> bool:
-    """An owner of this host whose process has exited (its pid may be reused: then we wait
-    for the lease, which is merely slower)."""
-    host, _, pid = owner.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
 
 
 @dataclass(frozen=True)
@@ -188,7 +169,7 @@ class RunParser:
         if locking:
             left = left.with_for_update(of=RUNS, skip_locked=True)
         for run_id, status, owner, beat in connection.execute(left):
-            takeable = owner in (None, self.owner, RELEASED) or beat < stale or _gone(owner)
+            takeable = owner in (None, self.owner, RELEASED) or beat < stale or is_gone(owner)
             if takeable and self._mark_busy(int(run_id)):
                 return int(run_id), status
         return None
@@ -283,7 +264,7 @@ class RunParser:
             status in (RunStatus.PARSING, RunStatus.NORMALIZED)
             and owner not in (None, self.owner, RELEASED)
             and beat >= stale
-            and not _gone(owner)
+            and not is_gone(owner)
             and not force
         ):
             raise Refused(f"run {run_id} is being parsed by {owner}; --force to take it over")
