@@ -926,24 +926,31 @@ class _ZipMember:
         return start
 
 
+# The smallest central-directory entry: zipfile indexes entries for as long as the directory
+# size says, whatever member count the end record declares.
+_MIN_CD_ENTRY = 46
+
+
 def _zip_declared_members(archive: _Source, start: int, end: int) -> int | None:
-    """The member count the end-of-central-directory record declares (ZIP64's too), read
-    before zipfile builds its index at ~500 bytes of memory a member; None if not found
-    (zipfile then says what is wrong)."""
+    """How many members zipfile would index, read before it builds that index at ~500 bytes
+    of memory a member: the end-of-central-directory record's count (ZIP64's too), or as many
+    of the smallest entries as its directory size holds, whichever is more (a record that
+    under-counts must not get a huge directory indexed); None if not found (zipfile then
+    says what is wrong)."""
     length = min(end - start, _EOCD_SEARCH)
     archive.seek(end - length)
     tail = archive.read(length)
     at = tail.rfind(b"PK\x05\x06")
     if at < 0 or len(tail) - at < 22:
         return None
-    count: int = struct.unpack_from("<H", tail, at + 10)[0]
-    if count != 0xFFFF:
-        return count
+    count, cd_size = struct.unpack_from("<HI", tail, at + 10)
+    if count != 0xFFFF and cd_size != 0xFFFFFFFF:
+        return max(int(count), int(cd_size) // _MIN_CD_ENTRY)
     at64 = tail.rfind(b"PK\x06\x06", 0, at)  # ZIP64 record, just before its locator
     if at64 < 0 or len(tail) - at64 < 56:
         return None
-    count64: int = struct.unpack_from("<Q", tail, at64 + 32)[0]
-    return count64
+    count64, cd_size64 = struct.unpack_from("<QQ", tail, at64 + 32)
+    return max(int(count64), int(cd_size64) // _MIN_CD_ENTRY)
 
 
 def _spool(source: _Source, spool: IO[bytes], limits: ArchiveLimits) -> None:

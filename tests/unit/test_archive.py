@@ -709,6 +709,22 @@ def test_more_members_than_max_members_are_rejected(hundred_thousand_members: by
         read_all(zipped, limits=ArchiveLimits(max_members=10))
 
 
+def test_a_zip_whose_end_record_under_counts_its_members_is_refused_before_indexing() -> None:
+    """zipfile indexes entries for the whole central-directory size, whatever count the end
+    record declares: a 47 MB directory of 1M entries declared as 1 took 455 MB to index."""
+    zipped = make_zip([(f"f{i}", b"") for i in range(2_000)])
+    at = zipped.rfind(b"PK\x05\x06")
+    lying = zipped[: at + 8] + struct.pack("<HH", 1, 1) + zipped[at + 12 :]
+    tracemalloc.start()
+    try:
+        with pytest.raises(ArchiveRejected, match=r"more than 100 members.*parse\.max_members"):
+            read_all(lying, limits=ArchiveLimits(max_members=100))
+        _current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 2_000 * 200  # refused before zipfile built 2,000 ZipInfo objects
+
+
 # -- corrupt and truncated -------------------------------------------------------------------
 
 
