@@ -64,3 +64,15 @@ def non_negative(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError("must be 0 or more")
     return value
+
+
+def record_id(text: str) -> int:
+    """A run or resolution id: a whole number a database id column can hold (one past that
+    would end in a driver's OverflowError instead of 'does not exist')."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 0 <= value <= 2**31 - 1:
+        raise argparse.ArgumentTypeError(f"no such id: {text}")
+    return value

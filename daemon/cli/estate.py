@@ -7,7 +7,7 @@ import argparse
 import json
 from typing import TYPE_CHECKING, Any
 
-from daemon.cli.common import AddCommand, fail, open_database
+from daemon.cli.common import AddCommand, fail, open_database, record_id
 from daemon.errors import RET_OK, RET_USAGE
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ def register(add: AddCommand) -> None:
     p.add_argument("--serverclass", metavar="SC", help="only members of this server class")
     p.add_argument("--app", help="only hosts the deployment server delivers this app to")
     p.add_argument("--role", help="only hosts of this role (uf, hf, indexer, ds, unknown)")
-    p.add_argument("--resolution", type=int, metavar="ID", help="default: the latest")
+    p.add_argument("--resolution", type=record_id, metavar="ID", help="default: the latest")
     p.add_argument("--json", action="store_true", help="print a JSON array")
 
     p = add(
@@ -48,7 +48,7 @@ def register(add: AddCommand) -> None:
     )
     p.add_argument("name", metavar="NAME", help="any of its names: client name, hostname, ip...")
     p.add_argument("--all", action="store_true", help="list not_member classes too")
-    p.add_argument("--resolution", type=int, metavar="ID", help="default: the latest")
+    p.add_argument("--resolution", type=record_id, metavar="ID", help="default: the latest")
     p.add_argument("--json", action="store_true", help="print a JSON object")
     register_btool(add)
 
@@ -189,7 +189,7 @@ def register_btool(add: AddCommand) -> None:
     p.add_argument("conf", metavar="CONF", help="conf type: inputs, outputs, props, ...")
     p.add_argument("stanza", metavar="STANZA", nargs="?", help="only stanzas starting so")
     p.add_argument("--debug", action="store_true", help="each line with the file it comes from")
-    p.add_argument("--resolution", type=int, metavar="ID", help="default: the latest")
+    p.add_argument("--resolution", type=record_id, metavar="ID", help="default: the latest")
     p.add_argument("--json", action="store_true", help="{STANZA: {KEY: {value, file, line...}}}")
 
 

@@ -8,7 +8,7 @@ import json
 import sys
 from typing import TYPE_CHECKING
 
-from daemon.cli.common import AddCommand, fail, non_negative, open_database
+from daemon.cli.common import AddCommand, fail, non_negative, open_database, record_id
 from daemon.errors import RET_ITEM_FAILED, RET_OK, RET_USAGE, Refused, RunNotFound
 
 if TYPE_CHECKING:
@@ -29,7 +29,7 @@ def register(add: AddCommand) -> None:
     )
     p.add_argument("--json", action="store_true", help="print a JSON array")
     p = add("show", cmd_runs_show, "show one run and its files", parent=runs_sub)
-    p.add_argument("id", type=int, metavar="ID")
+    p.add_argument("id", type=record_id, metavar="ID")
     p.add_argument("--json", action="store_true", help="print a JSON object")
 
     p = add(
@@ -43,7 +43,7 @@ def register(add: AddCommand) -> None:
         "[parse] limits). A bad .conf file never fails a run: it gives findings.\n"
         "Exit 0 when every run is complete, 1 otherwise.",
     )
-    p.add_argument("ids", type=int, nargs="*", metavar="RUN_ID", help="runs to (re-)parse")
+    p.add_argument("ids", type=record_id, nargs="*", metavar="RUN_ID", help="runs to (re-)parse")
     p.add_argument(
         "--waiting",
         action="store_true",
@@ -61,7 +61,7 @@ def register(add: AddCommand) -> None:
         "the archive, and the effective settings. With --json: a JSON array of\n"
         '  {"conf_type", "name", "app", "scope", "layer", "path", "settings"}',
     )
-    p.add_argument("id", type=int, metavar="RUN_ID")
+    p.add_argument("id", type=record_id, metavar="RUN_ID")
     p.add_argument("--conf", metavar="TYPE", help="only this conf type (inputs, serverclass, ...)")
     p.add_argument("--app", help="only stanzas of this app")
     p.add_argument(

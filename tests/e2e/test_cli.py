@@ -44,6 +44,10 @@ COMMANDS = [
     ["runs", "list"],
     ["runs", "show"],
     ["status"],
+    ["resolve"],
+    ["hosts"],
+    ["host"],
+    ["btool"],
 ]
 
 
@@ -63,6 +67,7 @@ def test_usage_errors_exit_2_without_traceback(workspace: Workspace) -> None:
         ["ingest", "x.conf"],  # --type is required
         ["ingest", "x.conf", "--type", "no_such_type"],
         ["runs", "list", "--limit", "-1"],
+        ["runs", "show", "99999999999999999999"],  # past any id column: no driver traceback
         ["runs", "list", "--status", "no_such_status"],
         ["runs", "show", "not-a-number"],
         ["scan", "--no-wait", "--max-wait", "5"],  # one or the other
