@@ -79,7 +79,7 @@ def resolve_estate(
             store.write(db, resolution_id, result)
             faults.point("after_resolution_rows")
             summary = dict(result.summary)
-            store.complete(db, resolution_id, owner, summary)
+            store.complete(db, resolution_id, owner, summary, result.ds_version)
     except (store.ResolutionLost, TransientError):
         # Not this estate's fault: nothing is recorded against these runs, so the next
         # attempt (the daemon's, or the next start's) does it again.

@@ -192,8 +192,20 @@ def _is_conf_file(leaf: str) -> bool:
     return leaf.endswith((".conf", ".meta")) and len(leaf) > 5 and not leaf.startswith("._")
 
 
+# Files at the etc/ root written in the .conf grammar that say what an instance is: its
+# version and platform, its GUID (RESOLVER.md §2). Read from etc/ trees only.
+_ETC_FACTS: Final = ("splunk.version", "instance.cfg")
+
+
 def _place(parts: list[str], upload_type: UploadType, app_name: str) -> Provenance | str | None:
     """Provenance; _UNPLACED for a .conf/.meta in no known location; None to skip silently."""
+    if (
+        parts
+        and parts[-1] in _ETC_FACTS
+        and upload_type in (UploadType.DS_ETC, UploadType.INSTANCE_ETC)
+        and (len(parts) == 1 or parts[-2] == "etc")
+    ):
+        return Provenance(Layer.SYSTEM, None, None, parts[-1])
     if not parts or not _is_conf_file(parts[-1]):
         return None
     if upload_type is UploadType.SINGLE_CONF:

@@ -172,9 +172,22 @@ def write(db: Database, resolution_id: int, resolution: Resolution) -> None:
     )
 
 
-def complete(db: Database, resolution_id: int, owner: str, summary: Mapping[str, Any]) -> None:
+def complete(
+    db: Database,
+    resolution_id: int,
+    owner: str,
+    summary: Mapping[str, Any],
+    ds_version: str | None = None,
+) -> None:
     """Make the resolution visible. Raises ResolutionLost if it is no longer ours."""
-    _finish(db, resolution_id, owner, status=ResolutionStatus.COMPLETE, summary=dict(summary))
+    _finish(
+        db,
+        resolution_id,
+        owner,
+        status=ResolutionStatus.COMPLETE,
+        summary=dict(summary),
+        ds_version=ds_version,
+    )
 
 
 def fail(db: Database, resolution_id: int, owner: str, error: str) -> None:

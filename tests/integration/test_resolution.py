@@ -48,8 +48,12 @@ def estate(config: Config, db: Database, tmp_path: Path) -> Database:
     if not DCOM.is_dir():
         pytest.skip(f"corpus not found at {DCOM}")
     buffer = io.BytesIO()
+    version = b"VERSION=9.4.3\nPLATFORM=Linux-x86_64\n"
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
         tar.add(DCOM / "etc", arcname="etc")
+        info = tarfile.TarInfo("etc/splunk.version")
+        info.size = len(version)
+        tar.addfile(info, io.BytesIO(version))
     _ingest(config, db, tmp_path, "dcom.tgz", buffer.getvalue(), UploadType.DS_ETC)
     _ingest(config, db, tmp_path, "clients.csv", CLIENTS.encode(), UploadType.INVENTORY)
     return db
@@ -73,6 +77,8 @@ def test_a_resolution_of_the_dcom_estate_says_which_host_is_in_which_class(
     # class is unknown, and webserver9 matches none of the four DCOM* patterns.
     assert sorted(rows) == [("idx1", "Indexer", "member"), ("sh1", "SearchHead", "member")]
     assert outcome.summary["hosts"] == 3
+    # The DS version comes from the bundle's etc/splunk.version.
+    assert resolution.ds_version == "9.4.3"
 
 
 def test_the_estate_is_resolved_again_only_when_its_runs_change(

@@ -1096,3 +1096,19 @@ def test_an_honest_zip_reads_the_same_with_every_method(method: str, streamed: b
             path: data for path, data in files.items() if path.endswith(".conf")
         }
         assert findings == []
+
+
+@pytest.mark.parametrize("root", ["etc/", "opt/splunk/etc/", ""])
+def test_an_etc_trees_version_and_instance_files_are_read_as_facts(root: str) -> None:
+    """etc/splunk.version (VERSION, PLATFORM) and etc/instance.cfg ([general] guid) say what
+    the instance is (RESOLVER.md §2); they are kept as conf members of the system layer."""
+    files = {
+        f"{root}splunk.version": b"VERSION=9.4.3\nPLATFORM=Linux-x86_64\n",
+        f"{root}instance.cfg": b"[general]\nguid = 1B2C3D4E-0000-4000-8000-123456789ABC\n",
+        f"{root}apps/x/splunk.version": b"VERSION=1\n",  # not at the etc root: not a fact
+    }
+    members, _ = read_all(make_archive("tar.gz", files))
+    found = {(m.provenance.conf_type, m.provenance.layer, m.provenance.scope) for m in members}
+    assert found == {("splunk.version", Layer.SYSTEM, None), ("instance.cfg", Layer.SYSTEM, None)}
+    app_members, _ = read_all(make_archive("tar.gz", files), UploadType.APP_BUNDLE)
+    assert app_members == []
