@@ -435,7 +435,7 @@ _CORRUPT: Final = (
     lzma.LZMAError,
     OSError,  # bz2 reports bad data as OSError
     ValueError,  # UnicodeDecodeError for a zip name flagged UTF-8 that is not
-    NotImplementedError,
+    NotImplementedError,  # zipfile: a compression method it cannot read
     struct.error,
 )
 
@@ -925,8 +925,11 @@ class _ZipMember:
         flags: int = fields[3]
         name_length: int = fields[10]
         extra_length: int = fields[11]
-        if info.flag_bits & 0x60:
-            raise NotImplementedError("compressed patched data or strong encryption")
+        if info.flag_bits & 0x60:  # zipfile refuses these too; nothing Splunk ships uses them
+            raise ArchiveRejected(
+                f"zip member {self._path} uses compressed patched data or strong encryption, "
+                "which cannot be read"
+            )
         raw_name = self._archive.read(name_length)
         name = raw_name.decode("utf-8" if flags & 0x800 else "cp437")
         if name != info.orig_filename:

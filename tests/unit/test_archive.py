@@ -1112,3 +1112,13 @@ def test_an_etc_trees_version_and_instance_files_are_read_as_facts(root: str) ->
     assert found == {("splunk.version", Layer.SYSTEM, None), ("instance.cfg", Layer.SYSTEM, None)}
     app_members, _ = read_all(make_archive("tar.gz", files), UploadType.APP_BUNDLE)
     assert app_members == []
+
+
+def test_a_zip_member_with_strong_encryption_is_refused_with_the_reason() -> None:
+    zipped = bytearray(make_zip([("etc/system/local/inputs.conf", b"[x]\n")]))
+    central = zipped.rfind(b"PK\x01\x02")
+    local = zipped.find(b"PK\x03\x04")
+    for at in (central + 8, local + 6):  # general purpose flags: bit 6, strong encryption
+        zipped[at] |= 0x40
+    with pytest.raises(ArchiveRejected, match="strong encryption"):
+        read_all(bytes(zipped))
