@@ -122,6 +122,16 @@ def _transaction(bind: Bind) -> Iterator[Connection]:
                 yield bind
 
 
+def _clear_run(connection: Connection, run_id: int) -> None:
+    """Lock the run's row and delete what an earlier parse wrote."""
+    found = connection.execute(
+        select(IngestionRun.id).where(IngestionRun.id == run_id).with_for_update()
+    ).first()
+    if found is None:
+        raise RunNotFound(f"run {run_id} does not exist")
+    delete_run_conf(connection, run_id)
+
+
 def _replace(
     connection: Connection,
     run_id: int,
@@ -131,13 +141,7 @@ def _replace(
     *,
     commit_chunks: bool = False,
 ) -> dict[str, int]:
-    found = connection.execute(
-        select(IngestionRun.id).where(IngestionRun.id == run_id).with_for_update()
-    ).first()
-    if found is None:
-        raise RunNotFound(f"run {run_id} does not exist")
-    delete_run_conf(connection, run_id)
-
+    _clear_run(connection, run_id)
     writer = _Writer(connection, run_id, chunk_rows, commit_chunks=commit_chunks)
     if commit_chunks:
         connection.commit()  # the delete; no transaction is open again until the next flush
@@ -486,12 +490,7 @@ def _replace_inventory(
     *,
     commit_chunks: bool = False,
 ) -> dict[str, int]:
-    found = connection.execute(
-        select(IngestionRun.id).where(IngestionRun.id == run_id).with_for_update()
-    ).first()
-    if found is None:
-        raise RunNotFound(f"run {run_id} does not exist")
-    delete_run_conf(connection, run_id)
+    _clear_run(connection, run_id)
     if commit_chunks:
         connection.commit()
     rows = _Sink(connection, TABLES["inventory_rows"], _INVENTORY_COLUMNS)
