@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from daemon.config import Config
 from daemon.errors import AutodocError, ItemDeferred, Refused, SchemaError, ServiceUnavailable
@@ -46,9 +46,11 @@ from daemon.notify import Notifier
 from daemon.parsing import RunParser
 from daemon.pipeline import Outcome, Pipeline
 from daemon.readiness import ReadinessTracker
-from daemon.resolving import AutoResolver
 from daemon.scanner import BATCH_FILES, WarnOnce
 from daemon.watcher import Watcher
+
+if TYPE_CHECKING:
+    from daemon.resolving import AutoResolver
 
 BACKOFF_START = 1.0
 # How often parse workers look for runs stored by other processes (`autodoc scan`, ingest).
@@ -152,7 +154,11 @@ class Daemon:
         self._threads: list[threading.Thread] = []
         self._parse_threads: list[threading.Thread] = []
         # The estate is resolved by the daemons that parse (daemon.resolving).
-        self.resolver: AutoResolver | None = AutoResolver(config) if parser is not None else None
+        self.resolver: AutoResolver | None = None
+        if parser is not None:
+            from daemon.resolving import AutoResolver  # the resolver's imports, only if used
+
+            self.resolver = AutoResolver(config)
 
     # -- lifecycle ---------------------------------------------------------------------------
 

@@ -77,12 +77,14 @@ def cmd_resolve(args: argparse.Namespace, config: Config) -> int:
     return RET_OK
 
 
-def _hosts(args: argparse.Namespace, config: Config) -> tuple[Any, int, list[dict[str, Any]]]:
+def _hosts(
+    args: argparse.Namespace, config: Config
+) -> tuple[Any, dict[str, Any], list[dict[str, Any]]]:
     from daemon.resolve.load import latest_resolution, stored_hosts
 
     db = open_database(config)
     resolution = latest_resolution(db, args.resolution)
-    return db, resolution["id"], stored_hosts(db, resolution["id"])
+    return db, resolution, stored_hosts(db, resolution["id"])
 
 
 def _public(host: dict[str, Any]) -> dict[str, Any]:
@@ -93,7 +95,7 @@ def cmd_hosts(args: argparse.Namespace, config: Config) -> int:
     from daemon.resolve.load import NoResolution
 
     try:
-        _db, _rid, hosts = _hosts(args, config)
+        _db, _resolution, hosts = _hosts(args, config)
     except NoResolution as exc:
         return fail(str(exc), RET_USAGE)
     if args.serverclass:
@@ -119,9 +121,10 @@ def cmd_host(args: argparse.Namespace, config: Config) -> int:
     from daemon.resolve.load import NoResolution, find_host, host_details
 
     try:
-        db, resolution_id, hosts = _hosts(args, config)
+        db, resolution, hosts = _hosts(args, config)
     except NoResolution as exc:
         return fail(str(exc), RET_USAGE)
+    resolution_id = resolution["id"]
     host = find_host(hosts, args.name)
     if host is None:
         return fail(f"no host named {args.name!r} in resolution {resolution_id}", RET_USAGE)
@@ -197,18 +200,17 @@ def cmd_btool(args: argparse.Namespace, config: Config) -> int:
     from daemon.resolve.btool import effective_to_json, render_btool
     from daemon.resolve.defaults import shipped_system_default
     from daemon.resolve.layers import effective
-    from daemon.resolve.load import NoResolution, find_host, latest_resolution, load_estate
+    from daemon.resolve.load import NoResolution, find_host, load_estate
     from daemon.resolve.locations import is_live_apps_directory
     from daemon.resolve.resolver import conf_layer, host_files
 
     try:
-        db, resolution_id, hosts = _hosts(args, config)
-        resolution = latest_resolution(db, resolution_id)
+        db, resolution, hosts = _hosts(args, config)
     except NoResolution as exc:
         return fail(str(exc), RET_USAGE)
     host = find_host(hosts, args.name)
     if host is None:
-        return fail(f"no host named {args.name!r} in resolution {resolution_id}", RET_USAGE)
+        return fail(f"no host named {args.name!r} in resolution {resolution['id']}", RET_USAGE)
     runs: dict[str, dict[str, int]] = resolution["inputs"].get("runs", {})
     ds_runs = runs.get("ds_etc", {})
     label = host["_ds"] if host["_ds"] in ds_runs else next(iter(ds_runs), None)

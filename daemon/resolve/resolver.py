@@ -63,13 +63,14 @@ class _Resolver:
 
     def run(self) -> Resolution:
         ds_by_label = {b.label or "": b for b in self.estate.deployment_servers}
-        identities = merge_identities(self._records(ds_by_label))
-        self.findings.extend(identities.findings)
-        by_ds: dict[str, list[Identity]] = defaultdict(list)
         only = next(iter(ds_by_label)) if len(ds_by_label) == 1 else None
+        identities = merge_identities(self._records(ds_by_label, only))
+        self.findings.extend(identities.findings)
+        # The DS each host belongs to: the one its source names, or the only one.
+        ds_of = {id(i): i.ds if i.ds in ds_by_label else only for i in identities.hosts}
+        by_ds: dict[str, list[Identity]] = defaultdict(list)
         for identity in identities.hosts:
-            label = identity.ds if identity.ds in ds_by_label else only
-            if label is not None:
+            if (label := ds_of[id(identity)]) is not None:
                 by_ds[label].append(identity)
         memberships: list[Membership] = []
         deliveries: dict[str, tuple[AppDelivery, ...]] = {}
@@ -92,7 +93,7 @@ class _Resolver:
         for m in memberships:
             classes_of[m.host] += 1
         for identity in identities.hosts:
-            label = identity.ds if identity.ds in ds_by_label else only
+            label = ds_of[id(identity)]
             ds_bundle = ds_by_label.get(label) if label is not None else None
             instance = instances.get(identity.instance_run or -1)
             delivered = deliveries.get(identity.name, ())
@@ -134,9 +135,8 @@ class _Resolver:
 
     # -- identity ---------------------------------------------------------------------------
 
-    def _records(self, ds_by_label: Mapping[str, Bundle]) -> list[Record]:
+    def _records(self, ds_by_label: Mapping[str, Bundle], only: str | None) -> list[Record]:
         records = inventory_records(self.estate.inventory)
-        only = next(iter(ds_by_label)) if len(ds_by_label) == 1 else None
         for bundle in self.estate.instances:
             records.append(instance_record(bundle, instance_role(bundle), _ds_of(bundle, only)))
         for label, bundle in ds_by_label.items():

@@ -10,12 +10,11 @@ deletes, with everything written under it (ON DELETE CASCADE), before it starts 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import delete, insert, select, text, update
-from sqlalchemy.engine import Connection
 
 from daemon.database import Database
 from daemon.errors import AutodocError
@@ -194,14 +193,15 @@ def fail(db: Database, resolution_id: int, owner: str, error: str) -> None:
     """Record why it failed; its partial rows go (a failed resolution shows nothing)."""
     with db.session() as session:
         connection = session.connection()
-        for table in (
+        for name in (
             "resolution_findings",
             "host_effective_inputs",
             "host_apps",
             "host_memberships",
             "hosts",
         ):
-            connection.execute(delete(TABLES[table]).where(_of(table, resolution_id)))
+            table = TABLES[name]
+            connection.execute(delete(table).where(table.c.resolution_id == resolution_id))
     _finish(db, resolution_id, owner, status=ResolutionStatus.FAILED, error=error)
 
 
@@ -220,18 +220,10 @@ def _finish(db: Database, resolution_id: int, owner: str, **values: Any) -> None
             raise ResolutionLost(f"resolution {resolution_id} was taken over before it finished")
 
 
-def _of(table: str, resolution_id: int) -> Any:
-    return TABLES[table].c.resolution_id == resolution_id
-
-
 def _insert(db: Database, table: str, rows: Iterable[dict[str, Any]]) -> None:
     for chunk in _chunks(rows):
         with db.session() as session:
-            _execute(session.connection(), table, chunk)
-
-
-def _execute(connection: Connection, table: str, chunk: Sequence[dict[str, Any]]) -> None:
-    connection.execute(insert(TABLES[table]), list(chunk))
+            session.connection().execute(insert(TABLES[table]), chunk)
 
 
 def _chunks(rows: Iterable[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
