@@ -97,13 +97,7 @@ class RunParser:
         self.db = db
         self.store = store
         self.owner = owner or this_process()
-        parse = config.parse
-        self.limits = ArchiveLimits(
-            max_members=parse.max_members,
-            max_total_bytes=parse.max_total_bytes,
-            max_member_bytes=parse.max_member_bytes,
-            max_ratio=parse.max_ratio,
-        )
+        self.limits = archive_limits(config)
         self._busy: set[int] = set()  # runs this process's threads are parsing now
         self._busy_lock = threading.Lock()
         self._beater: threading.Thread | None = None
@@ -390,7 +384,7 @@ class RunParser:
                 return None
             if chunked:
                 connection.commit()  # no write lock held while the blob is opened
-            blob = io.BufferedReader(_BlobReader(self.store, file.stored_object_key), _CHUNK)
+            blob = io.BufferedReader(BlobReader(self.store, file.stored_object_key), _CHUNK)
             try:
                 if run.type == UploadType.INVENTORY:
                     items = read_inventory(blob, name=file.path)
@@ -398,9 +392,10 @@ class RunParser:
                         connection, run.id, items, commit_chunks=chunked
                     )
                 else:
-                    members = self._members(blob, run, file.id, file.path, findings)
+                    dirs: set[str] = set()
+                    members = self._members(blob, run, file.id, file.path, findings, dirs)
                     written = replace_run_conf(
-                        connection, run.id, members, findings, commit_chunks=chunked
+                        connection, run.id, members, findings, dirs=dirs, commit_chunks=chunked
                     )
             except OSError as exc:  # a zip spooled to a full temp folder: try again later
                 raise StorageUnavailable(f"temporary space for the archive: {exc}") from exc
@@ -416,14 +411,16 @@ class RunParser:
         return {name: written.get(name, 0) for name in COUNTED}
 
     def _members(
-        self, blob: BinaryIO, run: IngestionRun, file_id: int, name: str, findings: list[Finding]
+        self,
+        blob: BinaryIO,
+        run: IngestionRun,
+        file_id: int,
+        name: str,
+        findings: list[Finding],
+        dirs: set[str],
     ) -> Iterator[ConfMember]:
         for member in read_members(
-            blob,
-            run.type,
-            name=name,
-            limits=self.limits,
-            findings=findings,
+            blob, run.type, name=name, limits=self.limits, findings=findings, dirs=dirs
         ):
             parsed = parse_conf(member.data)
             faults.point("mid_parse")
@@ -494,7 +491,18 @@ def _sqlite_parse_turn(db: Database) -> Iterator[None]:
         os.close(fd)
 
 
-class _BlobReader(io.RawIOBase):
+def archive_limits(config: Config) -> ArchiveLimits:
+    """What reading one stored bundle may cost (`[parse]`)."""
+    parse = config.parse
+    return ArchiveLimits(
+        max_members=parse.max_members,
+        max_total_bytes=parse.max_total_bytes,
+        max_member_bytes=parse.max_member_bytes,
+        max_ratio=parse.max_ratio,
+    )
+
+
+class BlobReader(io.RawIOBase):
     """The stored bundle, read as a stream; a failure to read it (a disk error, a reset S3
     connection) is the blob store's, not the bundle's: StorageUnavailable, to try again."""
 

@@ -12,29 +12,38 @@ died is redone by the next start, because the estate then differs from the newes
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import io
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
 
 from daemon import faults
+from daemon.conf.archive import ArchiveRejected, read_tree_files
 from daemon.config import Config
 from daemon.database import Database
+from daemon.domain import UploadType
 from daemon.errors import TransientError
 from daemon.logs import get_logger
 from daemon.models import Base, ResolutionStatus
 from daemon.owners import this_process
+from daemon.parsing import BlobReader, archive_limits
 from daemon.resolve import store
 from daemon.resolve.defaults import shipped_system_default
+from daemon.resolve.estate import Estate, FileUnreadable
 from daemon.resolve.load import EstateRuns, latest_runs, load_estate
+from daemon.resolve.locations import bundle_candidates
 from daemon.resolve.resolver import ResolveOptions, resolve
+from daemon.storage import make_store
 
 RESOLUTIONS = Base.metadata.tables["resolutions"]
+FILES = Base.metadata.tables["files"]
 
 
 @dataclass(frozen=True)
@@ -74,6 +83,7 @@ def resolve_estate(
     try:
         with _heartbeat(db, resolution_id, owner):
             estate = load_estate(db, runs, system_default=shipped_system_default("inputs"))
+            estate = dataclasses.replace(estate, read_file=bundle_files(config, db, estate))
             result = resolve(estate, ResolveOptions(ds_version=version))
             faults.point("after_resolution_computed")
             store.write(db, resolution_id, result)
@@ -92,6 +102,55 @@ def resolve_estate(
     seconds = round(time.monotonic() - start, 3)
     log.info("resolution.complete", duration_ms=round(seconds * 1000, 1), **summary)
     return ResolveOutcome(resolution_id, summary, seconds)
+
+
+def bundle_files(
+    config: Config, db: Database, estate: Estate
+) -> Callable[[int, str], bytes | None]:
+    """`Estate.read_file` for the files serverclass.conf reads (`*.from_pathname`): parsing
+    keeps only .conf files, so they are read from each DS's stored bundle, all of one bundle
+    in one pass, before resolving. A bundle that cannot be read that way (a file over
+    `[parse] max_member_bytes`) makes its files unreadable, with the reason; a blob store
+    that fails raises StorageUnavailable (the resolution is tried again)."""
+    wanted: dict[int, set[str]] = {}
+    for bundle in estate.deployment_servers:
+        for conf in bundle.conf("serverclass"):
+            for row in conf.stanzas:
+                for key, value in row.settings.items():
+                    if key.endswith(".from_pathname"):
+                        wanted.setdefault(bundle.run, set()).update(bundle_candidates(value))
+    if not wanted:
+        return estate.read_file
+    with db.read_session() as session:
+        blobs = {
+            run_id: (key, path)
+            for run_id, key, path in session.execute(
+                select(FILES.c.run_id, FILES.c.stored_object_key, FILES.c.path).where(
+                    FILES.c.run_id.in_(list(wanted))
+                )
+            )
+        }
+    blob_store = make_store(config.storage)
+    found: dict[int, dict[str, bytes]] = {}
+    unreadable: dict[int, str] = {}
+    for run_id, paths in wanted.items():
+        if run_id not in blobs:
+            continue
+        key, name = blobs[run_id]
+        with io.BufferedReader(BlobReader(blob_store, key)) as blob:
+            try:
+                found[run_id] = read_tree_files(
+                    blob, UploadType.DS_ETC, name=name, wanted=paths, limits=archive_limits(config)
+                )
+            except ArchiveRejected as exc:
+                unreadable[run_id] = f"the DS bundle (run {run_id}) cannot be read: {exc}"
+
+    def read_file(run_id: int, path: str) -> bytes | None:
+        if run_id in unreadable:
+            raise FileUnreadable(unreadable[run_id])
+        return found.get(run_id, {}).get(path)
+
+    return read_file
 
 
 @contextlib.contextmanager

@@ -46,7 +46,7 @@ import tempfile
 import zipfile
 import zlib
 from collections import Counter, deque
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from typing import IO, BinaryIO, Final, Protocol
 
@@ -102,12 +102,14 @@ def read_members(
     name: str,
     limits: ArchiveLimits = ArchiveLimits(),
     findings: list[Finding],
+    dirs: set[str] | None = None,
 ) -> Iterator[Member]:
     """Yield the .conf and .meta members of the bundle in `fileobj`, in archive order.
 
     `name` is the file name the bundle was dropped as: the conf file's name for single_conf,
     the app name for an app bundle without a top folder. Findings are appended to `findings`
-    as the generator advances.
+    as the generator advances; for an etc/ tree, the app folders it holds (`etc/<area>/<app>`,
+    e.g. `etc/deployment-apps/nix`, whatever files they have) are added to `dirs`.
 
     Raises `ArchiveRejected` (a `PermanentError`) when a limit is exceeded or the archive is
     not one, corrupt or truncated; `.limit` names the setting that would allow it, if any.
@@ -118,6 +120,34 @@ def read_members(
         yield _single_conf(fileobj, name, limits, report)
         report.close()
         return
+    yield from _read_archive(fileobj, upload_type, _Placer(upload_type, name, report, dirs), limits)
+    report.close()
+
+
+def read_tree_files(
+    fileobj: BinaryIO,
+    upload_type: UploadType,
+    *,
+    name: str,
+    wanted: Collection[str],
+    limits: ArchiveLimits = ArchiveLimits(),
+) -> dict[str, bytes]:
+    """The files of an etc/ tree bundle whose path from the tree's `etc` on (as
+    `etc/system/local/clients.csv`, "relative to $SPLUNK_HOME") is in `wanted`, whatever
+    their kind (parsing keeps only .conf files). A path the bundle lacks is not in the
+    result; one it holds twice gives the later copy, as extraction would. Raises as
+    read_members does, a member over `limits.max_member_bytes` included.
+    """
+    placer = _Placer(upload_type, name, _Report([]), wanted=frozenset(wanted))
+    found: dict[str, bytes] = {}
+    for member in _read_archive(fileobj, upload_type, placer, limits):
+        found[member.path] = member.data
+    return found
+
+
+def _read_archive(
+    fileobj: BinaryIO, upload_type: UploadType, placer: _Placer, limits: ArchiveLimits
+) -> Iterator[Member]:
     source = _Source(fileobj, [])
     start = fileobj.tell() if source.seekable() else None
     head = source.peek(_HEAD)
@@ -127,7 +157,6 @@ def read_members(
             f"not an archive: {upload_type.value} takes tar, tar.gz/tgz/spl, tar.bz2, tar.xz "
             f"or zip (first bytes {head[:8].hex(' ')})"
         )
-    placer = _Placer(upload_type, _app_name(name), report)
     try:
         if fmt == "zip":
             yield from _read_zip(source, start, placer, limits)
@@ -140,7 +169,6 @@ def read_members(
             f"corrupt or truncated {fmt} archive ({exc or type(exc).__name__}); "
             "re-create it and drop it again"
         ) from exc
-    report.close()
 
 
 def classify_path(path: str, upload_type: UploadType, archive_name: str = "") -> Provenance | None:
@@ -174,6 +202,7 @@ _ARCHIVE_SUFFIXES: Final = (
     ".zip",
 )
 _UNPLACED: Final = "unplaced"
+_NOT_APP_AREAS: Final = frozenset({"system", "users"})  # etc/<area>/ holds no app folders
 
 
 def _parts(path: str) -> list[str]:
@@ -241,6 +270,22 @@ def _etc_relative(parts: list[str]) -> list[str] | None:
     return None
 
 
+def tree_path(path: str) -> str | None:
+    """A member of an etc/ tree as a path relative to $SPLUNK_HOME (`etc/...`), None when it
+    lies in no etc tree we can see. The root is found as parsing finds it (a known child of
+    etc/, with or without the `etc` above it), else at the first `etc` folder, so that a
+    custom repositoryLocation (`etc/my-repo/<app>`) is seen too."""
+    parts = _parts(path)
+    if not parts:
+        return None
+    rel = _etc_relative(parts)
+    if rel is None:
+        if "etc" not in parts[:-1]:
+            return None
+        rel = parts[parts.index("etc") + 1 :]
+    return "/".join(("etc", *rel))
+
+
 def _scoped(
     rest: list[str], layer: Layer, app: str | None, *, local_only: bool = False
 ) -> Provenance | str | None:
@@ -287,12 +332,23 @@ _WINDOWS_DRIVE: Final = re.compile(r"^[A-Za-z]:")
 class _Placer:
     """Per-archive checks on member names: hostile ones refused, the rest placed."""
 
-    def __init__(self, upload_type: UploadType, app_name: str, report: _Report) -> None:
+    def __init__(
+        self,
+        upload_type: UploadType,
+        archive_name: str,
+        report: _Report,
+        dirs: set[str] | None = None,
+        *,
+        wanted: frozenset[str] | None = None,
+    ) -> None:
         self._upload_type = upload_type
-        self._app_name = app_name
+        self._app_name = _app_name(archive_name)
         self.report = report
         self._seen: set[str] = set()
         self._apps: set[str] = set()
+        tree = upload_type in (UploadType.DS_ETC, UploadType.INSTANCE_ETC)
+        self._dirs = dirs if tree else None  # app folders seen, added to as members pass
+        self._wanted = wanted if tree else None  # read these files (by tree_path), only them
 
     def admit(self, name: str, kind: str, link: str = "") -> tuple[str, Provenance] | None:
         """(path, provenance) of a member to read; None, with a finding if it matters, if not.
@@ -319,8 +375,15 @@ class _Placer:
                 "special-member", f"device, FIFO or other special member refused: {shown}", shown
             )
             return None
+        if self._dirs is not None:
+            self._note_dir(name, kind)
         if kind != "file":
             return None
+        if self._wanted is not None:
+            path = tree_path(name)
+            if shown != name or path not in self._wanted:
+                return None
+            return path, Provenance(None, None, None, parts[-1])
         place = _place(parts, self._upload_type, self._app_name)
         if place is None:
             return None
@@ -338,6 +401,16 @@ class _Placer:
             )
             return None
         return self._note("/".join(parts), place), place
+
+    def _note_dir(self, name: str, kind: str) -> None:
+        """`etc/<area>/<app>` when the member is that folder or lies in it."""
+        path = tree_path(name)
+        if path is None:
+            return
+        parts = path.split("/")
+        if len(parts) < 3 or parts[1] in _NOT_APP_AREAS or (len(parts) == 3 and kind != "dir"):
+            return
+        self._dirs.add("/".join(parts[:3]))  # type: ignore[union-attr]
 
     def _note(self, path: str, place: Provenance) -> str:
         if path in self._seen:

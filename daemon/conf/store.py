@@ -54,7 +54,7 @@ COUNTED = (
     "findings",
 )
 # Parents before children: each flush writes every table in this order.
-_INSERT_ORDER = ("conf_files", "stanzas", *TYPED_TABLES.values(), "findings")
+_INSERT_ORDER = ("conf_files", "stanzas", *TYPED_TABLES.values(), "findings", "bundle_dirs")
 _DELETE_ORDER = tuple(reversed(_INSERT_ORDER))
 # A flush when either is reached (all tables together). Larger chunks cost PostgreSQL less
 # per row (fewer COPY statements); two chunks are in memory at most, one being written.
@@ -82,6 +82,7 @@ def replace_run_conf(
     members: Iterable[ConfMember],
     findings: Iterable[Finding] = (),
     *,
+    dirs: Iterable[str] = (),
     chunk_rows: int = CHUNK_ROWS,
     commit_chunks: bool = False,
 ) -> dict[str, int]:
@@ -96,17 +97,18 @@ def replace_run_conf(
     first) and makes sure no one else writes these tables until it is done: the ids are
     handed out from the tables' highest at the start. Needs a Connection.
 
-    `findings` is read once `members` is exhausted, so a reader may fill it while members are
-    read. With an Engine the transaction is this call's; with a Connection it is the
-    caller's when one is open (committed by the caller), else this call's. Raises
+    `findings` and `dirs` (the bundle's app folders, daemon.conf.archive.read_members) are
+    read once `members` is exhausted, so a reader may fill them while members are read.
+    With an Engine the transaction is this call's; with a Connection it is the caller's
+    when one is open (committed by the caller), else this call's. Raises
     RunNotFound; driver errors come as SQLAlchemy's, translated as daemon.database does.
     """
     if commit_chunks:
         assert isinstance(bind, Connection), "commit_chunks needs a Connection"
         with translate_errors():
-            return _replace(bind, run_id, members, findings, chunk_rows, commit_chunks=True)
+            return _replace(bind, run_id, members, findings, dirs, chunk_rows, commit_chunks=True)
     with _transaction(bind) as connection:
-        return _replace(connection, run_id, members, findings, chunk_rows)
+        return _replace(connection, run_id, members, findings, dirs, chunk_rows)
 
 
 @contextlib.contextmanager
@@ -137,6 +139,7 @@ def _replace(
     run_id: int,
     members: Iterable[ConfMember],
     findings: Iterable[Finding],
+    dirs: Iterable[str],
     chunk_rows: int,
     *,
     commit_chunks: bool = False,
@@ -150,11 +153,13 @@ def _replace(
             writer.add_member(*member)
         for finding in findings:
             writer.add_finding(finding, None, finding.path)
+        for path in sorted(dirs):
+            writer.add("bundle_dirs", (run_id, _clean(path)))
         writer.flush()
         writer.flusher.wait()
     finally:
         writer.flusher.abandon()  # on the way out of a failure, the connection must be idle
-    return writer.counts
+    return {name: writer.counts[name] for name in COUNTED}
 
 
 def delete_run_conf(connection: Connection, run_id: int) -> None:
@@ -358,11 +363,12 @@ class _Writer:
         self.run_id = run_id
         self.chunk_rows = max(1, chunk_rows)
         self.pending = self.pending_bytes = 0
-        self.counts = dict.fromkeys(COUNTED, 0)
+        self.counts = dict.fromkeys((*COUNTED, "bundle_dirs"), 0)
         self.typed = {name: _Typed(TABLES[name]) for name in TYPED_TABLES.values()}
         columns = {"conf_files": _CONF_FILE_COLUMNS, "stanzas": _STANZA_COLUMNS}
         columns.update({name: t.columns for name, t in self.typed.items()})
         columns["findings"] = _FINDING_COLUMNS
+        columns["bundle_dirs"] = ("run_id", "path")
         # Parents before children: each flush writes every sink in this order.
         self.sinks = {
             name: _Sink(connection, TABLES[name], columns[name]) for name in _INSERT_ORDER

@@ -74,6 +74,11 @@ class InventoryEntry:
     role: str | None = None
 
 
+class FileUnreadable(Exception):
+    """What `Estate.read_file` raises for a file the bundle holds but that cannot be read
+    (over a limit, a corrupt archive): the message says why."""
+
+
 def _no_file(_run: int, _path: str) -> bytes | None:
     return None
 
@@ -85,7 +90,8 @@ class Estate:
     inventory: tuple[InventoryEntry, ...] = ()
     system_default: tuple[ConfFile, ...] = ()  # the product's shipped etc/system/default
     # A file of a bundle that parsing does not keep (a whitelist.from_pathname CSV): (run,
-    # path relative to $SPLUNK_HOME) -> its bytes, None when the bundle has no such file.
+    # path relative to $SPLUNK_HOME) -> its bytes, None when the bundle has no such file;
+    # raises FileUnreadable when it has one that cannot be read.
     read_file: Callable[[int, str], bytes | None] = field(default=_no_file)
 
     @property

@@ -15,6 +15,7 @@ import csv
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from daemon.resolve.estate import FileUnreadable
 from daemon.resolve.locations import bundle_candidates
 from daemon.resolve.patterns import Unsafe, compile_pattern
 from daemon.resolve.types import Evidence, Setting
@@ -50,7 +51,12 @@ def from_pathname(
 
     data, file = None, None
     for candidate in bundle_candidates(path):
-        data = read_file(candidate) if candidate else None
+        if not candidate or ".." in candidate.split("/"):
+            continue  # outside the bundle: never looked up
+        try:
+            data = read_file(candidate)
+        except FileUnreadable as exc:
+            return _unresolved(FromPathname(key, path, evidence, candidate), str(exc))
         if data is not None:
             file = candidate
             break
