@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from daemon.cli.common import AddCommand, fail, open_database, record_id
@@ -77,14 +78,25 @@ def cmd_resolve(args: argparse.Namespace, config: Config) -> int:
     return RET_OK
 
 
-def _hosts(
-    args: argparse.Namespace, config: Config
-) -> tuple[Any, dict[str, Any], list[dict[str, Any]]]:
-    from daemon.resolve.load import latest_resolution, stored_hosts
+def _read_only(
+    args: argparse.Namespace, config: Config, command: Callable[[argparse.Namespace, Any], int]
+) -> int:
+    """Run a query command on a daemon.resolve.load.EstateReader: the database without the
+    ORM, ~0.15 s less start-up (a third of what `btool` may take). A reader skips the schema
+    check: on an error, open_database does it, so that a database at another revision (or
+    none) says so; otherwise the error stands."""
+    from daemon.resolve.load import EstateReader, NoResolution
 
-    db = open_database(config)
-    resolution = latest_resolution(db, args.resolution)
-    return db, resolution, stored_hosts(db, resolution["id"])
+    db = EstateReader(config.database.url)
+    try:
+        return command(args, db)
+    except (NoResolution, _NoSuchHost) as exc:
+        return fail(str(exc), RET_USAGE)
+    except Exception:
+        open_database(config).dispose()  # raises ConfigError when not at this revision
+        raise
+    finally:
+        db.dispose()
 
 
 def _public(host: dict[str, Any]) -> dict[str, Any]:
@@ -92,12 +104,13 @@ def _public(host: dict[str, Any]) -> dict[str, Any]:
 
 
 def cmd_hosts(args: argparse.Namespace, config: Config) -> int:
-    from daemon.resolve.load import NoResolution
+    return _read_only(args, config, _list_hosts)
 
-    try:
-        _db, _resolution, hosts = _hosts(args, config)
-    except NoResolution as exc:
-        return fail(str(exc), RET_USAGE)
+
+def _list_hosts(args: argparse.Namespace, db: Any) -> int:
+    from daemon.resolve.load import latest_resolution, stored_hosts
+
+    hosts = stored_hosts(db, latest_resolution(db, args.resolution)["id"])
     if args.serverclass:
         hosts = [h for h in hosts if args.serverclass in h["serverclasses"]]
     if args.app:
@@ -118,16 +131,14 @@ def cmd_hosts(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_host(args: argparse.Namespace, config: Config) -> int:
-    from daemon.resolve.load import NoResolution, find_host, host_details
+    return _read_only(args, config, _show_host)
 
-    try:
-        db, resolution, hosts = _hosts(args, config)
-    except NoResolution as exc:
-        return fail(str(exc), RET_USAGE)
+
+def _show_host(args: argparse.Namespace, db: Any) -> int:
+    from daemon.resolve.load import host_details
+
+    resolution, host = _one_host(args, db)
     resolution_id = resolution["id"]
-    host = find_host(hosts, args.name)
-    if host is None:
-        return fail(f"no host named {args.name!r} in resolution {resolution_id}", RET_USAGE)
     details = host_details(db, resolution_id, host)
     if not args.all:
         details["serverclasses"] = [
@@ -139,6 +150,26 @@ def cmd_host(args: argparse.Namespace, config: Config) -> int:
         return RET_OK
     print(_render_host(data))
     return RET_OK
+
+
+class _NoSuchHost(Exception):
+    """No host of the resolution has that name, or several have it as their short name."""
+
+
+def _one_host(args: argparse.Namespace, db: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The resolution and the host args.name names in it (one query, not every host).
+    Raises NoResolution or _NoSuchHost."""
+    from daemon.resolve.load import AmbiguousHost, find_stored_host, latest_resolution
+
+    resolution = latest_resolution(db, args.resolution)
+    missing = f"no host named {args.name!r} in resolution {resolution['id']}"
+    try:
+        host = find_stored_host(db, resolution["id"], args.name)
+    except AmbiguousHost as exc:
+        raise _NoSuchHost(f"{missing}: {exc}") from None
+    if host is None:
+        raise _NoSuchHost(missing)
+    return resolution, host
 
 
 def _render_host(data: dict[str, Any]) -> str:
@@ -197,20 +228,17 @@ def register_btool(add: AddCommand) -> None:
 
 
 def cmd_btool(args: argparse.Namespace, config: Config) -> int:
+    return _read_only(args, config, _btool)
+
+
+def _btool(args: argparse.Namespace, db: Any) -> int:
     from daemon.resolve.btool import effective_to_json, render_btool
     from daemon.resolve.defaults import shipped_system_default
-    from daemon.resolve.layers import effective
-    from daemon.resolve.load import NoResolution, find_host, load_estate
+    from daemon.resolve.layers import conf_layer, effective, host_files
+    from daemon.resolve.load import load_estate
     from daemon.resolve.locations import is_live_apps_directory
-    from daemon.resolve.resolver import conf_layer, host_files
 
-    try:
-        db, resolution, hosts = _hosts(args, config)
-    except NoResolution as exc:
-        return fail(str(exc), RET_USAGE)
-    host = find_host(hosts, args.name)
-    if host is None:
-        return fail(f"no host named {args.name!r} in resolution {resolution['id']}", RET_USAGE)
+    resolution, host = _one_host(args, db)
     runs: dict[str, dict[str, int]] = resolution["inputs"].get("runs", {})
     ds_runs = runs.get("ds_etc", {})
     label = host["_ds"] if host["_ds"] in ds_runs else next(iter(ds_runs), None)
@@ -224,13 +252,18 @@ def cmd_btool(args: argparse.Namespace, config: Config) -> int:
             k: v for k, v in runs.get("instance_etc", {}).items() if v == instance_run
         },
     }
-    estate = load_estate(db, wanted, conf_types=[args.conf])
-    details = _host_apps_live(db, host, is_live_apps_directory)
+    # The apps the DS delivers to the host for sure, enabled, into its live apps folder.
+    live = {
+        app
+        for app, state, target in host["_deployed"]
+        if state != "disabled" and is_live_apps_directory(target or "")
+    }
+    estate = load_estate(db, wanted, conf_types=[args.conf], deployment_apps=live)
     files = host_files(
         args.conf,
         next(iter(estate.deployment_servers), None),
         next(iter(estate.instances), None),
-        details,
+        live,
         shipped_system_default(args.conf),
     )
     if not files:
@@ -244,18 +277,3 @@ def cmd_btool(args: argparse.Namespace, config: Config) -> int:
     if text:
         print(text)
     return RET_OK
-
-
-def _host_apps_live(db: Any, host: dict[str, Any], is_live: Any) -> set[str]:
-    """The apps the DS delivers to the host for sure, enabled, into its live apps folder."""
-    from sqlalchemy import select
-
-    from daemon.models import HostApp
-
-    with db.read_session() as session:
-        rows = session.execute(
-            select(HostApp.app, HostApp.state, HostApp.target).where(
-                HostApp.host_id == host["_id"], HostApp.result == "deployed"
-            )
-        ).all()
-    return {app for app, state, target in rows if state != "disabled" and is_live(target or "")}

@@ -14,6 +14,9 @@ One rule, one function:
 A layer is built from what the caller holds: `layer_from_rows` (the database's `stanzas`
 rows), `layer_from_lines` (stanzas that know each key's line), `layer_from_stanzas` (the
 parser's). `layer_kind` maps a stored file's (layer, scope) to its kind on the host.
+`host_files` picks the stored files of one conf type a host reads (its own tree, the DS apps
+it gets live, the shipped system/default) and `conf_layer` makes each a layer: the resolver
+and `autodoc btool` share them.
 
 Speed: a layer's values are `EffectiveValue` objects made once, when the layer is built (one
 file's worth, shared by every host that has the file); merging a stack only moves references
@@ -26,12 +29,14 @@ import enum
 import hashlib
 import json
 import re
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Collection, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from daemon.conf.types import Stanza
-from daemon.resolve.types import Evidence
+if TYPE_CHECKING:  # at run time only where needed: `autodoc btool` starts faster without them
+    from daemon.conf.types import Stanza
+    from daemon.resolve.estate import Bundle, ConfFile
+    from daemon.resolve.types import Evidence
 
 DEFAULT_STANZA = "default"
 
@@ -147,6 +152,8 @@ class EffectiveValue:
 
     def evidence(self) -> Evidence:
         """The resolver's evidence: layer "system" or "app" and the scope apart."""
+        from daemon.resolve.types import Evidence
+
         origin = self.origin
         layer = "app" if origin.kind.in_app else "system"
         return Evidence(origin.file, self.line, layer, origin.app, origin.run, origin.scope)
@@ -244,6 +251,62 @@ def _values(
     return {
         key: EffectiveValue(value, lines.get(key, 0), origin) for key, value in settings.items()
     }
+
+
+# -- a host's files ------------------------------------------------------------------------------
+
+
+def host_files(
+    conf_type: str,
+    ds: Bundle | None,
+    instance: Bundle | None,
+    live_apps: Collection[str],
+    system_default: Iterable[ConfFile],
+) -> list[ConfFile]:
+    """The conf files of one type a host reads (RESOLVER.md §4): its own tree's system and
+    apps when it sent one (its copy of a DS app is what it runs), the DS's copy of each live
+    app it gets and does not have yet, and the shipped system/default unless its tree has one."""
+    files: list[ConfFile] = []
+    own: set[str] = set()
+    if instance is not None:
+        files.extend(f for f in instance.conf(conf_type) if f.layer in ("system", "app"))
+        own = instance_apps(instance)
+    if not any(f.layer == "system" and f.scope == "default" for f in files):
+        files.extend(f for f in system_default if f.conf_type == conf_type)
+    if ds is not None:
+        files.extend(
+            f
+            for f in ds.conf(conf_type)
+            if f.layer == "deployment_app" and f.app in live_apps and f.app not in own
+        )
+    return files
+
+
+def conf_layer(file: ConfFile) -> ConfLayer | None:
+    """A stored file as a layer of a host; None for one a host does not read (user, cluster)."""
+    kind = layer_kind(file.layer, file.scope)
+    if kind is None:
+        return None
+    origin = Origin(kind, file.app if kind.in_app else None, file.path, file.run)
+    return layer_from_lines(origin, file.stanzas)
+
+
+def bundle_apps(bundle: Bundle, path: str) -> Collection[str] | None:
+    """The app folders under `path` (from etc/ on) of a bundle, None when it has none."""
+    prefix = path.rstrip("/") + "/"
+    found = {d[len(prefix) :].split("/", 1)[0] for d in bundle.dirs if d.startswith(prefix)}
+    found.update(
+        f.path[len(prefix) :].split("/", 1)[0] for f in bundle.files if f.path.startswith(prefix)
+    )
+    found.discard("")
+    return found or None
+
+
+def instance_apps(bundle: Bundle) -> set[str]:
+    """The apps an instance's own tree holds in etc/apps."""
+    apps = set(bundle_apps(bundle, "etc/apps") or ())
+    apps.update(f.app for f in bundle.files if f.layer == "app" and f.app)
+    return apps
 
 
 # -- the rules ---------------------------------------------------------------------------------

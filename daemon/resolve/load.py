@@ -1,24 +1,138 @@
 """The estate from the database: which runs are the latest, and what they say (conf stanzas,
-bundle folders, inventory rows). The only SQL that reads for the resolver; everything it
-returns is plain data (daemon.resolve.estate).
+bundle folders, inventory rows), and the stored resolutions the queries of RESOLVER.md §7
+read. The only SQL that reads for the resolver; everything it returns is plain data
+(daemon.resolve.estate).
+
+The tables are SQLAlchemy Core clauses of the columns read here, not daemon.models: the ORM
+and the models cost ~0.15 s of start-up, a third of what `autodoc btool` may take. A test
+keeps them in step with daemon.models. Every function takes any `Reader`: a
+daemon.database.Database, or the `EstateReader` the one-host commands open.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from typing import Any, Protocol
 
-from sqlalchemy import func, select
-from sqlalchemy.engine import Connection
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    LargeBinary,
+    cast,
+    column,
+    create_engine,
+    func,
+    or_,
+    select,
+    table,
+)
+from sqlalchemy.engine import Connection, Engine, Result, RowMapping
+from sqlalchemy.sql import Executable, TableClause
 
-from daemon.database import Database
 from daemon.domain import ResolutionStatus, RunStatus, UploadType
-from daemon.models import Base
 from daemon.resolve.estate import Bundle, ConfFile, Estate, InventoryEntry, StanzaRow
 
-TABLES = Base.metadata.tables
-RUNS = TABLES["ingestion_runs"]
+
+def _table(
+    name: str, *columns: str, json: Sequence[str] = (), boolean: Sequence[str] = ()
+) -> TableClause:
+    """A table with the columns read; JSON and Boolean ones typed, so that SQLite's text and
+    integers come back as PostgreSQL's do."""
+    return table(
+        name,
+        *(column(c) for c in columns),
+        *(column(c, JSON) for c in json),
+        *(column(c, Boolean) for c in boolean),
+    )
+
+
+RUNS = _table("ingestion_runs", "id", "type", "label", "status")
+CONF_FILES = _table("conf_files", "id", "run_id", "path", "conf_type", "layer", "app", "scope")
+STANZAS = _table(
+    "stanzas", "conf_file_id", "name", "line", "order_in_file", json=("settings", "occurrences")
+)
+BUNDLE_DIRS = _table("bundle_dirs", "run_id", "path")
+INVENTORY_ROWS = _table(
+    "inventory_rows",
+    "run_id",
+    "row_number",
+    "client_name",
+    "hostname",
+    "ip",
+    "dns",
+    "guid",
+    "machine_type",
+    "splunk_version",
+    "role",
+)
+RESOLUTIONS = _table("resolutions", "id", "status", "ds_version", json=("inputs", "summary"))
+HOSTS = _table(
+    "hosts",
+    "id",
+    "resolution_id",
+    "name",
+    "client_name",
+    "hostname",
+    "ip",
+    "dns",
+    "guid",
+    "machine_type",
+    "role",
+    "ds",
+    "stack",
+    json=("sources",),
+)
+MEMBERSHIPS = _table(
+    "host_memberships",
+    "resolution_id",
+    "host_id",
+    "serverclass",
+    "result",
+    json=("why", "missing"),
+)
+HOST_APPS = _table(
+    "host_apps",
+    "resolution_id",
+    "host_id",
+    "app",
+    "result",
+    "state",
+    "target",
+    json=("serverclasses",),
+    boolean=("in_repository",),
+)
+EFFECTIVE_INPUTS = _table(
+    "host_effective_inputs", "resolution_id", "stack", "stanza", json=("settings",)
+)
+FINDINGS = _table(
+    "resolution_findings",
+    "id",
+    "resolution_id",
+    "code",
+    "severity",
+    "host",
+    "subject",
+    "message",
+    json=("evidence",),
+)
+TABLES = {
+    t.name: t
+    for t in (
+        RUNS,
+        CONF_FILES,
+        STANZAS,
+        BUNDLE_DIRS,
+        INVENTORY_ROWS,
+        RESOLUTIONS,
+        HOSTS,
+        MEMBERSHIPS,
+        HOST_APPS,
+        EFFECTIVE_INPUTS,
+        FINDINGS,
+    )
+}
 ESTATE_TYPES = (UploadType.DS_ETC, UploadType.INSTANCE_ETC, UploadType.INVENTORY)
 BUNDLE_TYPES = (UploadType.DS_ETC, UploadType.INSTANCE_ETC)
 
@@ -26,12 +140,72 @@ BUNDLE_TYPES = (UploadType.DS_ETC, UploadType.INSTANCE_ETC)
 EstateRuns = dict[str, dict[str, int]]
 
 
-def latest_runs(db: Database) -> EstateRuns:
+class Reading(Protocol):
+    """What a read transaction offers here (an ORM Session does)."""
+
+    def execute(self, statement: Executable) -> Result[Any]: ...
+    def connection(self) -> Connection: ...
+
+
+class Reader(Protocol):
+    def read_session(self) -> contextlib.AbstractContextManager[Reading]: ...
+
+
+class EstateReader:
+    """The database opened for reading only, without daemon.database (whose models and ORM
+    sessions cost ~0.15 s of start-up): what `autodoc host` and `autodoc btool` use. Errors
+    are translated as daemon.database translates them (imported on failure only). It does
+    not check the schema revision: the caller falls back to the full check on an error."""
+
+    def __init__(self, url: str) -> None:
+        self.sqlite = url.startswith("sqlite")
+        args: dict[str, Any] = {"timeout": 30} if self.sqlite else {"connect_timeout": 10}
+        self.engine: Engine = create_engine(url, connect_args=args, poolclass=_null_pool())
+
+    @contextlib.contextmanager
+    def read_session(self) -> Iterator[Reading]:
+        try:
+            with self.engine.connect() as connection:
+                if self.sqlite:
+                    # One snapshot for every query (deferred: it never waits for a writer).
+                    connection.exec_driver_sql("BEGIN")
+                yield _Reading(connection)
+        except Exception:
+            from daemon.database import translate_errors
+
+            with translate_errors():
+                raise
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _null_pool() -> Any:
+    from sqlalchemy.pool import NullPool
+
+    return NullPool
+
+
+class _Reading:
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def execute(self, statement: Executable) -> Result[Any]:
+        return self._connection.execute(statement)
+
+    def connection(self) -> Connection:
+        return self._connection
+
+
+def latest_runs(db: Reader) -> EstateRuns:
     """The newest complete run of each (type, label) that makes up the estate."""
     with db.read_session() as session:
         rows = session.execute(
             select(RUNS.c.type, RUNS.c.label, func.max(RUNS.c.id))
-            .where(RUNS.c.status == RunStatus.COMPLETE, RUNS.c.type.in_(ESTATE_TYPES))
+            .where(
+                RUNS.c.status == RunStatus.COMPLETE.value,
+                RUNS.c.type.in_([t.value for t in ESTATE_TYPES]),
+            )
             .group_by(RUNS.c.type, RUNS.c.label)
         ).all()
     found: EstateRuns = {}
@@ -41,14 +215,16 @@ def latest_runs(db: Database) -> EstateRuns:
 
 
 def load_estate(
-    db: Database,
+    db: Reader,
     runs: EstateRuns,
     *,
     system_default: tuple[ConfFile, ...] = (),
     read_file: Callable[[int, str], bytes | None] | None = None,
     conf_types: Sequence[str] | None = None,
+    deployment_apps: Collection[str] | None = None,
 ) -> Estate:
-    """The estate those runs say (see latest_runs)."""
+    """The estate those runs say (see latest_runs): only files of `conf_types` when given,
+    and of a DS repository's apps only those of `deployment_apps` when given (one host's)."""
     bundle_runs = {
         run_id: (upload_type, label)
         for upload_type in BUNDLE_TYPES
@@ -57,7 +233,7 @@ def load_estate(
     inventory_runs = dict(runs.get(UploadType.INVENTORY.value, {}).items())
     with db.read_session() as session:
         connection = session.connection()
-        files = _conf_files(connection, list(bundle_runs), conf_types)
+        files = _conf_files(connection, list(bundle_runs), conf_types, deployment_apps)
         dirs = _bundle_dirs(connection, list(bundle_runs))
         inventory = _inventory(connection, inventory_runs)
     bundles: dict[str, list[Bundle]] = defaultdict(list)
@@ -82,11 +258,14 @@ def load_estate(
 
 
 def _conf_files(
-    connection: Connection, run_ids: list[int], conf_types: Sequence[str] | None = None
+    connection: Connection,
+    run_ids: list[int],
+    conf_types: Sequence[str] | None = None,
+    deployment_apps: Collection[str] | None = None,
 ) -> dict[int, list[ConfFile]]:
     if not run_ids:
         return {}
-    conf_files, stanzas = TABLES["conf_files"], TABLES["stanzas"]
+    conf_files, stanzas = CONF_FILES, STANZAS
     query = (
         select(
             conf_files.c.id,
@@ -107,6 +286,14 @@ def _conf_files(
     )
     if conf_types is not None:
         query = query.where(conf_files.c.conf_type.in_(conf_types))
+    if deployment_apps is not None:
+        query = query.where(
+            or_(
+                conf_files.c.layer.is_(None),
+                conf_files.c.layer != "deployment_app",
+                conf_files.c.app.in_(list(deployment_apps)),
+            )
+        )
     rows = connection.execute(query).all()
     heads: dict[int, tuple[Any, ...]] = {}
     stanza_rows: dict[int, list[StanzaRow]] = defaultdict(list)
@@ -140,7 +327,7 @@ def _stanza(name: str, line: int, settings: Mapping[str, str], occurrences: Any)
 def _bundle_dirs(connection: Connection, run_ids: list[int]) -> dict[int, list[str]]:
     if not run_ids:
         return {}
-    table = TABLES["bundle_dirs"]
+    table = BUNDLE_DIRS
     found: dict[int, list[str]] = defaultdict(list)
     for run_id, path in connection.execute(
         select(table.c.run_id, table.c.path).where(table.c.run_id.in_(run_ids))
@@ -153,7 +340,7 @@ def _inventory(connection: Connection, runs: Mapping[str, int]) -> list[Inventor
     if not runs:
         return []
     labels = {run_id: label for label, run_id in runs.items()}
-    table = TABLES["inventory_rows"]
+    table = INVENTORY_ROWS
     entries = []
     for row in connection.execute(
         select(table)
@@ -185,19 +372,19 @@ class NoResolution(Exception):
     """No complete resolution to answer from."""
 
 
-def latest_resolution(db: Database, resolution_id: int | None = None) -> dict[str, Any]:
-    """The newest complete resolution (or that one): id, created_at, ds_version, inputs,
+def latest_resolution(db: Reader, resolution_id: int | None = None) -> dict[str, Any]:
+    """The newest complete resolution (or that one): id, status, ds_version, inputs,
     summary. Raises NoResolution saying why there is none."""
-    table = TABLES["resolutions"]
+    table = RESOLUTIONS
     with db.read_session() as session:
-        query = select(table).where(table.c.status == ResolutionStatus.COMPLETE)
+        query = select(table).where(table.c.status == ResolutionStatus.COMPLETE.value)
         if resolution_id is not None:
             query = query.where(table.c.id == resolution_id)
         row = session.execute(query.order_by(table.c.id.desc()).limit(1)).mappings().first()
         if row is not None:
             return dict(row)
         running = session.execute(
-            select(table.c.id).where(table.c.status == ResolutionStatus.RUNNING)
+            select(table.c.id).where(table.c.status == ResolutionStatus.RUNNING.value)
         ).first()
     if resolution_id is not None:
         raise NoResolution(f"no complete resolution {resolution_id}")
@@ -209,9 +396,9 @@ def latest_resolution(db: Database, resolution_id: int | None = None) -> dict[st
     )
 
 
-def stored_hosts(db: Database, resolution_id: int) -> list[dict[str, Any]]:
+def stored_hosts(db: Reader, resolution_id: int) -> list[dict[str, Any]]:
     """Every host with its member classes and delivered apps (hosts --json), by name."""
-    hosts, memberships, apps = TABLES["hosts"], TABLES["host_memberships"], TABLES["host_apps"]
+    hosts, memberships, apps = HOSTS, MEMBERSHIPS, HOST_APPS
     with db.read_session() as session:
         rows = (
             session.execute(
@@ -234,42 +421,122 @@ def stored_hosts(db: Database, resolution_id: int) -> list[dict[str, Any]]:
             .order_by(apps.c.app)
         ):
             delivered[host_id].append(app)
-    return [
-        {
-            **{k: row[k] for k in ("name", *HOST_COLUMNS, "role", "sources")},
-            "serverclasses": classes.get(row["id"], []),
-            "apps": delivered.get(row["id"], []),
-            "_id": row["id"],
-            "_stack": row["stack"],
-            "_ds": row["ds"],
-        }
-        for row in rows
-    ]
+    return [_host(row, classes.get(row["id"], []), delivered.get(row["id"], [])) for row in rows]
+
+
+def _host(row: RowMapping, classes: list[str], apps: list[str]) -> dict[str, Any]:
+    return {
+        **{k: row[k] for k in ("name", *HOST_COLUMNS, "role", "sources")},
+        "serverclasses": classes,
+        "apps": apps,
+        "_id": row["id"],
+        "_stack": row["stack"],
+        "_ds": row["ds"],
+    }
 
 
 HOST_COLUMNS = ("client_name", "hostname", "ip", "dns", "guid", "machine_type")
+# The names a host is found by (find_host), in the order they are tried.
+NAME_COLUMNS = ("name", "client_name", "hostname", "dns", "ip", "guid")
+
+
+class AmbiguousHost(Exception):
+    """NAME is the short name of several hosts and none of their full names."""
+
+    def __init__(self, name: str, hosts: Sequence[str]) -> None:
+        super().__init__(f"{name!r} is the short name of several hosts: {', '.join(hosts)}")
+        self.hosts = tuple(hosts)
 
 
 def find_host(hosts: list[dict[str, Any]], name: str) -> dict[str, Any] | None:
-    """A host by any of its names: name, client name, hostname, short name, dns, ip, guid."""
+    """A host by any of its names: name, client name, hostname, short name, dns, ip, guid.
+    The first field in that order that some host has (case-insensitively) decides, then the
+    first such host by name; a short name must be the first label of one hostname only
+    (several: AmbiguousHost). `hosts` in name order, as stored_hosts gives them."""
     wanted = name.strip().lower()
-    for field in ("name", "client_name", "hostname", "dns", "ip", "guid"):
+    if not wanted:  # a blank name is nobody's (not every host that lacks a field)
+        return None
+    for field in NAME_COLUMNS:
         for host in hosts:
             if (host.get(field) or "").lower() == wanted:
                 return host
     short = [h for h in hosts if (h.get("hostname") or "").lower().split(".")[0] == wanted]
-    return short[0] if len(short) == 1 else None
+    if len(short) > 1:
+        raise AmbiguousHost(name, [h["name"] for h in short])
+    return short[0] if short else None
 
 
-def host_details(db: Database, resolution_id: int, host: dict[str, Any]) -> dict[str, Any]:
+def find_stored_host(db: Reader, resolution_id: int, name: str) -> dict[str, Any] | None:
+    """One host of a resolution by any of its names (find_host's rules), with its member
+    classes and delivered apps, as stored_hosts gives it; None when no host has that name.
+    Raises AmbiguousHost.
+
+    The query selects the hosts whose names could match: SQL's lower() on ASCII is
+    Python's, and a host with a non-ASCII name is always selected (SQLite's lower() leaves
+    such characters alone, Python's folds some to ASCII, e.g. the Kelvin sign); find_host
+    then decides among them exactly as over every host, in the same (name) order."""
+    hosts, memberships, apps = HOSTS, MEMBERSHIPS, HOST_APPS
+    wanted = name.strip().lower()
+    pattern = wanted.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + ".%"
+    with db.read_session() as session:
+        lower, non_ascii = _sql_text(session.connection())
+        could = [lower(hosts.c[c]) == wanted for c in NAME_COLUMNS]
+        could.append(lower(hosts.c.hostname).like(pattern, escape="\\"))
+        could.extend(non_ascii(hosts.c[c]) for c in NAME_COLUMNS)
+        rows = (
+            session.execute(
+                select(hosts)
+                .where(hosts.c.resolution_id == resolution_id, or_(*could))
+                .order_by(hosts.c.name)
+            )
+            .mappings()
+            .all()
+        )
+        found = find_host([_host(row, [], []) for row in rows], name)
+        if found is None:
+            return None
+        found["serverclasses"] = list(
+            session.execute(
+                select(memberships.c.serverclass)
+                .where(memberships.c.host_id == found["_id"], memberships.c.result == "member")
+                .order_by(memberships.c.serverclass)
+            ).scalars()
+        )
+        deployed = session.execute(
+            select(apps.c.app, apps.c.state, apps.c.target)
+            .where(apps.c.host_id == found["_id"], apps.c.result == "deployed")
+            .order_by(apps.c.app)
+        ).all()
+    found["apps"] = [app for app, _state, _target in deployed]
+    found["_deployed"] = [tuple(row) for row in deployed]  # (app, state, target)
+    return found
+
+
+def _sql_text(connection: Connection) -> tuple[Callable[[Any], Any], Callable[[Any], Any]]:
+    """SQL for a column lower-cased in ASCII only (SQLite's lower(); PostgreSQL's under the
+    "C" collation, which is also several times faster than a locale's), and for "the
+    column holds a character outside ASCII" (UTF-8 takes more bytes than characters)."""
+    if connection.dialect.name == "postgresql":
+        return (
+            lambda c: func.lower(c.collate("C")),
+            lambda c: func.octet_length(c) != func.char_length(c),
+        )
+    return func.lower, lambda c: func.length(cast(c, LargeBinary)) != func.length(c)
+
+
+def host_details(db: Reader, resolution_id: int, host: dict[str, Any]) -> dict[str, Any]:
     """Classes (member and unknown) with why, apps, effective inputs and findings of a host."""
-    memberships, apps = TABLES["host_memberships"], TABLES["host_apps"]
-    inputs, findings = TABLES["host_effective_inputs"], TABLES["resolution_findings"]
+    memberships, apps, inputs, findings = MEMBERSHIPS, HOST_APPS, EFFECTIVE_INPUTS, FINDINGS
     with db.read_session() as session:
         classes = [
             {"name": r.serverclass, "result": r.result, "why": r.why, "missing": r.missing}
             for r in session.execute(
-                select(memberships)
+                select(
+                    memberships.c.serverclass,
+                    memberships.c.result,
+                    memberships.c.why,
+                    memberships.c.missing,
+                )
                 .where(memberships.c.host_id == host["_id"])
                 .order_by(memberships.c.serverclass)
             )
@@ -284,7 +551,14 @@ def host_details(db: Database, resolution_id: int, host: dict[str, Any]) -> dict
                 "in_repository": r.in_repository,
             }
             for r in session.execute(
-                select(apps)
+                select(
+                    apps.c.app,
+                    apps.c.serverclasses,
+                    apps.c.result,
+                    apps.c.state,
+                    apps.c.target,
+                    apps.c.in_repository,
+                )
                 .where(apps.c.host_id == host["_id"])
                 .order_by(apps.c.app, apps.c.result)
             )
@@ -307,7 +581,14 @@ def host_details(db: Database, resolution_id: int, host: dict[str, Any]) -> dict
                 "evidence": r.evidence,
             }
             for r in session.execute(
-                select(findings)
+                select(
+                    findings.c.code,
+                    findings.c.severity,
+                    findings.c.host,
+                    findings.c.subject,
+                    findings.c.message,
+                    findings.c.evidence,
+                )
                 .where(findings.c.resolution_id == resolution_id, findings.c.host == host["name"])
                 .order_by(findings.c.code, findings.c.id)
             )

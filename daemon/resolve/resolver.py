@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from daemon.resolve.btool import effective_to_json
 from daemon.resolve.estate import Bundle, ConfFile, Estate
 from daemon.resolve.identity import (
     Identity,
@@ -23,10 +21,12 @@ from daemon.resolve.identity import (
 )
 from daemon.resolve.layers import (
     ConfLayer,
-    Origin,
+    EffectiveConf,
+    bundle_apps,
+    conf_layer,
     effective,
-    layer_from_lines,
-    layer_kind,
+    host_files,
+    instance_apps,
     stack_key,
 )
 from daemon.resolve.result import HostApp, Resolution, ResolvedHost
@@ -88,7 +88,7 @@ class _Resolver:
         instances = {b.run: b for b in self.estate.instances}
         hosts: list[ResolvedHost] = []
         apps: list[HostApp] = []
-        stacks: dict[str, Mapping[str, Any]] = {}
+        stacks: dict[str, EffectiveConf] = {}
         classes_of: dict[str, int] = defaultdict(int)
         for m in memberships:
             classes_of[m.host] += 1
@@ -180,7 +180,7 @@ class _Resolver:
         read = self.estate.read_file
         return DeploymentServer(
             stanzas=self._merged_serverclass(bundle),
-            list_apps=lambda path: _list_apps(bundle, path),
+            list_apps=lambda path: bundle_apps(bundle, path),
             read_file=lambda path: read(bundle.run, path),
             version=version,
             name=bundle.label or "",
@@ -246,7 +246,7 @@ class _Resolver:
         if instance is None:
             return apps
         deployed = {d.app for d in delivered if d.result is MembershipResult.MEMBER}
-        for app in sorted(_instance_apps(instance)):
+        for app in sorted(instance_apps(instance)):
             apps.append(HostApp(host=host, app=app, result="observed", in_repository=False))
             if app in deployed and ds is not None:
                 self._drift(host, app, instance, ds)
@@ -277,7 +277,7 @@ class _Resolver:
         delivered: Sequence[AppDelivery],
         instance: Bundle | None,
         ds: Bundle | None,
-        stacks: dict[str, Mapping[str, Any]],
+        stacks: dict[str, EffectiveConf],
     ) -> str:
         """The key of the host's inputs layer stack, its effective inputs computed once per
         stack into `stacks`."""
@@ -286,48 +286,13 @@ class _Resolver:
         layers = [layer for f in files if (layer := self._layer(f)) is not None]
         key = stack_key(layers)
         if key not in stacks:
-            stacks[key] = effective_to_json(effective("inputs", layers))
+            stacks[key] = effective("inputs", layers)
         return key
-
-
-def host_files(
-    conf_type: str,
-    ds: Bundle | None,
-    instance: Bundle | None,
-    live_apps: Collection[str],
-    system_default: Iterable[ConfFile],
-) -> list[ConfFile]:
-    """The conf files of one type a host reads (RESOLVER.md §4): its own tree's system and
-    apps when it sent one (its copy of a DS app is what it runs), the DS's copy of each live
-    app it gets and does not have yet, and the shipped system/default unless its tree has one."""
-    files: list[ConfFile] = []
-    own: set[str] = set()
-    if instance is not None:
-        files.extend(f for f in instance.conf(conf_type) if f.layer in ("system", "app"))
-        own = _instance_apps(instance)
-    if not any(f.layer == "system" and f.scope == "default" for f in files):
-        files.extend(f for f in system_default if f.conf_type == conf_type)
-    if ds is not None:
-        files.extend(
-            f
-            for f in ds.conf(conf_type)
-            if f.layer == "deployment_app" and f.app in live_apps and f.app not in own
-        )
-    return files
-
-
-def conf_layer(file: ConfFile) -> ConfLayer | None:
-    """A stored file as a layer of a host; None for one a host does not read (user, cluster)."""
-    kind = layer_kind(file.layer, file.scope)
-    if kind is None:
-        return None
-    origin = Origin(kind, file.app if kind.in_app else None, file.path, file.run)
-    return layer_from_lines(origin, file.stanzas)
 
 
 def instance_role(bundle: Bundle) -> str | None:
     """RESOLVER.md §2: a role from the apps and settings an instance has."""
-    apps = _instance_apps(bundle)
+    apps = instance_apps(bundle)
     if "SplunkUniversalForwarder" in apps:
         return "uf"
     if "SplunkForwarder" in apps:
@@ -358,22 +323,6 @@ def _live(delivery: AppDelivery) -> bool:
         and settings.live
         and settings.state is not StateOnClient.DISABLED
     )
-
-
-def _list_apps(bundle: Bundle, path: str) -> Collection[str] | None:
-    prefix = path.rstrip("/") + "/"
-    found = {d[len(prefix) :].split("/", 1)[0] for d in bundle.dirs if d.startswith(prefix)}
-    found.update(
-        f.path[len(prefix) :].split("/", 1)[0] for f in bundle.files if f.path.startswith(prefix)
-    )
-    found.discard("")
-    return found or None
-
-
-def _instance_apps(bundle: Bundle) -> set[str]:
-    apps = set(_list_apps(bundle, "etc/apps") or ())
-    apps.update(f.app for f in bundle.files if f.layer == "app" and f.app)
-    return apps
 
 
 def _app_content(bundle: Bundle, app: str, layer: str) -> dict[tuple[str, str, str], str]:

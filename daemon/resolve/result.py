@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from daemon.resolve.layers import EffectiveConf
 from daemon.resolve.types import Finding, Membership
 
 HOST_FIELDS = ("client_name", "hostname", "ip", "dns", "guid", "machine_type", "splunk_version")
@@ -44,18 +45,13 @@ class HostApp:
     why: Any = None  # JSON-ready evidence
 
 
-# One effective value with its origin: {value, file, line, layer, app, run}.
-EffectiveValue = Mapping[str, Any]
-# stanza -> key -> value with origin.
-EffectiveStanzas = Mapping[str, Mapping[str, EffectiveValue]]
-
-
 @dataclass(frozen=True, slots=True)
 class Resolution:
     hosts: tuple[ResolvedHost, ...]
     memberships: tuple[Membership, ...]  # member and unknown only
     apps: tuple[HostApp, ...]
-    effective_inputs: Mapping[str, EffectiveStanzas]  # stack key -> its inputs
+    # stack key -> its effective inputs (stored as btool --json's shape, RESOLVER.md §7)
+    effective_inputs: Mapping[str, EffectiveConf]
     findings: tuple[Finding, ...]
     ds_version: str | None = None
     summary: Mapping[str, Any] = field(default_factory=dict)

@@ -10,18 +10,23 @@ deletes, with everything written under it (ON DELETE CASCADE), before it starts 
 
 from __future__ import annotations
 
+import dataclasses
+import enum
+import json
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import timedelta
+from json.encoder import encode_basestring_ascii as _string  # what json.dumps uses
 from typing import Any
 
-from sqlalchemy import delete, insert, select, text, update
+from sqlalchemy import Connection, delete, insert, select, text, update
+from sqlalchemy.exc import DBAPIError
 
 from daemon.database import Database
 from daemon.errors import AutodocError
 from daemon.models import Base, ResolutionStatus, utcnow
 from daemon.owners import is_gone
+from daemon.resolve.layers import EffectiveValue
 from daemon.resolve.result import HOST_FIELDS, Resolution
-from daemon.resolve.types import to_json
 
 RESOLVE_LEASE_SECONDS = 120.0
 HEARTBEAT_SECONDS = 20.0
@@ -86,86 +91,102 @@ def heartbeat(db: Database, resolution_id: int, owner: str) -> None:
 
 def write(db: Database, resolution_id: int, resolution: Resolution) -> None:
     """Every row of the resolution, in chunks; invisible until `complete`."""
-    host_ids: dict[str, int] = {}
-    hosts = [
-        {
-            "resolution_id": resolution_id,
-            "name": h.name,
-            **{f: getattr(h, f) for f in HOST_FIELDS},
-            "role": h.role,
-            "ds": h.ds,
-            "sources": list(h.sources),
-            "stack": h.stack,
-        }
-        for h in resolution.hosts
-    ]
-    table = TABLES["hosts"]
-    for chunk in _chunks(hosts):
-        with db.session() as session:
-            ids = session.connection().execute(
-                insert(table).returning(table.c.id, sort_by_parameter_order=True), chunk
+    encode = JsonText()
+    rid = resolution_id
+    _bulk(
+        db,
+        "hosts",
+        ("resolution_id", "name", *HOST_FIELDS, "role", "ds", "sources", "stack"),
+        (
+            (
+                rid,
+                h.name,
+                *(getattr(h, f) for f in HOST_FIELDS),
+                h.role,
+                h.ds,
+                encode(h.sources),
+                h.stack,
             )
-            host_ids.update(zip((row["name"] for row in chunk), ids.scalars(), strict=True))
-    _insert(
+            for h in resolution.hosts
+        ),
+    )
+    hosts = TABLES["hosts"]
+    with db.read_session() as session:
+        host_ids: dict[str, int] = {
+            name: host_id
+            for name, host_id in session.execute(
+                select(hosts.c.name, hosts.c.id).where(hosts.c.resolution_id == rid)
+            )
+        }
+    _bulk(
         db,
         "host_memberships",
+        ("resolution_id", "host_id", "serverclass", "result", "why", "missing"),
         (
-            {
-                "resolution_id": resolution_id,
-                "host_id": host_ids[m.host],
-                "serverclass": m.serverclass,
-                "result": m.result.value,
-                "why": to_json(m.why),
-                "missing": list(m.missing),
-            }
+            (
+                rid,
+                host_ids[m.host],
+                m.serverclass,
+                m.result.value,
+                encode(m.why),
+                encode(m.missing),
+            )
             for m in resolution.memberships
         ),
     )
-    _insert(
+    _bulk(
         db,
         "host_apps",
         (
-            {
-                "resolution_id": resolution_id,
-                "host_id": host_ids[a.host],
-                "app": a.app,
-                "serverclasses": list(a.serverclasses),
-                "result": a.result,
-                "state": a.state,
-                "target": a.target,
-                "in_repository": a.in_repository,
-                "why": to_json(a.why),
-            }
+            "resolution_id",
+            "host_id",
+            "app",
+            "serverclasses",
+            "result",
+            "state",
+            "target",
+            "in_repository",
+            "why",
+        ),
+        (
+            (
+                rid,
+                host_ids[a.host],
+                a.app,
+                encode(a.serverclasses),
+                a.result,
+                a.state,
+                a.target,
+                a.in_repository,
+                encode(a.why),
+            )
             for a in resolution.apps
         ),
     )
-    _insert(
+    _bulk(
         db,
         "host_effective_inputs",
+        ("resolution_id", "stack", "stanza", "settings"),
         (
-            {
-                "resolution_id": resolution_id,
-                "stack": stack,
-                "stanza": stanza,
-                "settings": {k: dict(v) for k, v in settings.items()},
-            }
-            for stack, stanzas in resolution.effective_inputs.items()
-            for stanza, settings in stanzas.items()
+            (rid, stack, name, encode.settings(stanza.settings))
+            for stack, conf in resolution.effective_inputs.items()
+            for name, stanza in conf.stanzas.items()
         ),
     )
-    _insert(
+    _bulk(
         db,
         "resolution_findings",
+        ("resolution_id", "code", "severity", "host", "subject", "message", "evidence"),
         (
-            {
-                "resolution_id": resolution_id,
-                "code": f.code.value,
-                "severity": f.severity.value,
-                "host": f.host,
-                "subject": f.subject,
-                "message": f.message,
-                "evidence": to_json(f.evidence),
-            }
+            (
+                rid,
+                f.code.value,
+                f.severity.value,
+                f.host,
+                f.subject,
+                f.message,
+                encode(f.evidence),
+            )
             for f in resolution.findings
         ),
     )
@@ -220,14 +241,52 @@ def _finish(db: Database, resolution_id: int, owner: str, **values: Any) -> None
             raise ResolutionLost(f"resolution {resolution_id} was taken over before it finished")
 
 
-def _insert(db: Database, table: str, rows: Iterable[dict[str, Any]]) -> None:
+def _bulk(
+    db: Database, table: str, columns: tuple[str, ...], rows: Iterable[tuple[Any, ...]]
+) -> None:
+    """Rows as tuples in `columns` order, JSON columns as text, one transaction a chunk (on
+    SQLite each commits, so ingestion and parsing are never held up long): COPY on
+    PostgreSQL, the driver's executemany elsewhere. SQLAlchemy's executemany costs more than
+    everything else together here: it binds and converts each value of each row in Python
+    (psycopg then runs one pipelined INSERT per row), where 100,000 rows of a resolution
+    hold ~150 MB of JSON."""
     for chunk in _chunks(rows):
         with db.session() as session:
-            session.connection().execute(insert(TABLES[table]), chunk)
+            connection = session.connection()
+            if connection.dialect.name == "postgresql":
+                _copy(connection, table, columns, chunk)
+            else:
+                sql = insert(TABLES[table]).compile(
+                    dialect=connection.dialect, column_keys=list(columns)
+                )
+                connection.exec_driver_sql(str(sql), chunk)
 
 
-def _chunks(rows: Iterable[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
-    chunk: list[dict[str, Any]] = []
+def _copy(
+    connection: Connection, table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]
+) -> None:
+    names = ", ".join(f'"{c}"' for c in columns)
+    sql = f"COPY {table} ({names}) FROM STDIN"
+    dialect = connection.dialect
+    driver: Any = connection.connection.driver_connection
+    try:
+        with driver.cursor() as cursor, cursor.copy(sql) as copy:
+            for row in rows:
+                copy.write_row(row)
+    except dialect.loaded_dbapi.Error as exc:
+        # What SQLAlchemy raises for its own statements, so translate_errors() applies.
+        raise DBAPIError.instance(
+            sql,
+            None,
+            exc,
+            dialect.loaded_dbapi.Error,
+            connection_invalidated=dialect.is_disconnect(exc, driver, None),
+            dialect=dialect,
+        ) from exc
+
+
+def _chunks(rows: Iterable[tuple[Any, ...]]) -> Iterator[list[tuple[Any, ...]]]:
+    chunk: list[tuple[Any, ...]] = []
     for row in rows:
         chunk.append(row)
         if len(chunk) >= _CHUNK:
@@ -235,3 +294,66 @@ def _chunks(rows: Iterable[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
             chunk = []
     if chunk:
         yield chunk
+
+
+class JsonText:
+    """JSON text of resolver results, as `json.dumps(to_json(value))` writes it, where an
+    object many rows share (a why, an evidence, an effective value) is encoded once: a
+    resolution's whys and effective values are mostly shared objects (daemon.resolve.types).
+    Objects are remembered by identity and kept alive while the encoder lives."""
+
+    def __init__(self) -> None:
+        self._memo: dict[int, tuple[object, str]] = {}
+        self._fields: dict[type, tuple[tuple[str, str], ...]] = {}
+
+    def __call__(self, value: Any) -> str:
+        if value is None:
+            return "null"
+        if type(value) is str:
+            return _string(value)
+        if value is True:
+            return "true"
+        if value is False:
+            return "false"
+        if type(value) is int:
+            return str(value)
+        found = self._memo.get(id(value))
+        if found is not None:
+            return found[1]
+        text = self._encode(value)
+        if not isinstance(value, enum.Enum):
+            self._memo[id(value)] = (value, text)
+        return text
+
+    def _encode(self, value: Any) -> str:
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            names = self._fields.get(type(value))
+            if names is None:
+                names = self._fields[type(value)] = tuple(
+                    (f.name, _string(f.name) + ": ") for f in dataclasses.fields(value)
+                )
+            return "{" + ", ".join(key + self(getattr(value, name)) for name, key in names) + "}"
+        if isinstance(value, enum.Enum):
+            return json.dumps(value.value)
+        if isinstance(value, tuple | list):
+            return "[" + ", ".join(self(item) for item in value) + "]"
+        if isinstance(value, dict):
+            return "{" + ", ".join(f"{_string(str(k))}: {self(v)}" for k, v in value.items()) + "}"
+        return json.dumps(value)
+
+    def settings(self, settings: Mapping[str, EffectiveValue]) -> str:
+        """An effective stanza's settings as `{KEY: {value, file, line, layer, app, run}}`
+        (daemon.resolve.btool.effective_to_json's shape); each value encoded once."""
+        parts = []
+        for key, value in settings.items():
+            found = self._memo.get(id(value))
+            if found is None:
+                origin = value.origin
+                text = (
+                    f'{{"value": {_string(value.value)}, "file": {_string(origin.file)}, '
+                    f'"line": {value.line}, "layer": {_string(origin.kind.value)}, '
+                    f'"app": {self(origin.app)}, "run": {self(origin.run)}}}'
+                )
+                self._memo[id(value)] = found = (value, text)
+            parts.append(f"{_string(key)}: {found[1]}")
+        return "{" + ", ".join(parts) + "}"
