@@ -9,6 +9,7 @@ import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from daemon.resolve.estate import Bundle, ConfFile, Estate
 from daemon.resolve.identity import (
@@ -60,6 +61,10 @@ class _Resolver:
         self.findings: list[Finding] = []
         self._layers: dict[int, ConfLayer | None] = {}
         self._serverclass: dict[int, Stanzas] = {}
+        # Hosts that get the same deliveries (one shared tuple per signature, delivery.py)
+        # from the same DS and have no tree of their own share a stack key and app whys.
+        self._stack_of: dict[tuple[int, int, int], str] = {}
+        self._app_why: dict[int, dict[str, Any]] = {}
 
     def run(self) -> Resolution:
         ds_by_label = {b.label or "": b for b in self.estate.deployment_servers}
@@ -239,7 +244,7 @@ class _Resolver:
                 state=None if d.settings.state is None else d.settings.state.value,
                 target=d.settings.target,
                 in_repository=d.settings.in_repository,
-                why={"stanza": d.settings.stanza, "settings_certain": d.settings_certain},
+                why=self._why_of(d),
             )
             for d in delivered
         ]
@@ -251,6 +256,17 @@ class _Resolver:
             if app in deployed and ds is not None:
                 self._drift(host, app, instance, ds)
         return apps
+
+    def _why_of(self, delivery: AppDelivery) -> dict[str, Any]:
+        """One why per delivery, shared by every host it reaches (deliveries are shared)."""
+        why = self._app_why.get(id(delivery))
+        if why is None:
+            why = {
+                "stanza": delivery.settings.stanza,
+                "settings_certain": delivery.settings_certain,
+            }
+            self._app_why[id(delivery)] = why
+        return why
 
     def _drift(self, host: str, app: str, instance: Bundle, ds: Bundle) -> None:
         expected = _app_content(ds, app, "deployment_app")
@@ -281,10 +297,18 @@ class _Resolver:
     ) -> str:
         """The key of the host's inputs layer stack, its effective inputs computed once per
         stack into `stacks`."""
+        shared = (
+            id(delivered),
+            -1 if ds is None else ds.run,
+            -1 if instance is None else instance.run,
+        )
+        key = self._stack_of.get(shared)
+        if key is not None:
+            return key
         live = {d.app for d in delivered if _live(d)}
         files = host_files("inputs", ds, instance, live, self.estate.system_default)
         layers = [layer for f in files if (layer := self._layer(f)) is not None]
-        key = stack_key(layers)
+        key = self._stack_of[shared] = stack_key(layers)
         if key not in stacks:
             stacks[key] = effective("inputs", layers)
         return key

@@ -13,7 +13,9 @@ from __future__ import annotations
 import dataclasses
 import enum
 import json
-from collections.abc import Iterable, Iterator, Mapping
+import operator
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import timedelta
 from json.encoder import encode_basestring_ascii as _string  # what json.dumps uses
 from typing import Any
@@ -249,17 +251,41 @@ def _bulk(
     PostgreSQL, the driver's executemany elsewhere. SQLAlchemy's executemany costs more than
     everything else together here: it binds and converts each value of each row in Python
     (psycopg then runs one pipelined INSERT per row), where 100,000 rows of a resolution
-    hold ~150 MB of JSON."""
-    for chunk in _chunks(rows):
-        with db.session() as session:
-            connection = session.connection()
-            if connection.dialect.name == "postgresql":
-                _copy(connection, table, columns, chunk)
-            else:
+    hold ~150 MB of JSON. On PostgreSQL a chunk is written on a second thread while the
+    next one is encoded (the server's parsing of the JSON and its index and foreign-key
+    work overlap ours); sqlite3 connections stay on the thread that made them."""
+    if not db.is_postgresql:
+        for chunk in _chunks(rows):
+            with db.session() as session:
+                connection = session.connection()
                 sql = insert(TABLES[table]).compile(
                     dialect=connection.dialect, column_keys=list(columns)
                 )
                 connection.exec_driver_sql(str(sql), chunk)
+        return
+    writing: threading.Thread | None = None
+    errors: list[BaseException] = []
+
+    def write(chunk: list[tuple[Any, ...]]) -> None:
+        try:
+            with db.session() as session:
+                _copy(session.connection(), table, columns, chunk)
+        except BaseException as exc:  # noqa: BLE001 - raised in the caller's thread below
+            errors.append(exc)
+
+    def wait() -> None:
+        if writing is not None:
+            writing.join()
+        if errors:
+            raise errors[0]
+
+    try:
+        for chunk in _chunks(rows):
+            wait()
+            writing = threading.Thread(target=write, args=(chunk,), name="resolve-copy")
+            writing.start()
+    finally:
+        wait()
 
 
 def _copy(
@@ -296,6 +322,10 @@ def _chunks(rows: Iterable[tuple[Any, ...]]) -> Iterator[list[tuple[Any, ...]]]:
         yield chunk
 
 
+def _one(name: str) -> Callable[[Any], tuple[Any]]:
+    return lambda value: (getattr(value, name),)
+
+
 class JsonText:
     """JSON text of resolver results, as `json.dumps(to_json(value))` writes it, where an
     object many rows share (a why, an evidence, an effective value) is encoded once: a
@@ -304,41 +334,51 @@ class JsonText:
 
     def __init__(self) -> None:
         self._memo: dict[int, tuple[object, str]] = {}
-        self._fields: dict[type, tuple[tuple[str, str], ...]] = {}
+        # A dataclass type's fields: the `"name": ` of each and a getter of all values.
+        self._fields: dict[type, tuple[tuple[str, ...], Callable[[Any], Any]]] = {}
 
     def __call__(self, value: Any) -> str:
+        kind = type(value)
+        if kind is str:
+            return _string(value)
         if value is None:
             return "null"
-        if type(value) is str:
-            return _string(value)
-        if value is True:
-            return "true"
-        if value is False:
-            return "false"
-        if type(value) is int:
+        if kind is bool:
+            return "true" if value else "false"
+        if kind is int:
             return str(value)
         found = self._memo.get(id(value))
         if found is not None:
             return found[1]
         text = self._encode(value)
-        if not isinstance(value, enum.Enum):
-            self._memo[id(value)] = (value, text)
+        self._memo[id(value)] = (value, text)
         return text
 
     def _encode(self, value: Any) -> str:
-        if dataclasses.is_dataclass(value) and not isinstance(value, type):
-            names = self._fields.get(type(value))
-            if names is None:
-                names = self._fields[type(value)] = tuple(
-                    (f.name, _string(f.name) + ": ") for f in dataclasses.fields(value)
-                )
-            return "{" + ", ".join(key + self(getattr(value, name)) for name, key in names) + "}"
+        fields = self._fields.get(type(value))
+        if fields is None and dataclasses.is_dataclass(value) and not isinstance(value, type):
+            names = [f.name for f in dataclasses.fields(value)]
+            getter = operator.attrgetter(*names) if len(names) > 1 else _one(names[0])
+            fields = self._fields[type(value)] = (tuple(_string(n) + ": " for n in names), getter)
+        if fields is not None:
+            keys, getter = fields
+            parts = []
+            for key, item in zip(keys, getter(value), strict=True):
+                if type(item) is str:
+                    parts.append(key + _string(item))
+                elif item is None:
+                    parts.append(key + "null")
+                else:
+                    parts.append(key + self(item))
+            return "{" + ", ".join(parts) + "}"
         if isinstance(value, enum.Enum):
             return json.dumps(value.value)
         if isinstance(value, tuple | list):
-            return "[" + ", ".join(self(item) for item in value) + "]"
+            return "[" + ", ".join([self(item) for item in value]) + "]"
         if isinstance(value, dict):
-            return "{" + ", ".join(f"{_string(str(k))}: {self(v)}" for k, v in value.items()) + "}"
+            return (
+                "{" + ", ".join([f"{_string(str(k))}: {self(v)}" for k, v in value.items()]) + "}"
+            )
         return json.dumps(value)
 
     def settings(self, settings: Mapping[str, EffectiveValue]) -> str:
