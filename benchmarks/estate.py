@@ -24,7 +24,15 @@ Then, each as a child process timed whole (wall time; peak RSS from wait4's ru_m
   ≤ 0.5 s. Baseline: `autodoc --help` (the interpreter, the CLI's imports and its argument
   parser: what any autodoc command costs before it does anything).
 - `autodoc host NAME --json` for the same host: best of 5; information only, same baseline.
+- the import floor of a database command: a process importing what every `autodoc` command
+  that opens the database imports before doing anything (the CLI, daemon.config with
+  SQLAlchemy, daemon.logs with structlog, the SQLAlchemy dialect and the driver): what btool
+  and host cannot go below without changing those modules. Information only.
 - `python -c pass`: the bare interpreter, for scale.
+
+It measures the code in this checkout. `--code DIR` puts DIR first on the children's
+PYTHONPATH so that another version's `daemon` package is measured (the estate is still
+parsed by it): `git archive REV daemon | tar -x -C /tmp/before` then `--code /tmp/before`.
 """
 
 from __future__ import annotations
@@ -457,6 +465,9 @@ def floor_child() -> dict[str, float]:
     """In the child: what `autodoc resolve` reads before computing (config from
     $AUTODOC_CONFIG)."""
     started = time.perf_counter()
+    code = os.environ.get("AUTODOC_BENCH_CODE")
+    if code:
+        sys.path.insert(0, code)
     from daemon.config import load_config, resolve_config_path
     from daemon.database import Database
     from daemon.resolve.defaults import shipped_system_default
@@ -511,6 +522,7 @@ class Side:
     btool: Timings = field(default_factory=Timings)
     host: Timings = field(default_factory=Timings)
     help: Timings = field(default_factory=Timings)
+    imports: Timings = field(default_factory=Timings)
     summary: dict[str, Any] = field(default_factory=dict)
     floor_data: dict[str, float] = field(default_factory=dict)
     btool_lines: int = 0
@@ -558,9 +570,17 @@ def measure(side: Side, host: str, resolves: int, repeats: int) -> None:
             f"{side.label}: resolve {n + 1}: {timed.seconds:.2f} s, peak RSS "
             f"{timed.max_rss_bytes / MB:.0f} MB (load floor {side.floor.seconds[-1]:.2f} s)"
         )
+    driver = (
+        "psycopg, sqlalchemy.dialects.postgresql.psycopg"
+        if side.ws.pg_name
+        else "sqlite3, sqlalchemy.dialects.sqlite.pysqlite"
+    )
+    floor = f"import daemon.cli, daemon.config, daemon.logs, {driver}"
     for n in range(repeats):
         timed, _ = side.run(f"help-{n}", [*AUTODOC, "--help"])
         side.help.add(timed)
+        timed, _ = side.run(f"imports-{n}", [sys.executable, "-c", floor])
+        side.imports.add(timed)
         timed, out = side.run(f"btool-{n}", [*AUTODOC, "btool", host, "inputs"])
         side.btool.add(timed)
         side.btool_lines = len(out.read_text().splitlines())
@@ -569,7 +589,7 @@ def measure(side: Side, host: str, resolves: int, repeats: int) -> None:
         side.host_bytes = out.stat().st_size
     log(
         f"{side.label}: btool {side.btool.spread()} s; host {side.host.spread()} s; "
-        f"--help {side.help.spread()} s"
+        f"--help {side.help.spread()} s; import floor {side.imports.spread()} s"
     )
 
 
@@ -630,6 +650,17 @@ def add_rows(report: Report, side: Side, judged: bool, pg: bool) -> None:
             f"{side.host_bytes:,} bytes; peak RSS {side.host.peak_mb:.0f} MB",
         )
     )
+    report.add(
+        Row(
+            f"{label}: import floor of a database command (process)",
+            side.imports.best,
+            "s",
+            baseline=side.help.best,
+            baseline_name="autodoc --help",
+            note=f"best of {len(side.imports.seconds)} ({side.imports.spread()} s): the CLI, "
+            "daemon.config (SQLAlchemy), daemon.logs (structlog), the dialect and the driver",
+        )
+    )
 
 
 def main() -> int:
@@ -637,6 +668,7 @@ def main() -> int:
     p.add_argument("--resolves", type=int, default=2, help="resolutions per backend (2)")
     p.add_argument("--repeats", type=int, default=5, help="runs of btool, host, --help (5)")
     p.add_argument("--only", default="postgres,sqlite", help="backends (postgres,sqlite)")
+    p.add_argument("--code", type=Path, help="measure the daemon package in this folder")
     p.add_argument("--floor", action="store_true", help=argparse_hidden())
     args = p.parse_args()
     if args.floor:
@@ -647,10 +679,11 @@ def main() -> int:
     resolves = 1 if args.quick and args.resolves == 2 else args.resolves
     judged = not args.quick
     common.check_sane_workspace()
+    code = args.code.resolve() if args.code else None
     report = Report(
         "estate",
         f"Estate (issue 10): {size['hosts']:,} hosts, {size['classes']} server classes, "
-        f"{size['apps']} apps — resolve, btool, host",
+        f"{size['apps']} apps — resolve, btool, host" + (f" (daemon from {code})" if code else ""),
     )
     estate = generate(size["hosts"], size["classes"], size["apps"])
     host = estate.meta["host"]
@@ -672,6 +705,9 @@ def main() -> int:
             else:
                 side = Side("SQLite", Workspace("estate-sqlite"))
             sides.append((side, backend == "postgres"))
+            if code is not None:
+                path = os.pathsep.join(p for p in (str(code), side.ws.env.get("PYTHONPATH")) if p)
+                side.ws.env.update(PYTHONPATH=path, AUTODOC_BENCH_CODE=str(code))
             prepare(side, estate)
             measure(side, host, resolves, args.repeats)
     finally:
@@ -717,6 +753,11 @@ def main() -> int:
         "every figure is a whole process (wall time from fork to exit; peak RSS = wait4's "
         "ru_maxrss of the child)"
     )
+    if os.environ.get("PYTHONDONTWRITEBYTECODE"):
+        report.note(
+            "PYTHONDONTWRITEBYTECODE is set: modules without a cached .pyc (daemon/ in this "
+            "checkout) are compiled by every process; an installed package starts faster"
+        )
     report.note(f"load average (1 min) at the start: {load_average:.2f} on {os.cpu_count()} CPUs")
     if not judged:
         report.note("--quick: a smaller estate than the targets', not judged")
