@@ -1,0 +1,287 @@
+"""What a host's props.conf and transforms.conf do to an event (RESOLVER.md §5, steps 5–6).
+Pure: a host's effective props and transforms and what is known of the event in; the keys
+that apply and the rewrites its `TRANSFORMS-<class>` may make out. Nothing is evaluated
+against data: a rewrite is *conditional* on its REGEX unless the REGEX is `.` or `.*`.
+
+One rule, one function:
+
+    props_pattern   `[source::]`/`[host::]` patterns: `...` any characters, `*` any but `/`,
+                    the whole value; host patterns case-insensitive
+    props_for       source:: > host:: > sourcetype stanzas whatever their `priority`; within a
+                    kind higher `priority` first (literal 100, pattern 0), then ASCII order;
+                    keys of every matching stanza combine, a key from the first that has it
+    transform_names `TRANSFORMS-<class>` in ASCII order of class, each list in its order
+    rewrites        what each named transforms.conf stanza may do: index, sourcetype, host,
+                    routing, a drop to nullQueue, INGEST_EVAL's index/queue, a clone
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import re2
+
+from daemon.resolve.layers import EffectiveConf, EffectiveValue, LayerKind
+from daemon.resolve.types import Evidence
+
+_PATTERN_KINDS = (("source::", 0), ("host::", 1))
+_SOURCETYPE_KIND = 2
+_DEFAULT_KIND = 3
+_RE2_MAX_MEM = 8 << 20
+_CERTAIN_REGEXES = frozenset({".", ".*"})
+# INGEST_EVAL `index = "x"` / `queue := "nullQueue"`: a literal assignment (ours: anything
+# else, an if() or a field, is a rewrite to an unknown value).
+_EVAL_ASSIGNMENT = re.compile(r"""^\s*(index|queue)\s*:?=\s*(?:"([^"]*)"|'([^']*)')\s*$""")
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """What is known of the data where it is parsed; None = unknown."""
+
+    sourcetype: str | None
+    source: str | None
+    host: str | None
+
+
+@functools.lru_cache(maxsize=4096)
+def props_pattern(pattern: str, *, ignore_case: bool = False) -> object | None:
+    """The RE2 of a `[source::]`/`[host::]` pattern, None when RE2 refuses it."""
+    parts: list[str] = []
+    i = 0
+    while i < len(pattern):
+        if pattern.startswith("...", i):
+            parts.append(".*")
+            i += 3
+        elif pattern[i] == "*":
+            parts.append("[^/]*")
+            i += 1
+        elif pattern[i] == "|":  # Splunk's documented alternation, `(a|b)` included
+            parts.append("|")
+            i += 1
+        elif pattern[i] in "()":
+            parts.append(pattern[i])
+            i += 1
+        else:
+            parts.append(re.escape(pattern[i]))
+            i += 1
+    options = re2.Options()
+    options.max_mem = _RE2_MAX_MEM
+    options.case_sensitive = not ignore_case
+    options.log_errors = False
+    try:
+        compiled: object = re2.compile("(?:" + "".join(parts) + ")", options)
+        return compiled
+    except re2.error:
+        return None
+
+
+def _matches(pattern: str, value: str | None, *, ignore_case: bool = False) -> bool:
+    if value is None:
+        return False
+    compiled = props_pattern(pattern, ignore_case=ignore_case)
+    return compiled is not None and compiled.fullmatch(value) is not None  # type: ignore[attr-defined]
+
+
+def _is_pattern(pattern: str) -> bool:
+    return "*" in pattern or "..." in pattern or "|" in pattern
+
+
+def _priority(settings: Mapping[str, EffectiveValue], literal: bool) -> int:
+    value = settings.get("priority")
+    own = value is not None and value.origin.kind is not LayerKind.SYSTEM_DEFAULT
+    if value is not None and (own or value.value.strip().lstrip("-").isdigit()):
+        try:
+            return int(value.value.strip())
+        except ValueError:
+            pass
+    return 100 if literal else 0
+
+
+def props_for(props: EffectiveConf, event: Event) -> dict[str, EffectiveValue]:
+    """The props keys that apply to the event, each from the stanza that wins it."""
+    matching: list[tuple[int, int, str]] = []
+    for name, stanza in props.stanzas.items():
+        kind: int | None = None
+        for prefix, rank in _PATTERN_KINDS:
+            if name.startswith(prefix):
+                pattern = name[len(prefix) :]
+                if _matches(
+                    pattern, event.source if rank == 0 else event.host, ignore_case=rank == 1
+                ):
+                    kind = rank
+                    priority = _priority(stanza.settings, not _is_pattern(pattern))
+                break
+        else:
+            if name == "default":
+                kind, priority = _DEFAULT_KIND, 0
+            elif event.sourcetype is not None and name == event.sourcetype:
+                kind, priority = _SOURCETYPE_KIND, 0
+        if kind is not None:
+            matching.append((kind, -priority, name))
+    combined: dict[str, EffectiveValue] = {}
+    for _kind, _rank, name in sorted(matching):
+        for key, value in props.stanzas[name].settings.items():
+            combined.setdefault(key, value)
+    return combined
+
+
+def transform_names(keys: Mapping[str, EffectiveValue]) -> list[tuple[str, EffectiveValue]]:
+    """(transforms stanza, the TRANSFORMS- key naming it), classes in ASCII order of class."""
+    names: list[tuple[str, EffectiveValue]] = []
+    for key in sorted(k for k in keys if k.startswith("TRANSFORMS-")):
+        for name in keys[key].value.split(","):
+            if name.strip():
+                names.append((name.strip(), keys[key]))
+    return names
+
+
+class RewriteKind(enum.StrEnum):
+    INDEX = "index"
+    SOURCETYPE = "sourcetype"
+    HOST = "host"
+    ROUTING = "routing"
+    DROP = "drop"
+    KEEP = "keep"  # queue = indexQueue: undoes an earlier drop
+    CLONE = "clone"
+
+
+@dataclass(frozen=True, slots=True)
+class Rewrite:
+    """What one transform may do; `value` None when it is not known (a `$1` in FORMAT)."""
+
+    kind: RewriteKind
+    value: str | None
+    certain: bool
+    transform: str
+    regex: str | None
+    evidence: tuple[Evidence, ...]
+
+    def describe(self) -> str:
+        what = {
+            RewriteKind.INDEX: "index",
+            RewriteKind.SOURCETYPE: "sourcetype",
+            RewriteKind.HOST: "host",
+            RewriteKind.ROUTING: "output groups",
+            RewriteKind.CLONE: "a clone with sourcetype",
+        }
+        if self.kind is RewriteKind.DROP:
+            change = "dropped (nullQueue)"
+        elif self.kind is RewriteKind.KEEP:
+            change = "kept (indexQueue)"
+        else:
+            change = f"{what[self.kind]} {self.value if self.value is not None else '(unknown)'}"
+        when = "always" if self.certain else f"when REGEX {self.regex!r} matches"
+        return f"[{self.transform}] {change}, {when}"
+
+
+@dataclass(frozen=True, slots=True)
+class Transforms:
+    rewrites: tuple[Rewrite, ...]
+    missing: tuple[tuple[str, EffectiveValue], ...]  # (name, the TRANSFORMS- key naming it)
+
+
+def rewrites(keys: Mapping[str, EffectiveValue], transforms: EffectiveConf) -> Transforms:
+    """What the event's TRANSFORMS- classes may do, in the order Splunk applies them."""
+    found: list[Rewrite] = []
+    missing: list[tuple[str, EffectiveValue]] = []
+    for name, named_by in transform_names(keys):
+        stanza = transforms.stanzas.get(name)
+        if stanza is None or name == "default":
+            missing.append((name, named_by))
+            continue
+        found.extend(_stanza_rewrites(name, stanza.settings, named_by))
+    return Transforms(tuple(found), tuple(missing))
+
+
+def _stanza_rewrites(
+    name: str, settings: Mapping[str, EffectiveValue], named_by: EffectiveValue
+) -> list[Rewrite]:
+    regex_value = settings.get("REGEX")
+    regex = regex_value.value.strip() if regex_value is not None else None
+    certain = regex is None or regex in _CERTAIN_REGEXES
+
+    def make(kind: RewriteKind, value: str | None, *keys: str, sure: bool = True) -> Rewrite:
+        evidence = [named_by.evidence()]
+        evidence.extend(settings[k].evidence() for k in ("REGEX", *keys) if k in settings)
+        return Rewrite(kind, value, certain and sure, name, regex, tuple(evidence))
+
+    out: list[Rewrite] = []
+    dest = settings.get("DEST_KEY")
+    fmt = settings.get("FORMAT")
+    if dest is not None and fmt is not None and regex is not None:
+        value = fmt.value.strip()
+        known = "$" not in value
+        target = dest.value.strip()
+        if target == "_MetaData:Index":
+            out.append(make(RewriteKind.INDEX, value if known else None, "DEST_KEY", "FORMAT"))
+        elif target == "MetaData:Sourcetype":
+            st = value.removeprefix("sourcetype::") if known else None
+            out.append(make(RewriteKind.SOURCETYPE, st, "DEST_KEY", "FORMAT"))
+        elif target == "MetaData:Host":
+            out.append(
+                make(RewriteKind.HOST, value.removeprefix("host::") if known else None,
+                     "DEST_KEY", "FORMAT")
+            )  # fmt: skip
+        elif target in ("_TCP_ROUTING", "_SYSLOG_ROUTING"):
+            out.append(make(RewriteKind.ROUTING, value if known else None, "DEST_KEY", "FORMAT"))
+        elif target == "queue" and value == "nullQueue":
+            out.append(make(RewriteKind.DROP, None, "DEST_KEY", "FORMAT"))
+        elif target == "queue" and value == "indexQueue":
+            out.append(make(RewriteKind.KEEP, None, "DEST_KEY", "FORMAT"))
+    ingest = settings.get("INGEST_EVAL")
+    if ingest is not None:
+        for assignment in _split_eval(ingest.value):
+            match = _EVAL_ASSIGNMENT.match(assignment)
+            field = match.group(1) if match else assignment.split("=", 1)[0].strip(" :")
+            literal = (
+                (match.group(2) if match.group(2) is not None else match.group(3))
+                if match
+                else None
+            )
+            if field == "index":
+                out.append(
+                    make(RewriteKind.INDEX, literal, "INGEST_EVAL", sure=literal is not None)
+                )
+            elif field == "queue" and literal == "nullQueue":
+                out.append(make(RewriteKind.DROP, None, "INGEST_EVAL"))
+            elif field == "queue" and literal is None:
+                out.append(make(RewriteKind.DROP, None, "INGEST_EVAL", sure=False))
+    clone = settings.get("CLONE_SOURCETYPE")
+    if clone is not None and clone.value.strip():
+        out.append(make(RewriteKind.CLONE, clone.value.strip(), "CLONE_SOURCETYPE"))
+    return out
+
+
+def _split_eval(expression: str) -> list[str]:
+    """INGEST_EVAL's comma-separated assignments, commas inside quotes or brackets kept."""
+    parts: list[str] = []
+    depth, quote, start = 0, "", 0
+    for i, char in enumerate(expression):
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "\"'":
+            quote = char
+        elif char in "([":
+            depth += 1
+        elif char in ")]":
+            depth = max(0, depth - 1)
+        elif char == "," and depth == 0:
+            parts.append(expression[start:i])
+            start = i + 1
+    parts.append(expression[start:])
+    return [p for p in parts if p.strip()]
+
+
+def forces_local_processing(keys: Mapping[str, EffectiveValue]) -> EffectiveValue | None:
+    """The key that makes a universal forwarder parse this data, if any."""
+    force = keys.get("force_local_processing")
+    if force is not None and force.value.strip().lower() in ("1", "true", "t", "yes", "y"):
+        return force
+    extractions = keys.get("INDEXED_EXTRACTIONS")
+    if extractions is not None and extractions.value.strip():
+        return extractions
+    return None
