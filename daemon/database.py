@@ -111,7 +111,11 @@ def translate_errors() -> Iterator[None]:
             raise SchemaError(
                 f"the database has no splunk-autodoc schema ({message}): run 'autodoc db upgrade'"
             ) from exc
-        if isinstance(exc, OperationalError | InterfaceError) or exc.connection_invalidated:
+        # psycopg raises SQLSTATE class 54 (a program limit: an index row or a statement too
+        # big) as an OperationalError; the same data would fail again, so it is not an outage.
+        limit = str(getattr(exc.orig, "sqlstate", "") or "").startswith("54")
+        transient = isinstance(exc, OperationalError | InterfaceError) and not limit
+        if transient or exc.connection_invalidated:
             raise DatabaseUnavailable(f"database unavailable: {message}") from exc
         raise
     except SQLAlchemyTimeoutError as exc:  # the connection pool is exhausted
@@ -120,7 +124,7 @@ def translate_errors() -> Iterator[None]:
 
 # The newest migration in migrations/versions/ (a test keeps the two in step). Commands that
 # only need the schema to be current compare against it without importing Alembic.
-SCHEMA_REVISION = "004"
+SCHEMA_REVISION = "005"
 
 
 @dataclass(frozen=True)

@@ -517,7 +517,12 @@ class ResolvedHost(Base):
     sources: Mapped[list[Any]] = mapped_column(JSON, nullable=False)
     stack: Mapped[str | None] = mapped_column(String(64), nullable=True)  # layer stack key
 
-    __table_args__ = (Index("ix_hosts_resolution_id_name", "resolution_id", "name"),)
+    # Hash on PostgreSQL: a B-tree entry cannot hold a name over ~2.7 kB (see revision 005).
+    __table_args__ = (
+        Index("ix_hosts_resolution_id_name", "resolution_id", "name").ddl_if(dialect="sqlite"),
+        Index("ix_hosts_resolution_id", "resolution_id").ddl_if(dialect="postgresql"),
+        Index("ix_hosts_name", "name", postgresql_using="hash").ddl_if(dialect="postgresql"),
+    )
 
 
 class HostMembership(Base):
@@ -535,7 +540,13 @@ class HostMembership(Base):
 
     __table_args__ = (
         Index("ix_host_memberships_host_id", "host_id"),
-        Index("ix_host_memberships_resolution_id_serverclass", "resolution_id", "serverclass"),
+        Index(
+            "ix_host_memberships_resolution_id_serverclass", "resolution_id", "serverclass"
+        ).ddl_if(dialect="sqlite"),
+        Index("ix_host_memberships_resolution_id", "resolution_id").ddl_if(dialect="postgresql"),
+        Index("ix_host_memberships_serverclass", "serverclass", postgresql_using="hash").ddl_if(
+            dialect="postgresql"
+        ),
     )
 
 
@@ -558,7 +569,9 @@ class HostApp(Base):
 
     __table_args__ = (
         Index("ix_host_apps_host_id", "host_id"),
-        Index("ix_host_apps_resolution_id_app", "resolution_id", "app"),
+        Index("ix_host_apps_resolution_id_app", "resolution_id", "app").ddl_if(dialect="sqlite"),
+        Index("ix_host_apps_resolution_id", "resolution_id").ddl_if(dialect="postgresql"),
+        Index("ix_host_apps_app", "app", postgresql_using="hash").ddl_if(dialect="postgresql"),
     )
 
 
@@ -595,5 +608,10 @@ class ResolutionFinding(Base):
 
     __table_args__ = (
         Index("ix_resolution_findings_resolution_id_code", "resolution_id", "code"),
-        Index("ix_resolution_findings_resolution_id_host", "resolution_id", "host"),
+        Index("ix_resolution_findings_resolution_id_host", "resolution_id", "host").ddl_if(
+            dialect="sqlite"
+        ),
+        Index("ix_resolution_findings_host", "host", postgresql_using="hash").ddl_if(
+            dialect="postgresql"
+        ),
     )

@@ -141,10 +141,13 @@ def _get(settings: Mapping[str, Setting], key: str) -> str | None:
 
 
 def _decode(data: bytes) -> str:
+    """The list as text; NUL becomes U+FFFD, as in the parsed .conf files (a database's text
+    cannot hold it, and a finding quoting an entry would be lost with it)."""
     try:
-        return data.decode("utf-8-sig")
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        return data.decode("latin-1")
+        text = data.decode("latin-1")
+    return text.replace("\x00", "\ufffd")
 
 
 def _unresolved(found: FromPathname, reason: str) -> FromPathname:

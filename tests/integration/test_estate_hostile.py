@@ -86,11 +86,6 @@ def autodoc(db: Database, tmp_path: Path, *commands: tuple[str, ...]) -> list[st
     return [out for _code, out in results]
 
 
-def _xfail_on_postgresql(request: pytest.FixtureRequest, db: Database, reason: str) -> None:
-    if db.is_postgresql:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
-
-
 def _random_name(size: int) -> str:
     # Incompressible, as an index entry of PostgreSQL sees it (a run of "a" compresses).
     rng = random.Random(size)
@@ -203,15 +198,8 @@ def test_a_hostile_bundle_and_client_list_resolve_and_every_command_answers(
 
 
 def test_a_10kb_client_name_does_not_stop_the_resolution(
-    request: pytest.FixtureRequest, config: Config, db: Database, tmp_path: Path
+    config: Config, db: Database, tmp_path: Path
 ) -> None:
-    _xfail_on_postgresql(
-        request,
-        db,
-        "the B-tree index ix_hosts_resolution_id_name on the unbounded hosts.name cannot hold "
-        "an incompressible name over ~2.7 kB: PostgreSQL refuses the row ('index row requires "
-        "10016 bytes') and translate_errors reports it as DatabaseUnavailable",
-    )
     name = _random_name(10_000)
     files = {"etc/system/local/serverclass.conf": b"[serverClass:all]\nwhitelist.0 = *\n"}
     _estate(config, db, tmp_path, files, f"clientName,ip\n{name},10.0.0.1\nweb,10.0.0.2\n")
@@ -221,19 +209,8 @@ def test_a_10kb_client_name_does_not_stop_the_resolution(
 
 @pytest.mark.parametrize("where", ["class", "app"])
 def test_a_huge_class_or_app_name_with_a_member_does_not_stop_the_resolution(
-    request: pytest.FixtureRequest,
-    config: Config,
-    db: Database,
-    tmp_path: Path,
-    where: str,
+    config: Config, db: Database, tmp_path: Path, where: str
 ) -> None:
-    _xfail_on_postgresql(
-        request,
-        db,
-        "B-tree indexes on unbounded text (host_memberships.serverclass, host_apps.app) cannot "
-        "hold an incompressible value over ~2.7 kB: PostgreSQL refuses the row and the whole "
-        "resolution fails",
-    )
     big = _random_name(10_000)
     name, app = (big, "nix") if where == "class" else ("all", big)
     conf = f"[serverClass:{name}]\nwhitelist.0 = *\n[serverClass:{name}:app:{app}]\n"
@@ -244,15 +221,8 @@ def test_a_huge_class_or_app_name_with_a_member_does_not_stop_the_resolution(
 
 
 def test_nul_characters_in_a_from_pathname_list_do_not_stop_the_resolution(
-    request: pytest.FixtureRequest, config: Config, db: Database, tmp_path: Path
+    config: Config, db: Database, tmp_path: Path
 ) -> None:
-    _xfail_on_postgresql(
-        request,
-        db,
-        "frompathname.from_pathname keeps NUL characters of the list file in its entries; an "
-        "UNSAFE_PATTERN message quotes the entry and PostgreSQL text cannot hold NUL, so "
-        "store.write fails ('PostgreSQL text fields cannot contain NUL (0x00) bytes')",
-    )
     files = {
         "etc/system/local/serverclass.conf": (
             b"[serverClass:listed]\nwhitelist.from_pathname = etc/system/local/hosts.txt\n"

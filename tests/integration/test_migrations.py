@@ -660,7 +660,7 @@ def test_upgrade_004_creates_the_estate_tables_every_row_cascading_from_its_reso
     empty_db_url: str,
 ) -> None:
     db = Database(empty_db_url)
-    migrate.upgrade(db.engine)
+    migrate.upgrade(db.engine, "004")
     inspector = inspect(db.engine)
     for table, indexes in SCHEMA_004_INDEXES.items():
         found = {i["name"]: i["column_names"] for i in inspector.get_indexes(table)}
@@ -718,6 +718,81 @@ def test_upgrade_004_creates_the_estate_tables_every_row_cascading_from_its_reso
             assert conn.execute(text(f"SELECT count(*) FROM {table}")).scalar() == 0, table
     migrate.downgrade(db.engine, "003")
     assert not set(SCHEMA_004_INDEXES) & set(inspect(db.engine).get_table_names())
+    migrate.upgrade(db.engine)
+    assert all(c.ok for c in migrate.check(db.engine))
+    db.dispose()
+
+
+# -- 005: hash indexes for the estate's names on PostgreSQL -------------------------------------
+
+NAME_LOOKUPS = {
+    "hosts": ("name", "ix_hosts_resolution_id"),
+    "host_memberships": ("serverclass", "ix_host_memberships_resolution_id"),
+    "host_apps": ("app", "ix_host_apps_resolution_id"),
+    "resolution_findings": ("host", None),
+}
+
+
+def _methods(db: Database, table: str) -> dict[str, tuple[list[str], str]]:
+    """{index: (columns, method)} as the database reports them."""
+    return {
+        i["name"]: (
+            i["column_names"],
+            str(i.get("dialect_options", {}).get("postgresql_using") or "btree"),
+        )
+        for i in inspect(db.engine).get_indexes(table)
+    }
+
+
+def test_upgrade_005_lets_postgresql_store_a_name_no_btree_entry_can_hold(
+    empty_db_url: str,
+) -> None:
+    db = Database(empty_db_url)
+    migrate.upgrade(db.engine, "005")
+    for table, (column, by_resolution) in NAME_LOOKUPS.items():
+        found = _methods(db, table)
+        old = f"ix_{table}_resolution_id_{column}"
+        if db.is_postgresql:
+            assert old not in found, table
+            assert found[f"ix_{table}_{column}"] == ([column], "hash"), table
+            if by_resolution:
+                assert found[by_resolution] == (["resolution_id"], "btree"), table
+        else:  # SQLite has no entry size limit: 004's composite B-trees stay
+            assert found[old] == (["resolution_id", column], "btree"), table
+    assert all(c.ok for c in migrate.check(db.engine))
+    # An incompressible 10 kB name (PostgreSQL compresses a run of one letter).
+    name = "".join(f"{i:04x}" for i in range(2_500))
+    with db.engine.begin() as conn:
+        rid = conn.execute(
+            text(
+                "INSERT INTO resolutions (created_at, status, inputs)"
+                " VALUES (:now, 'complete', '{}') RETURNING id"
+            ),
+            {"now": datetime.now(UTC)},
+        ).scalar_one()
+        host = conn.execute(
+            text(
+                "INSERT INTO hosts (resolution_id, name, role, sources)"
+                " VALUES (:r, :n, 'uf', '[]') RETURNING id"
+            ),
+            {"r": rid, "n": name},
+        ).scalar_one()
+        conn.execute(
+            text(
+                "INSERT INTO host_apps (resolution_id, host_id, app, serverclasses, result,"
+                " in_repository, why) VALUES (:r, :h, :n, '[]', 'deployed', true, '{}')"
+            ),
+            {"r": rid, "h": host, "n": name},
+        )
+    with db.engine.connect() as conn:
+        found = conn.execute(text("SELECT id FROM hosts WHERE name = :n"), {"n": name})
+        assert found.scalar_one() == host
+    with db.engine.begin() as conn:
+        conn.execute(text("DELETE FROM resolutions"))
+    migrate.downgrade(db.engine, "004")
+    for table, indexes in SCHEMA_004_INDEXES.items():
+        found_columns = {i: c for i, (c, _m) in _methods(db, table).items()}
+        assert found_columns == indexes, table
     migrate.upgrade(db.engine)
     assert all(c.ok for c in migrate.check(db.engine))
     db.dispose()
