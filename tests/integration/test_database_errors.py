@@ -16,11 +16,14 @@ def test_a_program_limit_is_not_an_outage(pg_url: str) -> None:
     db = Database(pg_url)
     value = "".join(f"{i:04x}" for i in range(2_500))
     try:
-        with pytest.raises(OperationalError) as raised, translate_errors():
-            with db.engine.begin() as conn:
-                conn.execute(text("CREATE TABLE limited (v text)"))
-                conn.execute(text("CREATE INDEX ix_limited_v ON limited (v)"))
-                conn.execute(text("INSERT INTO limited VALUES (:v)"), {"v": value})
+        with (
+            pytest.raises(OperationalError) as raised,
+            translate_errors(),
+            db.engine.begin() as conn,
+        ):
+            conn.execute(text("CREATE TABLE limited (v text)"))
+            conn.execute(text("CREATE INDEX ix_limited_v ON limited (v)"))
+            conn.execute(text("INSERT INTO limited VALUES (:v)"), {"v": value})
         assert not isinstance(raised.value, DatabaseUnavailable)
         assert getattr(raised.value.orig, "sqlstate", "") == "54000"
     finally:
@@ -30,8 +33,7 @@ def test_a_program_limit_is_not_an_outage(pg_url: str) -> None:
 def test_a_connection_refused_is_an_outage() -> None:
     db = Database("postgresql+psycopg://postgres@127.0.0.1:1/none?connect_timeout=2")
     try:
-        with pytest.raises(DatabaseUnavailable), translate_errors():
-            with db.engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
+        with pytest.raises(DatabaseUnavailable), translate_errors(), db.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
     finally:
         db.dispose()
