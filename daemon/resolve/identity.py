@@ -3,9 +3,10 @@ merged into hosts. Conflicts are findings, never silent merges.
 
 Sources are taken in order (inventory, instances, literal entries), so where two disagree on
 a field the earlier one, the inventory's, is kept. A record joins a host found by the first
-key it shares in the order guid, clientName, hostname (lower-cased; a short name matches the
-one FQDN whose first label it is), ip — unless the two disagree on guid or clientName, which
-name an instance for sure: then they stay apart and the shared key is a finding.
+key it shares in the order guid, clientName, hostname (lower-cased; a short name and the one
+FQDN whose first label it is match, either way round), ip — unless the two disagree on guid
+or clientName, which name an instance for sure: then they stay apart and the shared key is a
+finding.
 """
 
 from __future__ import annotations
@@ -117,7 +118,9 @@ class _Merger:
     hosts: list[Identity] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     by_key: dict[tuple[str, str], int] = field(default_factory=dict)
+    # first label of an FQDN hostname -> hosts with that FQDN; a short hostname -> its hosts
     by_short: dict[str, set[int]] = field(default_factory=lambda: defaultdict(set))
+    by_bare: dict[str, set[int]] = field(default_factory=lambda: defaultdict(set))
 
     def add(self, record: Record) -> None:
         target = self._find(record)
@@ -132,7 +135,7 @@ class _Merger:
             if not value:
                 continue
             found = self.by_key.get((key, _norm(key, value)))
-            if found is None and key == "hostname" and "." not in value:
+            if found is None and key == "hostname":
                 found = self._by_short_name(record, value)
             if found is None:
                 continue
@@ -149,17 +152,19 @@ class _Merger:
             )
         return None
 
-    def _by_short_name(self, record: Record, short: str) -> int | None:
-        candidates = self.by_short.get(short.lower(), set())
+    def _by_short_name(self, record: Record, name: str) -> int | None:
+        """The one host whose hostname is this short name's FQDN, or this FQDN's short name."""
+        short = name.split(".", 1)[0].lower()
+        candidates = (self.by_bare if "." in name else self.by_short).get(short, set())
         if len(candidates) == 1:
             return next(iter(candidates))
         if len(candidates) > 1:
             names = sorted(self.hosts[i].name for i in candidates)
             self.findings.append(
                 _conflict(
-                    f"{record.source} names the short host name {short!r}, which matches "
+                    f"{record.source} names the host name {name!r}, whose short name matches "
                     f"several hosts ({', '.join(names)}): not merged with any",
-                    short,
+                    name,
                     record,
                 )
             )
@@ -182,7 +187,9 @@ class _Merger:
             if kept is None:
                 host.values[key] = value
                 self._index(index, key, value)
-            elif _norm(key, kept) != _norm(key, value):
+            elif _norm(key, kept) != _norm(key, value) and not (
+                key == "hostname" and _short_and_long(_norm(key, kept), _norm(key, value))
+            ):
                 self.findings.append(
                     _conflict(
                         f"{record.source} says {key} = {value!r}; {host.sources[0]} says "
@@ -203,8 +210,15 @@ class _Merger:
         if key not in ("guid", "client_name", "hostname", "ip"):
             return
         self.by_key.setdefault((key, _norm(key, value)), index)
-        if key == "hostname" and "." in value:
-            self.by_short[value.split(".", 1)[0].lower()].add(index)
+        if key == "hostname":
+            short = value.split(".", 1)[0].lower()
+            (self.by_short if "." in value else self.by_bare)[short].add(index)
+
+
+def _short_and_long(one: str, other: str) -> bool:
+    """One name is the other's first label (web01 and web01.example.com)."""
+    short, long = sorted((one, other), key=len)
+    return "." not in short and long.startswith(short + ".")
 
 
 def _norm(key: str, value: str) -> str:
@@ -239,12 +253,18 @@ def merge_identities(records: Sequence[Record]) -> Identities:
     for record in records:
         merger.add(record)
     # Hosts kept apart on purpose (two guids behind one clientName) would share a display
-    # name; a name must identify one host in the results.
+    # name; a name must identify one host in the results, whatever its case (names are
+    # looked up case-insensitively), and an alias must not take a name a client already has.
+    names = {host.name.lower() for host in merger.hosts}
     taken: set[str] = set()
     for host in merger.hosts:
         name = host.name
-        if name in taken:
+        if name.lower() in taken:
             detail = host.values.get("guid") or host.values.get("ip") or host.sources[0]
-            host.alias = f"{name} [{detail}]"
-        taken.add(host.name)
+            alias, n = f"{name} [{detail}]", 1
+            while alias.lower() in taken or alias.lower() in names:
+                n += 1
+                alias = f"{name} [{detail}] ({n})"
+            host.alias = alias
+        taken.add(host.name.lower())
     return Identities(tuple(merger.hosts), tuple(merger.findings))

@@ -319,10 +319,8 @@ def instance_role(bundle: Bundle) -> str | None:
     apps = instance_apps(bundle)
     if "SplunkUniversalForwarder" in apps:
         return "uf"
-    if "SplunkForwarder" in apps:
-        state = bundle.value("app", "install", "state")
-        if state != "disabled":
-            return "hf"
+    if "SplunkForwarder" in apps and _app_state(bundle, "SplunkForwarder") != "disabled":
+        return "hf"
     indexes = any(
         row.name not in ("default",) and not row.name.startswith(("volume:", "provider"))
         for f in bundle.conf("indexes")
@@ -336,6 +334,19 @@ def instance_role(bundle: Bundle) -> str | None:
         return "indexer"
     if any(f.layer in ("system", "app") for f in bundle.conf("serverclass")):
         return "ds"
+    return None
+
+
+def _app_state(bundle: Bundle, app: str) -> str | None:
+    """[install] state of one app's app.conf: its local over its default."""
+    files = sorted(
+        (f for f in bundle.conf("app") if f.layer == "app" and f.app == app),
+        key=lambda f: f.scope != "local",
+    )
+    for file in files:
+        for row in file.stanzas:
+            if row.name == "install" and "state" in row.settings:
+                return row.settings["state"].strip()
     return None
 
 

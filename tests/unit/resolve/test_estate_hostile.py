@@ -299,12 +299,6 @@ def test_one_client_name_behind_two_guids_is_two_hosts_with_distinct_names() -> 
     assert sorted(results(resolution)) == [(n, "all") for n in names]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="identity.merge_identities: the alias given to a second host of one display name "
-    "is not checked against names already taken, so a client list can make two hosts share "
-    "a name (and store.write files both hosts' rows under one hosts row)",
-)
 def test_a_client_name_that_mimics_an_alias_never_makes_two_hosts_share_a_name() -> None:
     resolution = resolve(
         estate(
@@ -354,12 +348,6 @@ def test_an_instance_tree_with_an_inventory_hostname_but_another_guid_stays_apar
     assert "instance_etc:run 3" in message and "kept apart" in message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="identity._Merger._find matches a short name to an FQDN only one way (a short "
-    "record to a known FQDN), so an FQDN whitelist literal (or an FQDN row after a short "
-    "one) becomes a second, phantom host instead of joining the host whose short name it is",
-)
 def test_an_fqdn_whitelist_literal_joins_the_inventory_host_with_that_short_name() -> None:
     # RESOLVER.md §2: "lower-cased hostname (short name = first label of an FQDN also
     # matches)". The client list has the short name, serverclass.conf the FQDN.
