@@ -18,7 +18,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,9 +37,10 @@ from daemon.parsing import BlobReader, archive_limits
 from daemon.resolve import store
 from daemon.resolve.defaults import shipped_system_default
 from daemon.resolve.estate import Estate, FileUnreadable
-from daemon.resolve.load import EstateRuns, latest_runs, load_estate
+from daemon.resolve.load import EstateRuns, Reader, latest_runs, load_estate
 from daemon.resolve.locations import bundle_candidates
-from daemon.resolve.resolver import ResolveOptions, resolve
+from daemon.resolve.resolver import ResolveOptions, explain_host, resolve
+from daemon.resolve.types import Host, to_json
 from daemon.storage import make_store
 
 RESOLUTIONS = Base.metadata.tables["resolutions"]
@@ -104,9 +105,36 @@ def resolve_estate(
     return ResolveOutcome(resolution_id, summary, seconds)
 
 
-def bundle_files(
-    config: Config, db: Database, estate: Estate
-) -> Callable[[int, str], bytes | None]:
+def every_membership(
+    config: Config, db: Reader, resolution: Mapping[str, Any], host: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    """A stored host's result for every class of its DS, not_member included, with why and
+    missing ({name, result, why, missing}, by class name), decided again from the runs and
+    DS version the resolution used: only its DS's serverclass.conf (and from_pathname
+    files) is read. Empty when the host belongs to no DS or that run is gone."""
+    label = host.get("_ds") or ""
+    run = (resolution.get("inputs") or {}).get("runs", {}).get(UploadType.DS_ETC.value, {})
+    if label not in run:
+        return []
+    runs = {UploadType.DS_ETC.value: {label: run[label]}}
+    estate = load_estate(db, runs, conf_types=("serverclass", "splunk.version"))
+    estate = dataclasses.replace(estate, read_file=bundle_files(config, db, estate))
+    fields = ("client_name", "hostname", "ip", "dns", "guid", "machine_type")
+    subject = Host(key=host["name"], **{f: host.get(f) for f in fields})
+    options = ResolveOptions(ds_version=resolution.get("ds_version"))
+    found = explain_host(estate, subject, label, options)
+    return [
+        {
+            "name": m.serverclass,
+            "result": m.result.value,
+            "why": to_json(m.why),
+            "missing": to_json(m.missing),
+        }
+        for m in sorted(found, key=lambda m: m.serverclass)
+    ]
+
+
+def bundle_files(config: Config, db: Reader, estate: Estate) -> Callable[[int, str], bytes | None]:
     """`Estate.read_file` for the files serverclass.conf reads (`*.from_pathname`): parsing
     keeps only .conf files, so they are read from each DS's stored bundle, all of one bundle
     in one pass, before resolving. A bundle that cannot be read that way (a file over

@@ -48,7 +48,11 @@ def register(add: AddCommand) -> None:
         "one host: identity, classes with why, apps, effective inputs, findings",
     )
     p.add_argument("name", metavar="NAME", help="any of its names: client name, hostname, ip...")
-    p.add_argument("--all", action="store_true", help="list not_member classes too")
+    p.add_argument(
+        "--all",
+        action="store_true",
+        help="list not_member classes too, with why (decided again from the DS bundle)",
+    )
     p.add_argument("--resolution", type=record_id, metavar="ID", help="default: the latest")
     p.add_argument("--json", action="store_true", help="print a JSON object")
     register_btool(add)
@@ -131,19 +135,24 @@ def _list_hosts(args: argparse.Namespace, db: Any) -> int:
 
 
 def cmd_host(args: argparse.Namespace, config: Config) -> int:
-    return _read_only(args, config, _show_host)
+    return _read_only(args, config, lambda args, db: _show_host(args, db, config))
 
 
-def _show_host(args: argparse.Namespace, db: Any) -> int:
+def _show_host(args: argparse.Namespace, db: Any, config: Config) -> int:
     from daemon.resolve.load import host_details
 
     resolution, host = _one_host(args, db)
     resolution_id = resolution["id"]
     details = host_details(db, resolution_id, host)
-    if not args.all:
-        details["serverclasses"] = [
-            c for c in details["serverclasses"] if c["result"] != "not_member"
-        ]
+    if args.all:  # not_member is not stored: decided again for this one host
+        from daemon.resolving import every_membership
+
+        stored = {c["name"] for c in details["serverclasses"]}
+        every = every_membership(config, db, resolution, host)
+        details["serverclasses"] = sorted(
+            details["serverclasses"] + [c for c in every if c["name"] not in stored],
+            key=lambda c: c["name"],
+        )
     data = {"resolution": resolution_id, "host": _public(host), **details}
     if args.json:
         print(json.dumps(data, indent=2))

@@ -54,6 +54,18 @@ def resolve(estate: Estate, options: ResolveOptions | None = None) -> Resolution
     return _Resolver(estate, options or ResolveOptions()).run()
 
 
+def explain_host(
+    estate: Estate, host: Host, ds_label: str | None, options: ResolveOptions | None = None
+) -> tuple[Membership, ...]:
+    """One host's result for every class of its deployment server, not_member included, as
+    resolve() decides it (a resolution stores member and unknown only): `host NAME --all`."""
+    for bundle in estate.deployment_servers:
+        if (bundle.label or "") == (ds_label or ""):
+            ds = _Resolver(estate, options or ResolveOptions())._deployment_server(bundle)
+            return resolve_serverclasses(ds, [host], include_not_member=True).memberships
+    return ()
+
+
 class _Resolver:
     def __init__(self, estate: Estate, options: ResolveOptions) -> None:
         self.estate = estate

@@ -824,12 +824,6 @@ def test_hosts_and_host_json_give_the_golden_answers(estate: Estate, tmp_path: P
     ]
 
 
-@pytest.mark.xfail(
-    reason="DISCREPANCY (RESOLVER.md §7): `host NAME --all` must list not_member classes too, "
-    "but only member and unknown results are stored, so --all adds nothing",
-    raises=AssertionError,
-    strict=True,
-)
 def test_host_all_lists_the_not_member_classes_with_their_why(
     estate: Estate, tmp_path: Path
 ) -> None:
@@ -837,8 +831,6 @@ def test_host_all_lists_the_not_member_classes_with_their_why(
     # web01 is not_member of all four classes: no whitelist entry matches and every name
     # attribute is known (the near misses of R-pattern), so the why of each says the class's
     # whitelist did not match and lacks nothing.
-    # DISCREPANCY: expected these four entries; got [] (host_memberships holds no
-    # not_member row: daemon/resolve/result.py "member and unknown only").
     assert [{**c, "why": why_view(c["why"])} for c in got["serverclasses"]] == expected_classes(
         "web01", estate.ds_run, ("not_member",)
     )
