@@ -243,9 +243,8 @@ def cmd_btool(args: argparse.Namespace, config: Config) -> int:
 def _btool(args: argparse.Namespace, db: Any) -> int:
     from daemon.resolve.btool import effective_to_json, render_btool
     from daemon.resolve.defaults import shipped_system_default
-    from daemon.resolve.layers import conf_layer, effective, host_files
+    from daemon.resolve.layers import conf_layer, effective, host_files, is_live
     from daemon.resolve.load import load_estate
-    from daemon.resolve.locations import is_live_apps_directory
 
     resolution, host = _one_host(args, db)
     runs: dict[str, dict[str, int]] = resolution["inputs"].get("runs", {})
@@ -261,16 +260,16 @@ def _btool(args: argparse.Namespace, db: Any) -> int:
             k: v for k, v in runs.get("instance_etc", {}).items() if v == instance_run
         },
     }
-    # The apps the DS delivers to the host for sure, enabled, into its live apps folder.
-    live = {
-        app
-        for app, state, target in host["_deployed"]
-        if state != "disabled" and is_live_apps_directory(target or "")
-    }
-    estate = load_estate(db, wanted, conf_types=[args.conf], deployment_apps=live)
+    # The apps the DS delivers to the host for sure, enabled, into its live apps folder
+    # (app.conf is read too: a `noop` app keeps its own [install] state).
+    deployed = {app for app, _state, _target in host["_deployed"]}
+    types = sorted({args.conf, "app"})
+    estate = load_estate(db, wanted, conf_types=types, deployment_apps=deployed)
+    ds = next(iter(estate.deployment_servers), None)
+    live = {app for app, state, target in host["_deployed"] if is_live(app, state, target, ds)}
     files = host_files(
         args.conf,
-        next(iter(estate.deployment_servers), None),
+        ds,
         next(iter(estate.instances), None),
         live,
         shipped_system_default(args.conf),

@@ -14,7 +14,7 @@ from __future__ import annotations
 import ipaddress
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from daemon.resolve.estate import Bundle, InventoryEntry
 from daemon.resolve.patterns import classify_literal
@@ -23,6 +23,8 @@ from daemon.resolve.vocabulary import FindingCode, LiteralKind, Severity
 
 FIELDS = ("client_name", "hostname", "ip", "dns", "guid", "machine_type", "splunk_version")
 # Fields that name one Splunk instance: two records that disagree on one are two instances.
+# The keys a record is merged on, in order (dns for a literal whitelist name only).
+_KEYS = ("guid", "client_name", "hostname", "ip", "dns")
 _DISTINCT = ("guid", "client_name")
 
 
@@ -42,6 +44,9 @@ class Record:
     role: str | None = None
     instance_run: int | None = None  # the host's own etc/ tree
     evidence: tuple[Evidence, ...] = ()
+    # A literal whitelist name: the DS matches it against clientName, hostname and dns, so
+    # it joins a host that has it as any of them (and then adds no hostname of its own).
+    any_name: bool = False
 
 
 @dataclass(slots=True)
@@ -110,7 +115,7 @@ def literal_record(entry: str, ds: str | None, evidence: Evidence) -> Record | N
         return Record(source=where, ds=ds, evidence=(evidence,), ip=entry)
     if kind is LiteralKind.GUID:
         return Record(source=where, ds=ds, evidence=(evidence,), guid=entry)
-    return Record(source=where, ds=ds, evidence=(evidence,), hostname=entry)
+    return Record(source=where, ds=ds, evidence=(evidence,), hostname=entry, any_name=True)
 
 
 @dataclass(slots=True)
@@ -127,12 +132,16 @@ class _Merger:
         if target is None:
             self.hosts.append(Identity())
             target = len(self.hosts) - 1
+        elif record.any_name:
+            record = replace(record, hostname=None)
         self._merge(target, record)
 
     def _find(self, record: Record) -> int | None:
-        for key in ("guid", "client_name", "hostname", "ip"):
+        for key in _KEYS:
             value = getattr(record, key)
-            if not value:
+            if record.any_name and key in ("client_name", "dns"):
+                value = record.hostname
+            if not value or (key == "dns" and not record.any_name):
                 continue
             found = self.by_key.get((key, _norm(key, value)))
             if found is None and key == "hostname":
@@ -207,7 +216,7 @@ class _Merger:
         host.sources.append(record.source)
 
     def _index(self, index: int, key: str, value: str) -> None:
-        if key not in ("guid", "client_name", "hostname", "ip"):
+        if key not in _KEYS:
             return
         self.by_key.setdefault((key, _norm(key, value)), index)
         if key == "hostname":

@@ -33,6 +33,8 @@ from collections.abc import Collection, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from daemon.resolve.locations import is_live_apps_directory
+
 if TYPE_CHECKING:  # at run time only where needed: `autodoc btool` starts faster without them
     from daemon.conf.types import Stanza
     from daemon.resolve.estate import Bundle, ConfFile
@@ -307,6 +309,31 @@ def instance_apps(bundle: Bundle) -> set[str]:
     apps = set(bundle_apps(bundle, "etc/apps") or ())
     apps.update(f.app for f in bundle.files if f.layer == "app" and f.app)
     return apps
+
+
+def install_state(bundle: Bundle, app: str, layer: str = "app") -> str | None:
+    """`[install] state` of one app's app.conf in a bundle (layer "app" for an instance's
+    etc/apps, "deployment_app" for a DS repository): its local over its default."""
+    files = sorted(
+        (f for f in bundle.conf("app") if f.layer == layer and f.app == app),
+        key=lambda f: f.scope != "local",
+    )
+    for file in files:
+        for row in file.stanzas:
+            if row.name == "install" and "state" in row.settings:
+                return row.settings["state"].strip()
+    return None
+
+
+def is_live(app: str, state: str | None, target: str | None, ds: Bundle | None) -> bool:
+    """A delivered app is live configuration on its host (RESOLVER.md §3 Apps): it goes to
+    the live apps folder and is enabled — stateOnClient `enabled` (or invalid: the default),
+    or `noop` and the app's own app.conf [install] state (the DS's copy) is not disabled."""
+    if state == "disabled" or not is_live_apps_directory(target or ""):
+        return False
+    if state == "noop" and ds is not None:
+        return install_state(ds, app, "deployment_app") != "disabled"
+    return True
 
 
 # -- the rules ---------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from daemon.conf.normalize import parse_bool
 from daemon.resolve.estate import Bundle, ConfFile, Estate
 from daemon.resolve.identity import (
     Identity,
@@ -27,7 +28,9 @@ from daemon.resolve.layers import (
     conf_layer,
     effective,
     host_files,
+    install_state,
     instance_apps,
+    is_live,
     stack_key,
 )
 from daemon.resolve.result import HostApp, Resolution, ResolvedHost
@@ -40,7 +43,7 @@ from daemon.resolve.types import (
     Membership,
     Stanzas,
 )
-from daemon.resolve.vocabulary import FindingCode, MembershipResult, Severity, StateOnClient
+from daemon.resolve.vocabulary import FindingCode, MembershipResult, Severity
 
 _LIST_KEY_PREFIXES = ("whitelist.", "blacklist.")
 
@@ -317,7 +320,7 @@ class _Resolver:
         key = self._stack_of.get(shared)
         if key is not None:
             return key
-        live = {d.app for d in delivered if _live(d)}
+        live = {d.app for d in delivered if _live(d, ds)}
         files = host_files("inputs", ds, instance, live, self.estate.system_default)
         layers = [layer for f in files if (layer := self._layer(f)) is not None]
         key = self._stack_of[shared] = stack_key(layers)
@@ -331,7 +334,7 @@ def instance_role(bundle: Bundle) -> str | None:
     apps = instance_apps(bundle)
     if "SplunkUniversalForwarder" in apps:
         return "uf"
-    if "SplunkForwarder" in apps and _app_state(bundle, "SplunkForwarder") != "disabled":
+    if "SplunkForwarder" in apps and install_state(bundle, "SplunkForwarder") != "disabled":
         return "hf"
     indexes = any(
         row.name not in ("default",) and not row.name.startswith(("volume:", "provider"))
@@ -340,7 +343,11 @@ def instance_role(bundle: Bundle) -> str | None:
         for row in f.stanzas
     )
     receives = any(
-        row.name.startswith("splunktcp") for f in bundle.conf("inputs") for row in f.stanzas
+        row.name.startswith(("splunktcp://", "splunktcp-ssl:"))
+        and parse_bool(row.settings.get("disabled", "")) is not True
+        for f in bundle.conf("inputs")
+        if not (f.layer == "system" and f.scope == "default")
+        for row in f.stanzas
     )
     if indexes and receives:
         return "indexer"
@@ -349,26 +356,11 @@ def instance_role(bundle: Bundle) -> str | None:
     return None
 
 
-def _app_state(bundle: Bundle, app: str) -> str | None:
-    """[install] state of one app's app.conf: its local over its default."""
-    files = sorted(
-        (f for f in bundle.conf("app") if f.layer == "app" and f.app == app),
-        key=lambda f: f.scope != "local",
-    )
-    for file in files:
-        for row in file.stanzas:
-            if row.name == "install" and "state" in row.settings:
-                return row.settings["state"].strip()
-    return None
-
-
-def _live(delivery: AppDelivery) -> bool:
-    """Delivered, certain, enabled and into the live apps folder (RESOLVER.md §3 Apps)."""
-    settings = delivery.settings
-    return (
-        delivery.result is MembershipResult.MEMBER
-        and settings.live
-        and settings.state is not StateOnClient.DISABLED
+def _live(delivery: AppDelivery, ds: Bundle | None) -> bool:
+    """Delivered for sure and live on the host (RESOLVER.md §3 Apps, layers.is_live)."""
+    state = delivery.settings.state
+    return delivery.result is MembershipResult.MEMBER and is_live(
+        delivery.app, state.value if state else None, delivery.settings.target, ds
     )
 
 

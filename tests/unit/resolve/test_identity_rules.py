@@ -202,3 +202,34 @@ def test_role_from_the_apps_an_instance_has() -> None:
     assert instance_role(indexer) == "indexer"
     assert instance_role(indexes_only) is None
     assert instance_role(ds) == "ds"
+
+
+def test_a_literal_name_joins_the_host_whose_client_name_or_dns_it_is() -> None:
+    # Literal entries are matched by the DS against clientName, hostname and dns (§3), so a
+    # literal that is a host's clientName names that host, not a second one; it adds no
+    # hostname to it (the literal says which host, not which attribute).
+    where = Evidence("etc/system/local/serverclass.conf", 3, run=1)
+    by_client = literal_record("sh1", "ds1", where)
+    by_dns = literal_record("sh2.example.com", "ds1", where)
+    assert by_client is not None and by_dns is not None
+    result = merged(
+        Record(INVENTORY, client_name="sh1", ip="10.0.0.1"),
+        Record("inventory:run 2 row 2", client_name="other", dns="sh2.example.com"),
+        by_client,
+        by_dns,
+    )
+    assert names(result) == ["other", "sh1"]
+    assert all("hostname" not in h.values for h in result.hosts)
+    assert result.findings == ()
+
+
+def test_no_role_from_the_shipped_splunktcp_stanza_or_a_disabled_receiver() -> None:
+    # "indexes defined + splunktcp input → indexer": every instance's system/default has a
+    # bare [splunktcp] stanza, which is no input; a disabled one receives nothing.
+    index = ("etc/apps/web/local/indexes.conf", "indexes", "[web]\nhomePath = $SPLUNK_DB/web\n")
+    shipped = ("etc/system/default/inputs.conf", "inputs", "[splunktcp]\nroute = x\n")
+    disabled = ("etc/system/local/inputs.conf", "inputs", "[splunktcp://9997]\ndisabled = 1\n")
+    ssl = ("etc/system/local/inputs.conf", "inputs", "[splunktcp-ssl:9997]\n")
+    assert instance_role(_instance(index, shipped)) is None
+    assert instance_role(_instance(index, disabled)) is None
+    assert instance_role(_instance(index, ssl)) == "indexer"
