@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from daemon.domain import is_splunk_version
 from daemon.errors import ConfigError
 
 DEFAULT_CONFIG_PATH = Path("/etc/splunk-autodoc/config.toml")
@@ -238,6 +239,11 @@ def _resolve(config: Config, base: Path, path: Path) -> Config:
                 "storage.s3.endpoint_url",
                 f"must be an http:// or https:// URL, got {s3.endpoint_url!r}",
             )
+    if config.resolve.ds_version and not is_splunk_version(config.resolve.ds_version):
+        raise error(
+            "resolve.ds_version",
+            f"must be a Splunk version like 9.4.3, got {config.resolve.ds_version!r}",
+        )
     inbox_root = inbox.path.resolve()
     if _inside(inbox.failed_path, inbox_root):
         raise error("inbox.failed_path", "must lie outside 'inbox.path'")

@@ -69,3 +69,10 @@ class ServerClassKind(enum.StrEnum):
     SERVER_CLASS = "server_class"  # [serverClass:<name>]
     APP = "app"  # [serverClass:<name>:app:<app>]
     DEFAULT = "default"  # [default] (or settings before the first stanza)
+
+
+def is_splunk_version(text: str) -> bool:
+    """A Splunk version as `[resolve] ds_version` and `--ds-version` take it: 9.4.3, 9.4,
+    10.0.1.2."""
+    parts = text.split(".")
+    return 2 <= len(parts) <= 4 and all(p.isascii() and p.isdigit() for p in parts)

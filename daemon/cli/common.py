@@ -66,6 +66,15 @@ def non_negative(text: str) -> int:
     return value
 
 
+def splunk_version(text: str) -> str:
+    """--ds-version: a version like 9.4.3 (a typo would resolve as if it were unknown)."""
+    from daemon.domain import is_splunk_version
+
+    if not is_splunk_version(text.strip()):
+        raise argparse.ArgumentTypeError(f"not a Splunk version like 9.4.3: {text!r}")
+    return text.strip()
+
+
 def record_id(text: str) -> int:
     """A run or resolution id: a whole number a database id column can hold (one past that
     would end in a driver's OverflowError instead of 'does not exist')."""

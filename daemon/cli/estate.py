@@ -8,7 +8,7 @@ import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from daemon.cli.common import AddCommand, fail, open_database, record_id
+from daemon.cli.common import AddCommand, fail, open_database, record_id, splunk_version
 from daemon.errors import RET_OK, RET_USAGE
 
 if TYPE_CHECKING:
@@ -26,7 +26,12 @@ def register(add: AddCommand) -> None:
         "itself after such a run completes. Exit 0 on success, 2 when another process is\n"
         "resolving.",
     )
-    p.add_argument("--ds-version", metavar="V", help="the deployment servers' version (9.4.3)")
+    p.add_argument(
+        "--ds-version",
+        type=splunk_version,
+        metavar="V",
+        help="the deployment servers' version (9.4.3), when etc/splunk.version is missing",
+    )
     p.add_argument(
         "--if-changed",
         action="store_true",
@@ -55,6 +60,18 @@ def register(add: AddCommand) -> None:
     )
     p.add_argument("--resolution", type=record_id, metavar="ID", help="default: the latest")
     p.add_argument("--json", action="store_true", help="print a JSON object")
+    p = add(
+        "findings",
+        cmd_findings,
+        "what is broken or assumed in the estate, with evidence",
+        "The findings of the latest resolution (RESOLVER.md §6): each with its code, severity,\n"
+        "subject, a message and the evidence (file, line, layer, app, run). Estate-wide ones\n"
+        "(an app not in the repository, a version-dependent rule) have no host.",
+    )
+    p.add_argument("--code", help="only this code, e.g. APP_NOT_IN_REPOSITORY")
+    p.add_argument("--host", metavar="NAME", help="only those about this host (any of its names)")
+    p.add_argument("--resolution", type=record_id, metavar="ID", help="default: the latest")
+    p.add_argument("--json", action="store_true", help="print a JSON array")
     register_btool(add)
 
 
@@ -124,6 +141,18 @@ def _list_hosts(args: argparse.Namespace, db: Any) -> int:
     if args.json:
         print(json.dumps([_public(h) for h in hosts], indent=2))
         return RET_OK
+    if not hosts:
+        asked = [
+            f"{name} {value!r}"
+            for name, value in (
+                ("server class", args.serverclass),
+                ("app", args.app),
+                ("role", args.role),
+            )
+            if value
+        ]
+        print(f"no host matches {' and '.join(asked)}" if asked else "no hosts")
+        return RET_OK
     from daemon.render import render_table
 
     rows = [
@@ -161,6 +190,34 @@ def _show_host(args: argparse.Namespace, db: Any, config: Config) -> int:
     return RET_OK
 
 
+def cmd_findings(args: argparse.Namespace, config: Config) -> int:
+    return _read_only(args, config, _list_findings)
+
+
+def _list_findings(args: argparse.Namespace, db: Any) -> int:
+    from daemon.resolve.load import latest_resolution, stored_findings
+    from daemon.resolve.vocabulary import FindingCode
+
+    code = args.code.strip().upper() if args.code else None
+    if code is not None and code not in {c.value for c in FindingCode}:
+        known = ", ".join(sorted(c.value for c in FindingCode))
+        return fail(f"no finding code {args.code!r} (known: {known})", RET_USAGE)
+    if args.host:
+        resolution, host = _one_host(argparse.Namespace(**{**vars(args), "name": args.host}), db)
+        name: str | None = host["name"]
+    else:
+        resolution, name = latest_resolution(db, args.resolution), None
+    found = stored_findings(db, resolution["id"], code=code, host=name)
+    if args.json:
+        print(json.dumps(found, indent=2))
+    elif not found:
+        print(f"no findings in resolution {resolution['id']}")
+    else:
+        for f in found:
+            print(f"{f['severity'].upper():<8} {f['code']:<24} {f['subject']}: {f['message']}")
+    return RET_OK
+
+
 class _NoSuchHost(Exception):
     """No host of the resolution has that name, or several have it as their short name."""
 
@@ -194,14 +251,23 @@ def _render_host(data: dict[str, Any]) -> str:
     lines.append("\napps:")
     for a in data["apps"]:
         via = f" via {', '.join(a['serverclasses'])}" if a["serverclasses"] else ""
-        lines.append(
-            f"  {a['app']}: {a['result']}{via}" + (f", {a['state']}" if a["state"] else "")
-        )
-    lines.append(f"\ninputs: {len(data['inputs'])} effective stanzas (btool-like: --json)")
+        state = f", {a['state']}" if a["state"] else ""
+        missing = "" if a["in_repository"] else " (NOT IN THE DS REPOSITORY)"
+        lines.append(f"  {a['app']}: {a['result']}{via}{state}{missing}")
+    lines.append(
+        f"\ninputs: {len(data['inputs'])} effective stanzas "
+        f"(autodoc btool {_quoted(host['name'])} inputs --debug)"
+    )
     if data["findings"]:
         lines.append("\nfindings:")
         lines.extend(f"  {f['code']}: {f['message']}" for f in data["findings"])
     return "\n".join(lines)
+
+
+def _quoted(name: str) -> str:
+    import shlex
+
+    return shlex.quote(name)
 
 
 def _why(membership: dict[str, Any]) -> str:

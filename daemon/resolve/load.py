@@ -526,7 +526,7 @@ def _sql_text(connection: Connection) -> tuple[Callable[[Any], Any], Callable[[A
 
 def host_details(db: Reader, resolution_id: int, host: dict[str, Any]) -> dict[str, Any]:
     """Classes (member and unknown) with why, apps, effective inputs and findings of a host."""
-    memberships, apps, inputs, findings = MEMBERSHIPS, HOST_APPS, EFFECTIVE_INPUTS, FINDINGS
+    memberships, apps, inputs = MEMBERSHIPS, HOST_APPS, EFFECTIVE_INPUTS
     with db.read_session() as session:
         classes = [
             {"name": r.serverclass, "result": r.result, "why": r.why, "missing": r.missing}
@@ -571,28 +571,7 @@ def host_details(db: Reader, resolution_id: int, host: dict[str, Any]) -> dict[s
                 .order_by(inputs.c.stanza)
             )
         }
-        found = [
-            {
-                "code": r.code,
-                "severity": r.severity,
-                "host": r.host,
-                "subject": r.subject,
-                "message": r.message,
-                "evidence": r.evidence,
-            }
-            for r in session.execute(
-                select(
-                    findings.c.code,
-                    findings.c.severity,
-                    findings.c.host,
-                    findings.c.subject,
-                    findings.c.message,
-                    findings.c.evidence,
-                )
-                .where(findings.c.resolution_id == resolution_id, findings.c.host == host["name"])
-                .order_by(findings.c.code, findings.c.id)
-            )
-        ]
+    found = stored_findings(db, resolution_id, host=host["name"])
     return {
         "serverclasses": classes,
         "apps": host_apps,
@@ -600,3 +579,28 @@ def host_details(db: Reader, resolution_id: int, host: dict[str, Any]) -> dict[s
         "paths": [],
         "findings": found,
     }
+
+
+def stored_findings(
+    db: Reader, resolution_id: int, *, code: str | None = None, host: str | None = None
+) -> list[dict[str, Any]]:
+    """A resolution's findings ({code, severity, host, subject, message, evidence}, RESOLVER.md
+    §7), of one code and about one host (its name) when given; by code, then as found."""
+    findings = FINDINGS
+    query = select(
+        findings.c.code,
+        findings.c.severity,
+        findings.c.host,
+        findings.c.subject,
+        findings.c.message,
+        findings.c.evidence,
+    ).where(findings.c.resolution_id == resolution_id)
+    if code is not None:
+        query = query.where(findings.c.code == code)
+    if host is not None:
+        query = query.where(findings.c.host == host)
+    with db.read_session() as session:
+        return [
+            dict(r)
+            for r in session.execute(query.order_by(findings.c.code, findings.c.id)).mappings()
+        ]

@@ -834,3 +834,25 @@ def test_host_all_lists_the_not_member_classes_with_their_why(
     assert [{**c, "why": why_view(c["why"])} for c in got["serverclasses"]] == expected_classes(
         "web01", estate.ds_run, ("not_member",)
     )
+
+
+def test_findings_lists_the_estate_wide_ones_and_filters_by_code_and_host(
+    estate: Estate, tmp_path: Path
+) -> None:
+    every, unmanaged, about_web01 = autodoc_json(
+        estate,
+        tmp_path / "cli",
+        ("findings", "--json"),
+        ("findings", "--code", "host_unmanaged", "--json"),
+        # web01 found by its hostname, as `host` finds it
+        ("findings", "--host", "webDCOMSearchHead01", "--json"),
+    )
+
+    def view(found: list[dict[str, Any]]) -> list[tuple[str, str, str | None]]:
+        return sorted(((f["code"], f["subject"], f["host"]) for f in found), key=repr)
+
+    # Estate-wide findings (no host) are listed too: `host NAME` alone never shows them.
+    assert view(every) == EXPECTED_FINDINGS
+    assert view(unmanaged) == [f for f in EXPECTED_FINDINGS if f[0] == "HOST_UNMANAGED"]
+    assert view(about_web01) == host_findings("web01")
+    assert all(f["message"] and isinstance(f["evidence"], list) for f in every)
