@@ -266,17 +266,21 @@ class _Rows:
                 f"more than {self.limits.max_rows:,} rows: over the limit for a client list"
             )
 
-    def finding(self, code: str, message: str, row: int) -> Finding:
+    def finding(self, code: str, message: str, row: int, line: int | None = None) -> Finding:
+        """A finding about data row `row`, at file line `line` (a CSV's; a JSON entry has
+        none, its number stands in)."""
         if self.first_problem is None:
             self.first_problem = f"row {row}: {message}" if row else message
-        return Finding(code, message, row, self.name)
+        return Finding(code, message, row if line is None else line, self.name)
 
-    def take(self, row: int, values: dict[str, str | None]) -> Iterator[HostRow | Finding]:
+    def take(
+        self, row: int, values: dict[str, str | None], line: int | None = None
+    ) -> Iterator[HostRow | Finding]:
         """The row, or the findings that say why it is not taken."""
         ip = values.get("ip")
         if ip is not None and not _is_ip(ip):
             yield self.finding(
-                "inventory-bad-ip", f"ip {_show(ip)} is not an IP address; ignored", row
+                "inventory-bad-ip", f"ip {_show(ip)} is not an IP address; ignored", row, line
             )
             values["ip"] = None
         if not any(values.get(field) for field in IDENTITY):
@@ -284,6 +288,7 @@ class _Rows:
                 "inventory-no-identity",
                 "no clientName, hostname, ip, dns or guid: row skipped",
                 row,
+                line,
             )
             return
         host = HostRow(row, **values)
@@ -292,7 +297,10 @@ class _Rows:
         earlier = self.seen.setdefault(digest, row)
         if earlier != row:
             yield self.finding(
-                "inventory-duplicate-row", f"the same host as row {earlier}: row skipped", row
+                "inventory-duplicate-row",
+                f"the same host as row {earlier}: row skipped",
+                row,
+                line,
             )
             return
         self.usable += 1
@@ -429,7 +437,7 @@ def _read_csv(
             lines.record_chars = 0
             row += 1
             rows.count()
-            yield rows.finding("inventory-bad-csv", f"{exc}; row skipped", row)
+            yield rows.finding("inventory-bad-csv", f"{exc}; row skipped", row, lines.line)
             continue
         lines.record_chars = 0
         row += 1
@@ -442,9 +450,11 @@ def _read_csv(
                 "inventory-column-count",
                 f"{len(record)} fields where the header has {width}: row skipped",
                 row,
+                lines.line,
             )
             continue
-        yield from rows.take(row, {field: _clean(record[i]) for i, field in columns.items()})
+        values = {field: _clean(record[i]) for i, field in columns.items()}
+        yield from rows.take(row, values, lines.line)
 
 
 def _columns(header: list[str], rows: _Rows) -> tuple[dict[int, str], list[Finding]]:

@@ -42,12 +42,13 @@ EXPECTED_ROWS = [
     (2, None, "web-02", None, None, None, "windows-x64", "9.2.1"),
     (6, "uf-05", "db-05", "fe80::5", None, None, "linux-aarch64", None),
 ]
+# (code, line of the file): a finding about a row names its line, the header being line 1.
 EXPECTED_FINDINGS = [
     ("inventory-ignored-columns", 0),
-    ("inventory-bad-ip", 2),
-    ("inventory-no-identity", 3),
-    ("inventory-duplicate-row", 4),
-    ("inventory-column-count", 5),
+    ("inventory-bad-ip", 3),
+    ("inventory-no-identity", 4),
+    ("inventory-duplicate-row", 5),
+    ("inventory-column-count", 6),
 ]
 
 

@@ -152,14 +152,14 @@ def test_a_row_with_the_wrong_number_of_fields_is_a_finding_and_skipped() -> Non
     data = b"hostname,ip\nweb-01,10.0.0.1\nweb-02\nweb-03,10.0.0.3,extra\nweb-04,10.0.0.4\n"
     items = read(data)
     assert hosts(items) == [(1, "web-01"), (4, "web-04")]
-    assert findings(items) == [("inventory-column-count", 2), ("inventory-column-count", 3)]
+    assert findings(items) == [("inventory-column-count", 3), ("inventory-column-count", 4)]
 
 
 def test_a_row_without_any_identity_is_a_finding_and_skipped() -> None:
     data = b"hostname,ip,utsname,splunkVersion\nweb-01,,,\n,,linux-x86_64,9.4.3\n"
     items = read(data)
     assert hosts(items) == [(1, "web-01")]
-    assert findings(items) == [("inventory-no-identity", 2)]
+    assert findings(items) == [("inventory-no-identity", 3)]
 
 
 def test_an_ip_that_is_not_an_ip_is_a_finding_and_dropped_from_the_row() -> None:
@@ -168,9 +168,9 @@ def test_an_ip_that_is_not_an_ip_is_a_finding_and_dropped_from_the_row() -> None
     assert [(r.hostname, r.ip) for r in rows(items)] == [("web-01", None), ("web-02", "fe80::1")]
     # The third row had nothing but its bad ip: two findings, and it is skipped.
     assert findings(items) == [
-        ("inventory-bad-ip", 1),
-        ("inventory-bad-ip", 3),
-        ("inventory-no-identity", 3),
+        ("inventory-bad-ip", 2),  # file lines: the header is line 1
+        ("inventory-bad-ip", 4),
+        ("inventory-no-identity", 4),
     ]
     bad = next(i for i in items if isinstance(i, Finding))
     assert "10.0.0.300" in bad.message
@@ -180,7 +180,7 @@ def test_a_duplicate_row_is_a_finding_naming_the_first_and_skipped() -> None:
     data = b"hostname,ip\nweb-01,10.0.0.1\nweb-02,10.0.0.2\nWEB-01 ,10.0.0.1\n"
     items = read(data)
     assert hosts(items) == [(1, "web-01"), (2, "web-02")]
-    assert findings(items) == [("inventory-duplicate-row", 3)]
+    assert findings(items) == [("inventory-duplicate-row", 4)]
     assert "row 1" in next(i for i in items if isinstance(i, Finding)).message
 
 
@@ -201,7 +201,7 @@ def test_a_field_over_the_csv_field_limit_is_a_finding_not_a_failure() -> None:
     data = b'hostname,role\nweb-01,uf\nweb-02,"' + huge + b'"\nweb-03,uf\n'
     items = read(data)
     assert hosts(items) == [(1, "web-01"), (3, "web-03")]
-    assert findings(items) == [("inventory-bad-csv", 2)]
+    assert findings(items) == [("inventory-bad-csv", 3)]
 
 
 def test_a_csv_whose_rows_are_all_bad_is_rejected_with_the_first_problem() -> None:
