@@ -39,7 +39,7 @@ from daemon.resolve.defaults import shipped_system_default
 from daemon.resolve.estate import Estate, FileUnreadable
 from daemon.resolve.load import EstateRuns, Reader, latest_runs, load_estate
 from daemon.resolve.locations import bundle_candidates
-from daemon.resolve.resolver import ResolveOptions, explain_host, resolve
+from daemon.resolve.resolver import PATH_CONF_TYPES, ResolveOptions, explain_host, resolve
 from daemon.resolve.types import Host, to_json
 from daemon.storage import make_store
 
@@ -83,7 +83,7 @@ def resolve_estate(
     log.info("resolution.started", runs=runs)
     try:
         with _heartbeat(db, resolution_id, owner):
-            estate = load_estate(db, runs, system_default=shipped_system_default("inputs"))
+            estate = load_estate(db, runs, system_default=shipped_system_default(*PATH_CONF_TYPES))
             estate = dataclasses.replace(estate, read_file=bundle_files(config, db, estate))
             result = resolve(estate, ResolveOptions(ds_version=version))
             faults.point("after_resolution_computed")

@@ -26,7 +26,6 @@ from dataclasses import dataclass
 import re2
 
 from daemon.resolve.layers import EffectiveConf, EffectiveValue, LayerKind
-from daemon.resolve.types import Evidence
 
 _PATTERN_KINDS = (("source::", 0), ("host::", 1))
 _SOURCETYPE_KIND = 2
@@ -158,7 +157,8 @@ class Rewrite:
     certain: bool
     transform: str
     regex: str | None
-    evidence: tuple[Evidence, ...]
+    named_by: EffectiveValue  # the props TRANSFORMS- value that names the transform
+    keys: tuple[tuple[str, EffectiveValue], ...]  # the transforms.conf settings it uses
 
     def describe(self) -> str:
         what = {
@@ -205,9 +205,8 @@ def _stanza_rewrites(
     certain = regex is None or regex in _CERTAIN_REGEXES
 
     def make(kind: RewriteKind, value: str | None, *keys: str, sure: bool = True) -> Rewrite:
-        evidence = [named_by.evidence()]
-        evidence.extend(settings[k].evidence() for k in ("REGEX", *keys) if k in settings)
-        return Rewrite(kind, value, certain and sure, name, regex, tuple(evidence))
+        used = tuple((k, settings[k]) for k in ("REGEX", *keys) if k in settings)
+        return Rewrite(kind, value, certain and sure, name, regex, named_by, used)
 
     out: list[Rewrite] = []
     dest = settings.get("DEST_KEY")

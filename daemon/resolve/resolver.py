@@ -6,6 +6,7 @@ inputs, with the findings of each step. Pure: an Estate in, a Resolution out.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from daemon.resolve.layers import (
     is_live,
     stack_key,
 )
+from daemon.resolve.paths import HostConfig, data_paths
 from daemon.resolve.result import HostApp, Resolution, ResolvedHost
 from daemon.resolve.serverclass import resolve_serverclasses
 from daemon.resolve.types import (
@@ -46,6 +48,8 @@ from daemon.resolve.types import (
 from daemon.resolve.vocabulary import FindingCode, MembershipResult, Severity
 
 _LIST_KEY_PREFIXES = ("whitelist.", "blacklist.")
+# The conf types a resolution merges for every host: inputs (stored) and what data paths read.
+PATH_CONF_TYPES = ("inputs", "outputs", "props", "transforms", "indexes")
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +83,8 @@ class _Resolver:
         # Hosts that get the same deliveries (one shared tuple per signature, delivery.py)
         # from the same DS and have no tree of their own share a stack key and app whys.
         self._stack_of: dict[tuple[int, int, int], str] = {}
+        self._conf_of: dict[tuple[str, int, int, int], EffectiveConf] = {}
+        self._confs: dict[str, EffectiveConf] = {}
         self._app_why: dict[int, dict[str, Any]] = {}
 
     def run(self) -> Resolution:
@@ -109,6 +115,7 @@ class _Resolver:
         hosts: list[ResolvedHost] = []
         apps: list[HostApp] = []
         stacks: dict[str, EffectiveConf] = {}
+        configs: list[HostConfig] = []
         classes_of: dict[str, int] = defaultdict(int)
         for m in memberships:
             classes_of[m.host] += 1
@@ -119,7 +126,11 @@ class _Resolver:
             delivered = deliveries.get(identity.name, ())
             apps.extend(self._host_apps(identity.name, delivered, instance, ds_bundle))
             stack = self._inputs(delivered, instance, ds_bundle, stacks)
-            hosts.append(_resolved(identity, label, instance, stack))
+            resolved = _resolved(identity, label, instance, stack)
+            hosts.append(resolved)
+            configs.append(
+                self._host_config(resolved, stacks[stack], delivered, instance, ds_bundle)
+            )
             if not classes_of[identity.name] and any(
                 s.startswith("inventory:") for s in identity.sources
             ):
@@ -133,6 +144,8 @@ class _Resolver:
                         host=identity.name,
                     )
                 )
+        walked = data_paths(configs)
+        self.findings.extend(walked.findings)
         summary = {
             "deployment_servers": len(ds_by_label),
             "hosts": len(hosts),
@@ -140,6 +153,7 @@ class _Resolver:
             "unknown": sum(1 for m in memberships if m.result is MembershipResult.UNKNOWN),
             "apps": len(apps),
             "stacks": len(stacks),
+            "paths": len(walked.paths),
             "findings": len(self.findings),
         }
         version = self.options.ds_version or next(iter(versions.values()), None)
@@ -148,6 +162,7 @@ class _Resolver:
             memberships=tuple(memberships),
             apps=tuple(apps),
             effective_inputs=stacks,
+            paths=walked.paths,
             findings=tuple(self.findings),
             ds_version=version,
             summary=summary,
@@ -328,6 +343,59 @@ class _Resolver:
             stacks[key] = effective("inputs", layers)
         return key
 
+    def _conf(
+        self,
+        conf_type: str,
+        delivered: Sequence[AppDelivery],
+        instance: Bundle | None,
+        ds: Bundle | None,
+    ) -> EffectiveConf:
+        """A host's effective conf of that type, once per layer stack (hosts that get the same
+        deliveries and have the same tree share the object)."""
+        shared = (
+            conf_type,
+            id(delivered),
+            -1 if ds is None else ds.run,
+            -1 if instance is None else instance.run,
+        )
+        found = self._conf_of.get(shared)
+        if found is None:
+            live = {d.app for d in delivered if _live(d, ds)}
+            files = host_files(conf_type, ds, instance, live, self.estate.system_default)
+            layers = [layer for f in files if (layer := self._layer(f)) is not None]
+            key = stack_key(layers)
+            found = self._confs.get(key)
+            if found is None:
+                found = self._confs[key] = effective(conf_type, layers)
+            self._conf_of[shared] = found
+        return found
+
+    def _host_config(
+        self,
+        resolved: ResolvedHost,
+        inputs: EffectiveConf,
+        delivered: Sequence[AppDelivery],
+        instance: Bundle | None,
+        ds: Bundle | None,
+    ) -> HostConfig:
+        names = {resolved.name}
+        names.update(
+            v for v in (resolved.client_name, resolved.hostname, resolved.ip, resolved.dns) if v
+        )
+        lowered = {n.strip().lower() for n in names if n.strip()}
+        lowered.update(n.split(".", 1)[0] for n in list(lowered) if not _is_ip(n))
+        return HostConfig(
+            name=resolved.name,
+            role=resolved.role,
+            names=frozenset(lowered),
+            hostname=resolved.hostname or resolved.name,
+            inputs=inputs,
+            outputs=self._conf("outputs", delivered, instance, ds),
+            props=self._conf("props", delivered, instance, ds),
+            transforms=self._conf("transforms", delivered, instance, ds),
+            indexes=self._conf("indexes", delivered, instance, ds),
+        )
+
 
 def instance_role(bundle: Bundle) -> str | None:
     """RESOLVER.md §2: a role from the apps and settings an instance has."""
@@ -414,3 +482,11 @@ def _resolved(
         sources=tuple(identity.sources),
         stack=stack,
     )
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True

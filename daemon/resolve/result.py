@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from daemon.resolve.layers import EffectiveConf
+from daemon.resolve.paths import DataPath
 from daemon.resolve.types import Finding, Membership
 
 HOST_FIELDS = ("client_name", "hostname", "ip", "dns", "guid", "machine_type", "splunk_version")
@@ -54,4 +55,5 @@ class Resolution:
     effective_inputs: Mapping[str, EffectiveConf]
     findings: tuple[Finding, ...]
     ds_version: str | None = None
+    paths: tuple[DataPath, ...] = ()  # RESOLVER.md §5
     summary: Mapping[str, Any] = field(default_factory=dict)

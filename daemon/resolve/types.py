@@ -46,6 +46,22 @@ class Evidence:
         return self.layer == "system" and self.scope == "default"
 
 
+@dataclass(frozen=True, slots=True)
+class Clue:
+    """One setting a data path or an estate check rests on (RESOLVER.md §5): the conf type,
+    stanza, key and value, and where it was written."""
+
+    conf: str
+    stanza: str
+    key: str
+    value: str
+    file: str
+    line: int
+    layer: str | None = None
+    app: str | None = None
+    run: int | None = None
+
+
 # One setting as merged by precedence: its effective value and where that value came from.
 Setting = tuple[str, Evidence]
 # serverclass.conf merged across layers: stanza name -> key -> setting.
@@ -84,7 +100,7 @@ class Finding:
     severity: Severity
     subject: str  # e.g. "serverClass:web whitelist.3", "app:Splunk_TA_nix"
     message: str
-    evidence: tuple[Evidence, ...] = ()
+    evidence: tuple[Evidence | Clue, ...] = ()
     host: str | None = None
 
 

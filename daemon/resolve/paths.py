@@ -1,0 +1,784 @@
+"""Data paths (RESOLVER.md §5): where each input's data goes, hop by hop, from configuration
+alone — and the estate checks a path finds (§6). Pure: hosts with their effective inputs,
+outputs, props, transforms and indexes in; paths and findings out.
+
+For each enabled input of each host (the product's own inputs, which only the shipped
+`system/default` defines, are left out: every instance has them):
+
+1. the event as the reading host knows it: index, sourcetype (explicit, `[source::]` props of
+   that host, the network default, else `auto`), host field, source;
+2. on the first heavy forwarder or indexer (a universal forwarder only for a sourcetype with
+   `force_local_processing` or `INDEXED_EXTRACTIONS`) the parsing-phase props select the
+   `TRANSFORMS-<class>` rewrites (props.py); each REGEX-dependent rewrite splits the event
+   into the case where it applies and the case where it does not, both `conditional`;
+3. the host's output groups (`_TCP_ROUTING`, a routing rewrite, else `[tcpout]
+   defaultGroup`), filtered by `forwardedindex.<n>.*`; each server is matched to the estate
+   host that listens on its port (`splunktcp`) under that name, and the walk goes on there;
+   `indexAndForward` (and `selectiveIndexing`) add a local leg, an indexer with no group
+   indexes locally;
+4. at an indexer, the final index (`default` = its `defaultDatabase`), checked against its
+   effective indexes.conf.
+
+Downstream walks are shared: what happens from a receiver on depends only on that receiver
+and the event, so hosts that forward alike cost one walk between them.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import re
+from collections import defaultdict
+from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import TypeVar
+
+import re2
+
+from daemon.conf.normalize import parse_bool, split_list
+from daemon.resolve.layers import EffectiveConf, EffectiveValue, LayerKind, input_type
+from daemon.resolve.props import (
+    Event,
+    Rewrite,
+    RewriteKind,
+    Transforms,
+    forces_local_processing,
+    props_for,
+    rewrites,
+)
+from daemon.resolve.types import Clue, Finding
+from daemon.resolve.vocabulary import FindingCode, Severity
+
+PARSING_ROLES = frozenset({"hf", "indexer"})
+# Receivers of forwarded data, not sources of it.
+_RECEIVER_TYPES = frozenset({"splunktcp"})
+# A rewrite chain splits an event in two per conditional rewrite: past this many variants of
+# one event the rest of the chain is not followed and the outcome is `unknown`.
+MAX_VARIANTS = 64
+_RE2_MAX_MEM = 8 << 20
+_PORT = re.compile(r"^(?:(?:\[[^\]]*\]|[^:]*):)?(\d+)$")
+Keys = Mapping[str, EffectiveValue]
+T = TypeVar("T", bound=Hashable)
+
+
+class Certainty(enum.StrEnum):
+    CERTAIN = "certain"
+    CONDITIONAL = "conditional"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class HostConfig:
+    """A host as the paths see it: its names (lower-cased, short names of FQDNs too), role,
+    and effective configuration."""
+
+    name: str
+    role: str
+    names: frozenset[str]
+    hostname: str
+    inputs: EffectiveConf
+    outputs: EffectiveConf
+    props: EffectiveConf
+    transforms: EffectiveConf
+    indexes: EffectiveConf
+
+
+@dataclass(frozen=True, slots=True)
+class Hop:
+    source: str  # the forwarding host
+    group: str
+    server: str  # host:port as written
+    to: str | None  # the estate host that receives it; None outside the estate
+
+
+@dataclass(frozen=True, slots=True)
+class Final:
+    index: str | None  # None: not known from configuration (a `$1` in FORMAT)
+    sourcetype: str | None
+    certainty: Certainty
+    at: str | None  # the indexer; None when the data leaves the estate
+
+
+@dataclass(frozen=True, slots=True)
+class DataPath:
+    host: str
+    input: str
+    index: str
+    sourcetype: str
+    host_field: str
+    source: str
+    groups: tuple[str, ...]
+    servers: tuple[str, ...]
+    receivers: tuple[Hop, ...]
+    final: tuple[Final, ...]
+    may_drop: bool
+    evidence: tuple[Clue, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _State:
+    """One variant of an event on its way."""
+
+    index: str | None
+    sourcetype: str | None
+    host: str
+    source: str
+    routing: tuple[str, ...] | None  # groups a rewrite (or the input) chose
+    parsed: bool
+    certainty: Certainty
+
+
+@dataclass(slots=True)
+class _Walk:
+    """What a walk from one host on found (shared between the paths that reach it)."""
+
+    hops: list[Hop] = field(default_factory=list)
+    finals: list[Final] = field(default_factory=list)
+    may_drop: bool = False
+    evidence: list[Clue] = field(default_factory=list)
+    loop: bool = False  # met a host already on the way: not shared
+
+    def extend(self, other: _Walk) -> None:
+        self.hops.extend(other.hops)
+        self.finals.extend(other.finals)
+        self.may_drop = self.may_drop or other.may_drop
+        self.evidence.extend(other.evidence)
+        self.loop = self.loop or other.loop
+
+
+@dataclass(frozen=True, slots=True)
+class Paths:
+    paths: tuple[DataPath, ...]
+    findings: tuple[Finding, ...]
+
+
+def clue(conf: EffectiveConf, stanza: str, key: str, value: EffectiveValue) -> Clue:
+    origin = value.origin
+    return Clue(
+        conf.conf_type,
+        stanza,
+        key,
+        value.value,
+        origin.file,
+        value.line,
+        "app" if origin.kind.in_app else "system",
+        origin.app,
+        origin.run,
+    )
+
+
+def data_paths(hosts: Sequence[HostConfig]) -> Paths:
+    """Every input's path on every host, and the findings of §6 that paths reveal."""
+    return _Paths(hosts).run()
+
+
+class _Paths:
+    def __init__(self, hosts: Sequence[HostConfig]) -> None:
+        self.hosts = hosts
+        self.by_name: dict[str, list[HostConfig]] = defaultdict(list)
+        for host in hosts:
+            for name in host.names:
+                self.by_name[name].append(host)
+        self._findings: dict[tuple[str, str | None, str], Finding] = {}
+        self._walks: dict[tuple[str, _State], _Walk] = {}
+        self._ports: dict[int, frozenset[int]] = {}
+        # Hosts of one layer stack share their EffectiveConf objects: keyed by id, these
+        # caches serve every host of a stack (the confs live as long as this object).
+        self._props: dict[tuple[int, int, Event], tuple[Keys, Transforms]] = {}
+        self._where: dict[int, dict[int, tuple[str, str]]] = {}
+        self._filtered: dict[tuple[int, str], tuple[Clue, ...] | None] = {}
+        self._host_props = any(name.startswith("host::") for h in hosts for name in h.props.stanzas)
+
+    def run(self) -> Paths:
+        paths: list[DataPath] = []
+        for host in self.hosts:
+            for stanza in _enabled_inputs(host.inputs):
+                paths.append(self._path(host, stanza))
+        findings = sorted(self._findings.values(), key=lambda f: (f.code, f.host or "", f.subject))
+        return Paths(tuple(paths), tuple(findings))
+
+    # -- one input ------------------------------------------------------------------------
+
+    def _path(self, host: HostConfig, stanza: str) -> DataPath:
+        settings = host.inputs.stanzas[stanza].settings
+        evidence: list[Clue] = []
+
+        def take(key: str) -> str | None:
+            value = settings.get(key)
+            if value is None:
+                return None
+            evidence.append(clue(host.inputs, stanza, key, value))
+            return value.value.strip()
+
+        kind = input_type(stanza) or ""
+        target = stanza.split("://", 1)[1] if "://" in stanza else stanza.partition(":")[2]
+        index = take("index") or "default"
+        source = take("source") or _default_source(kind, target, stanza)
+        sourcetype = self._sourcetype(host, stanza, kind, target, source, evidence)
+        host_field = self._host_field(host, stanza, kind, evidence)
+        routing = take("_TCP_ROUTING")
+        state = _State(
+            index=index,
+            sourcetype=sourcetype,
+            host=host_field,
+            source=source,
+            routing=tuple(split_list(routing)) if routing else None,
+            parsed=False,
+            certainty=Certainty.CERTAIN,
+        )
+        local = take("_INDEX_AND_FORWARD_ROUTING") is not None
+        walk = self._at(host, state, (host.name,), local_routing=local, origin=stanza)
+        groups, servers = self._groups_of(host, state)
+        return DataPath(
+            host=host.name,
+            input=stanza,
+            index=index,
+            sourcetype=sourcetype,
+            host_field=host_field,
+            source=source,
+            groups=tuple(groups),
+            servers=tuple(servers),
+            receivers=tuple(_unique(walk.hops)),
+            final=tuple(
+                sorted(
+                    _unique(walk.finals),
+                    key=lambda f: (f.at or "", f.index or "", f.sourcetype or "", f.certainty),
+                )
+            ),
+            may_drop=walk.may_drop,
+            evidence=tuple(_unique([*evidence, *walk.evidence])),
+        )
+
+    def _sourcetype(
+        self,
+        host: HostConfig,
+        stanza: str,
+        kind: str,
+        target: str,
+        source: str,
+        evidence: list[Clue],
+    ) -> str:
+        """Explicit; else `[source::]` props of the reading host (file inputs); else the
+        network default; else `auto`."""
+        explicit = host.inputs.stanzas[stanza].settings.get("sourcetype")
+        if explicit is not None and explicit.value.strip():
+            evidence.append(clue(host.inputs, stanza, "sourcetype", explicit))
+            return explicit.value.strip()
+        if kind in ("monitor", "batch"):
+            keys, _ = self._props_of(host, Event(None, source, None))
+            from_props = keys.get("sourcetype")
+            if from_props is not None and from_props.value.strip():
+                evidence.append(self._clue(host.props, from_props))
+                return from_props.value.strip()
+        if kind == "tcp":
+            return "tcp-raw"
+        if kind == "udp":
+            return f"udp:{_port_text(target)}"
+        return "auto"
+
+    def _host_field(self, host: HostConfig, stanza: str, kind: str, evidence: list[Clue]) -> str:
+        """The input's `host`; a network input without one of its own says where the sender
+        is taken from (`connection_host`); `$decideOnStartup` is the reading host."""
+        settings = host.inputs.stanzas[stanza].settings
+        value = settings.get("host")
+        default = host.inputs.get("default", "host")
+        if kind in ("tcp", "udp") and (value is None or value is default):
+            how = settings.get("connection_host")
+            mode = how.value.strip() if how is not None else "ip"
+            if how is not None:
+                evidence.append(clue(host.inputs, stanza, "connection_host", how))
+            if mode != "none":
+                return f"connection_host={mode}"
+        if value is None or value.value.strip() in ("", "$decideOnStartup"):
+            return host.hostname
+        evidence.append(clue(host.inputs, stanza, "host", value))
+        return value.value.strip()
+
+    # -- at a host -------------------------------------------------------------------------
+
+    def _at(
+        self,
+        host: HostConfig,
+        state: _State,
+        way: tuple[str, ...],
+        *,
+        local_routing: bool = False,
+        origin: str | None = None,
+    ) -> _Walk:
+        """What becomes of the event from `host` on (it has arrived there, or is read
+        there when `origin` names the input)."""
+        if origin is None:
+            key = (host.name, self._memo_state(state))
+            found = self._walks.get(key)
+            if found is not None:
+                return found
+        walk = _Walk()
+        for variant in self._parse(host, state, walk):
+            self._leave(host, variant, way, walk, local_routing)
+        if origin is None and not walk.loop:
+            self._walks[(host.name, self._memo_state(state))] = walk
+        return walk
+
+    def _memo_state(self, state: _State) -> _State:
+        # The host field only matters downstream where a [host::] stanza may match it.
+        return state if self._host_props else replace(state, host="")
+
+    def _parse(self, host: HostConfig, state: _State, walk: _Walk) -> list[_State]:
+        """The variants of the event after this host's parsing phase (itself when this host
+        does not parse it)."""
+        sourcetype = state.sourcetype if state.sourcetype != "auto" else None
+        keys, found = self._props_of(host, Event(sourcetype, state.source, state.host))
+        for name, named_by in found.missing:
+            self._finding(
+                FindingCode.MISSING_TRANSFORM,
+                Severity.WARNING,
+                host.name,
+                f"transform:{name}",
+                f"props.conf names the transform [{name}] ({self._named(host, named_by)}), "
+                f"which no transforms.conf on {host.name} defines: it does nothing",
+                (self._clue(host.props, named_by),),
+            )
+        forced = forces_local_processing(keys)
+        parses = not state.parsed and (host.role in PARSING_ROLES or forced is not None)
+        if not parses:
+            if found.rewrites:
+                first = found.rewrites[0]
+                why = (
+                    "the data was parsed upstream, and parsed data is not parsed again"
+                    if state.parsed
+                    else f"{host.name} is a {_role_name(host.role)}, which does not parse "
+                    "data (no force_local_processing)"
+                )
+                self._finding(
+                    FindingCode.TRANSFORM_ON_WRONG_TIER,
+                    Severity.WARNING,
+                    host.name,
+                    f"transform:{first.transform}",
+                    f"[{first.transform}] on {host.name} never applies to "
+                    f"{state.sourcetype} data from {state.source}: {why}",
+                    self._rewrite_clues(host, first),
+                )
+            return [state]
+        if forced is not None:
+            walk.evidence.append(self._clue(host.props, forced))
+        variants = [replace(state, parsed=True)]
+        for rewrite in found.rewrites:
+            walk.evidence.extend(self._rewrite_clues(host, rewrite))
+            if rewrite.kind is RewriteKind.DROP:
+                walk.may_drop = True
+            if len(variants) > MAX_VARIANTS:
+                variants = [replace(v, certainty=Certainty.UNKNOWN) for v in variants]
+                break
+            variants = _unique(_rewritten(rewrite, variants))
+        return variants
+
+    def _leave(
+        self,
+        host: HostConfig,
+        state: _State,
+        way: tuple[str, ...],
+        walk: _Walk,
+        local_routing: bool,
+    ) -> None:
+        """Where the event goes from this host: groups, the local index, or nowhere."""
+        groups, _servers = self._groups_of(host, state)
+        tcpout = host.outputs.stanzas.get("tcpout")
+        index_and_forward = _flag(host.outputs, "indexAndForward", walk)
+        selective = _flag(host.outputs, "selectiveIndexing", walk)
+        local = host.role == "indexer" and not groups
+        if groups and index_and_forward and host.role in PARSING_ROLES:
+            local = local_routing if selective else True
+        if local:
+            self._index_here(host, state, walk)
+        if not groups:
+            if not local:
+                walk.may_drop = True
+                walk.finals.append(Final(state.index, state.sourcetype, Certainty.UNKNOWN, None))
+                self._finding(
+                    FindingCode.NOT_FORWARDED,
+                    Severity.WARNING,
+                    host.name,
+                    f"host:{host.name}",
+                    f"{host.name} ({_role_name(host.role)}) has no output group for its "
+                    "data (no _TCP_ROUTING, no [tcpout] defaultGroup) and does not index it: "
+                    "it goes nowhere",
+                    (),
+                )
+            return
+        if state.index is not None:
+            filtered = self._forwarded(host, state.index)
+            if filtered is not None:
+                walk.may_drop = True
+                walk.evidence.extend(filtered)
+                return
+        if tcpout is not None:
+            chosen = tcpout.settings.get("defaultGroup")
+            if state.routing is None and chosen is not None:
+                walk.evidence.append(clue(host.outputs, "tcpout", "defaultGroup", chosen))
+        for group in groups:
+            stanza = host.outputs.stanzas.get(f"tcpout:{group}")
+            if stanza is None:
+                walk.may_drop = True
+                self._finding(
+                    FindingCode.DANGLING_OUTPUT,
+                    Severity.ERROR,
+                    host.name,
+                    f"group:{group}",
+                    f"{host.name} sends data to the output group {group!r}, which its "
+                    "outputs.conf does not define",
+                    (),
+                )
+                continue
+            servers = stanza.settings.get("server")
+            if servers is None:
+                continue
+            walk.evidence.append(clue(host.outputs, f"tcpout:{group}", "server", servers))
+            for server in split_list(servers.value):
+                receiver = self._receiver(host, group, server, servers)
+                walk.hops.append(Hop(host.name, group, server, receiver.name if receiver else None))
+                if receiver is None:
+                    walk.finals.append(
+                        Final(state.index, state.sourcetype, Certainty.UNKNOWN, None)
+                    )
+                    continue
+                if receiver.name in way:
+                    walk.loop = True
+                    walk.may_drop = True
+                    chain = " → ".join([*way, receiver.name])
+                    self._finding(
+                        FindingCode.ROUTING_LOOP,
+                        Severity.ERROR,
+                        host.name,
+                        f"loop:{chain}",
+                        f"data forwarded along {chain} comes back to {receiver.name}: a "
+                        "routing loop (the path stops there)",
+                        (clue(host.outputs, f"tcpout:{group}", "server", servers),),
+                    )
+                    continue
+                downstream = replace(state, routing=None)
+                walk.extend(self._at(receiver, downstream, (*way, receiver.name)))
+
+    def _groups_of(self, host: HostConfig, state: _State) -> tuple[list[str], list[str]]:
+        """The output groups the event takes from this host and their servers."""
+        defined = [
+            name.split(":", 1)[1]
+            for name in host.outputs.stanzas
+            if name.startswith("tcpout:") and not _disabled(host.outputs.stanzas[name].settings)
+        ]
+        if state.routing is not None:
+            wanted = list(state.routing)
+        else:
+            chosen = host.outputs.value("tcpout", "defaultGroup")
+            wanted = split_list(chosen) if chosen else []
+        if "*" in wanted:
+            wanted = sorted(defined)
+        groups = _unique(wanted)
+        servers: list[str] = []
+        for group in groups:
+            listed = host.outputs.value(f"tcpout:{group}", "server")
+            servers.extend(split_list(listed) if listed else [])
+        return groups, servers
+
+    def _forwarded(self, host: HostConfig, index: str) -> tuple[Clue, ...] | None:
+        """None when the host forwards data of this index; else the evidence of the filter
+        that stops it. `forwardedindex.<n>.whitelist/blacklist`, from 0 upward: the last
+        filter that matches the whole index name decides; none matching forwards nothing."""
+        key = (id(host.outputs), index)
+        if key in self._filtered:
+            stopped = self._filtered[key]
+        else:
+            stopped = self._filtered[key] = _index_filter(host.outputs, index)
+        if stopped is not None:
+            self._finding(
+                FindingCode.INDEX_FILTERED,
+                Severity.WARNING,
+                host.name,
+                f"index:{index}",
+                f"{host.name} does not forward data for index {index!r}: "
+                + (
+                    f"forwardedindex filter {stopped[0].key} = {stopped[0].value!r} blacklists it"
+                    if stopped and stopped[0].key.endswith("blacklist")
+                    else "no forwardedindex filter whitelists it"
+                )
+                + " (outputs.conf [tcpout])",
+                stopped,
+            )
+        return stopped
+
+    def _receiver(
+        self, host: HostConfig, group: str, server: str, written: EffectiveValue
+    ) -> HostConfig | None:
+        """The estate host that `server` (host:port) reaches: known by that name and
+        listening on that port with a splunktcp input."""
+        name, _, port_text = server.strip().rpartition(":")
+        name = name.strip("[]").lower()
+        evidence = (clue(host.outputs, f"tcpout:{group}", "server", written),)
+        candidates = self.by_name.get(name, []) or self.by_name.get(name.split(".", 1)[0], [])
+        port = int(port_text) if port_text.isdigit() else None
+        listening = [h for h in candidates if port is not None and port in self._listens(h)]
+        if len(listening) == 1:
+            return listening[0]
+        if len(listening) > 1:
+            return sorted(listening, key=lambda h: h.name)[0]
+        if candidates:
+            why = (
+                f"{candidates[0].name} has no enabled splunktcp input on port {port_text}"
+                if port is not None
+                else f"{server!r} names no port"
+            )
+        else:
+            why = "no host of the estate has that name"
+        self._finding(
+            FindingCode.DANGLING_OUTPUT,
+            Severity.WARNING,
+            host.name,
+            f"server:{server}",
+            f"{host.name} forwards to {server} (group {group!r}), which no host of the estate "
+            f"receives: {why}",
+            evidence,
+        )
+        return None
+
+    def _listens(self, host: HostConfig) -> frozenset[int]:
+        found = self._ports.get(id(host.inputs))
+        if found is None:
+            ports = set()
+            for name, stanza in host.inputs.stanzas.items():
+                if input_type(name) != "splunktcp" or name == "splunktcp":
+                    continue
+                if _disabled(stanza.settings):
+                    continue
+                target = name.split("://", 1)[1] if "://" in name else name.partition(":")[2]
+                match = _PORT.match(target.strip())
+                if match:
+                    ports.add(int(match.group(1)))
+            found = self._ports[id(host.inputs)] = frozenset(ports)
+        return found
+
+    def _index_here(self, host: HostConfig, state: _State, walk: _Walk) -> None:
+        """The event is indexed on this host: its final index, checked against indexes.conf."""
+        index = state.index
+        if index == "default":
+            chosen = host.indexes.get("default", "defaultDatabase")
+            index = chosen.value.strip() if chosen is not None else "main"
+            if chosen is not None:
+                walk.evidence.append(clue(host.indexes, "default", "defaultDatabase", chosen))
+        certainty = state.certainty if index is not None else Certainty.UNKNOWN
+        walk.finals.append(Final(index, state.sourcetype, certainty, host.name))
+        if index is None or _defined(host.indexes, index):
+            return
+        last = host.indexes.get("default", "lastChanceIndex")
+        fallback = last.value.strip() if last is not None and last.value.strip() else None
+        if fallback is None:
+            walk.may_drop = True
+        self._finding(
+            FindingCode.UNDEFINED_INDEX,
+            Severity.ERROR,
+            host.name,
+            f"index:{index}",
+            f"data for index {index!r} reaches {host.name}, whose indexes.conf does not "
+            "define it: "
+            + (f"it goes to lastChanceIndex {fallback!r}" if fallback else "it is dropped"),
+            (clue(host.indexes, "default", "lastChanceIndex", last),) if last else (),
+        )
+
+    def _props_of(self, host: HostConfig, event: Event) -> tuple[Keys, Transforms]:
+        """props_for and rewrites, once per (props, transforms, event) for the estate."""
+        key = (id(host.props), id(host.transforms), event)
+        found = self._props.get(key)
+        if found is None:
+            keys = props_for(host.props, event)
+            found = self._props[key] = (keys, rewrites(keys, host.transforms))
+        return found
+
+    def _clue(self, conf: EffectiveConf, value: EffectiveValue) -> Clue:
+        """The evidence of a value of `conf`, found by identity (props_for hands out values,
+        not where they sit)."""
+        where = self._where.get(id(conf))
+        if where is None:
+            where = self._where[id(conf)] = {}
+            for name, stanza in conf.stanzas.items():
+                for key, found in stanza.settings.items():
+                    where.setdefault(id(found), (name, key))
+        named, key = where.get(id(value), ("?", "?"))
+        return clue(conf, named, key, value)
+
+    def _named(self, host: HostConfig, value: EffectiveValue) -> str:
+        clue_ = self._clue(host.props, value)
+        return f"[{clue_.stanza}] {clue_.key}"
+
+    def _rewrite_clues(self, host: HostConfig, rewrite: Rewrite) -> tuple[Clue, ...]:
+        return (
+            self._clue(host.props, rewrite.named_by),
+            *(clue(host.transforms, rewrite.transform, k, v) for k, v in rewrite.keys),
+        )
+
+    def _finding(
+        self,
+        code: FindingCode,
+        severity: Severity,
+        host: str | None,
+        subject: str,
+        message: str,
+        evidence: Iterable[Clue],
+    ) -> None:
+        key = (code.value, host, subject)
+        if key not in self._findings:
+            self._findings[key] = Finding(code, severity, subject, message, tuple(evidence), host)
+
+
+# -- small rules -------------------------------------------------------------------------------
+
+
+def _enabled_inputs(inputs: EffectiveConf) -> Iterator[str]:
+    """Inputs that read data: a scheme, not a receiver of forwarded data, not disabled, and
+    not one only the shipped system/default defines (the product's own logs)."""
+    for name, stanza in inputs.stanzas.items():
+        kind = input_type(name)
+        if kind is None or kind in _RECEIVER_TYPES or name == kind:
+            continue
+        if stanza.origin.kind is LayerKind.SYSTEM_DEFAULT:
+            continue
+        if not _disabled(stanza.settings):
+            yield name
+
+
+def _default_source(kind: str, target: str, stanza: str) -> str:
+    if kind in ("monitor", "batch"):
+        return target
+    if kind in ("tcp", "udp"):
+        return f"{kind}:{_port_text(target)}"
+    return stanza
+
+
+def _port_text(target: str) -> str:
+    match = _PORT.match(target.strip())
+    return match.group(1) if match else target.strip()
+
+
+def _apply(kind: RewriteKind, value: str | None, state: _State) -> _State | None:
+    """The event after one rewrite; None when it is dropped."""
+    if kind is RewriteKind.INDEX:
+        return replace(state, index=value)
+    if kind is RewriteKind.SOURCETYPE or kind is RewriteKind.CLONE:
+        return replace(state, sourcetype=value)
+    if kind is RewriteKind.HOST:
+        return replace(state, host=value or "")
+    if kind is RewriteKind.ROUTING:
+        return replace(state, routing=tuple(split_list(value)) if value else ())
+    if kind is RewriteKind.DROP:
+        return None
+    return state
+
+
+def _flag(conf: EffectiveConf, key: str, walk: _Walk) -> bool:
+    value = conf.get("tcpout", key)
+    on = value is not None and parse_bool(value.value) is True
+    if on and value is not None:
+        walk.evidence.append(clue(conf, "tcpout", key, value))
+    return on
+
+
+def _defined(indexes: EffectiveConf, index: str) -> bool:
+    stanza = indexes.stanzas.get(index)
+    if stanza is None or index == "default" or ":" in index:
+        return False
+    return not _disabled(stanza.settings)
+
+
+def _disabled(settings: Mapping[str, EffectiveValue]) -> bool:
+    value = settings.get("disabled")
+    return value is not None and parse_bool(value.value) is True
+
+
+def _rewritten(rewrite: Rewrite, variants: list[_State]) -> Iterator[_State]:
+    """The variants after one rewrite. A certain one replaces each variant (a drop removes
+    it); a conditional one keeps each as it is and adds it rewritten, both conditional. A
+    clone adds a copy with its sourcetype beside the original, which goes on as it was."""
+    for variant in variants:
+        changed = _apply(rewrite.kind, rewrite.value, variant)
+        if rewrite.kind is RewriteKind.CLONE:
+            yield variant
+            if changed is not None:
+                yield changed if rewrite.certain else _conditional(changed)
+        elif rewrite.certain:
+            if changed is not None:
+                yield changed
+        else:
+            yield _conditional(variant)
+            if changed is not None:
+                yield _conditional(changed)
+
+
+def _conditional(state: _State) -> _State:
+    if state.certainty is Certainty.CERTAIN:
+        return replace(state, certainty=Certainty.CONDITIONAL)
+    return state
+
+
+def _index_filter(outputs: EffectiveConf, index: str) -> tuple[Clue, ...] | None:
+    """None when `[tcpout] forwardedindex.*` lets data of this index through; else the
+    evidence of what stops it (the deciding blacklist, or every filter when none matches)."""
+    tcpout = outputs.stanzas.get("tcpout")
+    if tcpout is None:
+        return None
+    disable = tcpout.settings.get("forwardedindex.filter.disable")
+    if disable is not None and parse_bool(disable.value) is True:
+        return None
+    filters: list[tuple[int, str, str, EffectiveValue]] = []
+    for key, value in tcpout.settings.items():
+        parts = key.split(".")
+        if (
+            len(parts) == 3
+            and parts[0] == "forwardedindex"
+            and parts[1].isdigit()
+            and parts[2] in ("whitelist", "blacklist")
+        ):
+            filters.append((int(parts[1]), parts[2], key, value))
+    if not filters:
+        return None
+    filters.sort(key=lambda f: f[0])
+    decided: tuple[int, str, str, EffectiveValue] | None = None
+    for found in filters:
+        if _full_match(found[3].value.strip(), index):
+            decided = found
+    if decided is not None and decided[1] == "whitelist":
+        return None
+    shown = [decided] if decided is not None else filters
+    return tuple(clue(outputs, "tcpout", key, value) for _n, _k, key, value in shown)
+
+
+@functools.lru_cache(maxsize=1024)
+def _compiled(pattern: str) -> object | None:
+    options = re2.Options()
+    options.max_mem = _RE2_MAX_MEM
+    options.log_errors = False
+    try:
+        compiled: object = re2.compile(pattern, options)
+    except re2.error:
+        return None
+    return compiled
+
+
+def _full_match(pattern: str, value: str) -> bool:
+    compiled = _compiled(pattern)
+    return compiled is not None and compiled.fullmatch(value) is not None  # type: ignore[attr-defined]
+
+
+def _role_name(role: str) -> str:
+    return {
+        "uf": "universal forwarder",
+        "hf": "heavy forwarder",
+        "indexer": "indexer",
+        "ds": "deployment server",
+    }.get(role, f"{role} role")
+
+
+def _unique(items: Iterable[T]) -> list[T]:
+    seen: set[T] = set()
+    out: list[T] = []
+    for item in items:
+        if item not in seen:
+            seen.add(item)
+            out.append(item)
+    return out
