@@ -592,6 +592,64 @@ class HostEffectiveInput(Base):
     )
 
 
+class HostDataPath(Base):
+    """Where one input of a host sends its data (RESOLVER.md §5; see revision 006)."""
+
+    __tablename__ = "host_data_paths"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    resolution_id: Mapped[int] = _resolution_fk()
+    host_id: Mapped[int] = _host_fk()
+    input: Mapped[str] = mapped_column(Text, nullable=False)
+    index: Mapped[str] = mapped_column(Text, nullable=False)
+    sourcetype: Mapped[str] = mapped_column(Text, nullable=False)
+    host_field: Mapped[str] = mapped_column(Text, nullable=False)
+    source: Mapped[str] = mapped_column(Text, nullable=False)
+    groups: Mapped[list[str]] = mapped_column(JSON, nullable=False)
+    servers: Mapped[list[str]] = mapped_column(JSON, nullable=False)
+    receivers: Mapped[list[Any]] = mapped_column(JSON, nullable=False)
+    final: Mapped[list[Any]] = mapped_column(JSON, nullable=False)
+    may_drop: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    evidence: Mapped[list[Any]] = mapped_column(JSON, nullable=False)
+
+    __table_args__ = (
+        Index("ix_host_data_paths_resolution_id", "resolution_id"),
+        Index("ix_host_data_paths_host_id", "host_id"),
+    )
+
+
+class DataPathFinal(Base):
+    """One distinct final (index, sourcetype) of a data path, for the reverse lookups."""
+
+    __tablename__ = "data_path_finals"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    resolution_id: Mapped[int] = _resolution_fk()
+    path_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("host_data_paths.id", ondelete="CASCADE"), nullable=False
+    )
+    index: Mapped[str | None] = mapped_column(Text, nullable=True)
+    sourcetype: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    # Hash on PostgreSQL: a B-tree entry cannot hold a name over ~2.7 kB (see revision 005).
+    __table_args__ = (
+        Index("ix_data_path_finals_path_id", "path_id"),
+        Index("ix_data_path_finals_resolution_id_index", "resolution_id", "index").ddl_if(
+            dialect="sqlite"
+        ),
+        Index("ix_data_path_finals_resolution_id_sourcetype", "resolution_id", "sourcetype").ddl_if(
+            dialect="sqlite"
+        ),
+        Index("ix_data_path_finals_resolution_id", "resolution_id").ddl_if(dialect="postgresql"),
+        Index("ix_data_path_finals_index", "index", postgresql_using="hash").ddl_if(
+            dialect="postgresql"
+        ),
+        Index("ix_data_path_finals_sourcetype", "sourcetype", postgresql_using="hash").ddl_if(
+            dialect="postgresql"
+        ),
+    )
+
+
 class ResolutionFinding(Base):
     """What is broken or assumed in the estate (RESOLVER.md §6), with its evidence."""
 

@@ -61,6 +61,23 @@ def register(add: AddCommand) -> None:
     p.add_argument("--resolution", type=record_id, metavar="ID", help="default: the latest")
     p.add_argument("--json", action="store_true", help="print a JSON object")
     p = add(
+        "paths",
+        cmd_paths,
+        "where each input's data goes: hops, final index, evidence",
+        "The data path of every enabled input of every host of the latest resolution\n"
+        "(RESOLVER.md §5): index, sourcetype, host field, source, output groups and servers,\n"
+        "the hops to the indexers (receivers matched by their splunktcp port and name), the\n"
+        "final index at each indexer (certain, or conditional on a transform's REGEX, or\n"
+        "unknown), whether it may be dropped, and the settings that decide it (--json).\n"
+        "The product's own inputs, which only the shipped system/default defines, are left\n"
+        "out. --index and --sourcetype match the final ones: which hosts feed index X.",
+    )
+    p.add_argument("--host", metavar="NAME", help="only this host's inputs (any of its names)")
+    p.add_argument("--index", metavar="I", help="only paths that end in this index")
+    p.add_argument("--sourcetype", metavar="S", help="only paths that end with this sourcetype")
+    p.add_argument("--resolution", type=record_id, metavar="ID", help="default: the latest")
+    p.add_argument("--json", action="store_true", help="print a JSON array")
+    p = add(
         "findings",
         cmd_findings,
         "what is broken or assumed in the estate, with evidence",
@@ -218,6 +235,60 @@ def _list_findings(args: argparse.Namespace, db: Any) -> int:
     return RET_OK
 
 
+def cmd_paths(args: argparse.Namespace, config: Config) -> int:
+    return _read_only(args, config, _list_paths)
+
+
+def _list_paths(args: argparse.Namespace, db: Any) -> int:
+    from daemon.resolve.load import latest_resolution, stored_paths
+
+    host_id = None
+    if args.host:
+        resolution, host = _one_host(argparse.Namespace(**{**vars(args), "name": args.host}), db)
+        host_id = host["_id"]
+    else:
+        resolution = latest_resolution(db, args.resolution)
+    found = stored_paths(
+        db, resolution["id"], host_id=host_id, index=args.index, sourcetype=args.sourcetype
+    )
+    if args.json:
+        print(json.dumps(found, indent=2))
+    elif not found:
+        print(f"no data paths match in resolution {resolution['id']}")
+    else:
+        print("\n".join(render_path(p) for p in found))
+    return RET_OK
+
+
+def render_path(path: dict[str, Any]) -> str:
+    """One line: host, input, [index/sourcetype], hops joined by →, the final indexes."""
+    depth: dict[str, int] = {path["host"]: 0}
+    levels: list[list[str]] = [[path["host"]]]
+    for hop in path["receivers"]:
+        level = depth.get(hop["from"], 0) + 1
+        name = hop["to"] if hop["to"] is not None else f"{hop['server']} (outside the estate)"
+        if hop["to"] is not None:
+            depth.setdefault(hop["to"], level)
+        while len(levels) <= level:
+            levels.append([])
+        if name not in levels[level]:
+            levels[level].append(name)
+    ends: dict[tuple[str, str], list[str]] = {}
+    for final in path["final"]:
+        where = final["at"] or "?"
+        ends.setdefault((str(final["index"] or "?"), final["certainty"]), []).append(where)
+    outcome = ", ".join(
+        f"{index} at {'|'.join(sorted(set(at)))} ({certainty})"
+        for (index, certainty), at in ends.items()
+    )
+    line = (
+        f"{path['host']}  {path['input']}  [{path['index']}/{path['sourcetype']}]  "
+        + " → ".join("|".join(level) for level in levels)
+        + f"  ⇒  {outcome or 'nowhere'}"
+    )
+    return line + ("  (may drop)" if path["may_drop"] else "")
+
+
 class _NoSuchHost(Exception):
     """No host of the resolution has that name, or several have it as their short name."""
 
@@ -258,6 +329,9 @@ def _render_host(data: dict[str, Any]) -> str:
         f"\ninputs: {len(data['inputs'])} effective stanzas "
         f"(autodoc btool {_quoted(host['name'])} inputs --debug)"
     )
+    if data["paths"]:
+        lines.append("\ndata paths:")
+        lines.extend(f"  {render_path(p)}" for p in data["paths"])
     if data["findings"]:
         lines.append("\nfindings:")
         lines.extend(f"  {f['code']}: {f['message']}" for f in data["findings"])

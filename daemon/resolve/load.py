@@ -117,6 +117,35 @@ FINDINGS = _table(
     "message",
     json=("evidence",),
 )
+PATHS = _table(
+    "host_data_paths",
+    "id",
+    "resolution_id",
+    "host_id",
+    "input",
+    "index",
+    "sourcetype",
+    "host_field",
+    "source",
+    json=("groups", "servers", "receivers", "final", "evidence"),
+    boolean=("may_drop",),
+)
+FINALS = _table("data_path_finals", "id", "resolution_id", "path_id", "index", "sourcetype")
+PATH_FIELDS = (
+    "input",
+    "index",
+    "sourcetype",
+    "host_field",
+    "source",
+    "groups",
+    "servers",
+    "receivers",
+    "final",
+    "may_drop",
+    "evidence",
+)
+
+
 TABLES = {
     t.name: t
     for t in (
@@ -131,6 +160,8 @@ TABLES = {
         HOST_APPS,
         EFFECTIVE_INPUTS,
         FINDINGS,
+        PATHS,
+        FINALS,
     )
 }
 ESTATE_TYPES = (UploadType.DS_ETC, UploadType.INSTANCE_ETC, UploadType.INVENTORY)
@@ -576,7 +607,7 @@ def host_details(db: Reader, resolution_id: int, host: dict[str, Any]) -> dict[s
         "serverclasses": classes,
         "apps": host_apps,
         "inputs": effective,
-        "paths": [],
+        "paths": stored_paths(db, resolution_id, host_id=host["_id"]),
         "findings": found,
     }
 
@@ -604,3 +635,34 @@ def stored_findings(
             dict(r)
             for r in session.execute(query.order_by(findings.c.code, findings.c.id)).mappings()
         ]
+
+
+def stored_paths(
+    db: Reader,
+    resolution_id: int,
+    *,
+    host_id: int | None = None,
+    index: str | None = None,
+    sourcetype: str | None = None,
+) -> list[dict[str, Any]]:
+    """A resolution's data paths ({host, input, index, sourcetype, host_field, source, groups,
+    servers, receivers, final, may_drop, evidence}, RESOLVER.md §7) by host name and input:
+    of one host, and with that final index and/or sourcetype, when given."""
+    paths, hosts, finals = PATHS, HOSTS, FINALS
+    query = (
+        select(hosts.c.name, *(paths.c[f] for f in PATH_FIELDS))
+        .join(hosts, hosts.c.id == paths.c.host_id)
+        .where(paths.c.resolution_id == resolution_id)
+    )
+    if host_id is not None:
+        query = query.where(paths.c.host_id == host_id)
+    if index is not None or sourcetype is not None:
+        wanted = select(finals.c.path_id).where(finals.c.resolution_id == resolution_id)
+        if index is not None:
+            wanted = wanted.where(finals.c.index == index)
+        if sourcetype is not None:
+            wanted = wanted.where(finals.c.sourcetype == sourcetype)
+        query = query.where(paths.c.id.in_(wanted))
+    with db.read_session() as session:
+        rows = session.execute(query.order_by(hosts.c.name, paths.c.input)).mappings().all()
+    return [{"host": r["name"], **{f: r[f] for f in PATH_FIELDS}} for r in rows]

@@ -2,8 +2,7 @@
 alone — and the estate checks a path finds (§6). Pure: hosts with their effective inputs,
 outputs, props, transforms and indexes in; paths and findings out.
 
-For each enabled input of each host (the product's own inputs, which only the shipped
-`system/default` defines, are left out: every instance has them):
+For each enabled input of each host (the shipped `system/default`'s own included):
 
 1. the event as the reading host knows it: index, sourcetype (explicit, `[source::]` props of
    that host, the network default, else `auto`), host field, source;
@@ -58,6 +57,7 @@ MAX_VARIANTS = 64
 _RE2_MAX_MEM = 8 << 20
 _PORT = re.compile(r"^(?:(?:\[[^\]]*\]|[^:]*):)?(\d+)$")
 Keys = Mapping[str, EffectiveValue]
+SHIPPED = LayerKind.SYSTEM_DEFAULT
 T = TypeVar("T", bound=Hashable)
 
 
@@ -126,6 +126,9 @@ class _State:
     routing: tuple[str, ...] | None  # groups a rewrite (or the input) chose
     parsed: bool
     certainty: Certainty
+    # The setting that gave the index (for UNDEFINED_INDEX); not part of the state's
+    # identity, so hosts whose inputs name one index the same way share a walk.
+    index_set_by: Clue | None = field(default=None, compare=False)
 
 
 @dataclass(slots=True)
@@ -213,6 +216,7 @@ class _Paths:
         kind = input_type(stanza) or ""
         target = stanza.split("://", 1)[1] if "://" in stanza else stanza.partition(":")[2]
         index = take("index") or "default"
+        index_set_by = evidence[-1] if evidence else None
         source = take("source") or _default_source(kind, target, stanza)
         sourcetype = self._sourcetype(host, stanza, kind, target, source, evidence)
         host_field = self._host_field(host, stanza, kind, evidence)
@@ -225,6 +229,7 @@ class _Paths:
             routing=tuple(split_list(routing)) if routing else None,
             parsed=False,
             certainty=Certainty.CERTAIN,
+            index_set_by=index_set_by,
         )
         local = take("_INDEX_AND_FORWARD_ROUTING") is not None
         walk = self._at(host, state, (host.name,), local_routing=local, origin=stanza)
@@ -341,8 +346,11 @@ class _Paths:
         forced = forces_local_processing(keys)
         parses = not state.parsed and (host.role in PARSING_ROLES or forced is not None)
         if not parses:
-            if found.rewrites:
-                first = found.rewrites[0]
+            # The shipped system/default's own props ([source::...stash_new] ...) are the
+            # product's, on every host: not an administrator's transform on a wrong tier.
+            placed = [r for r in found.rewrites if r.named_by.origin.kind is not SHIPPED]
+            if placed:
+                first = placed[0]
                 why = (
                     "the data was parsed upstream, and parsed data is not parsed again"
                     if state.parsed
@@ -369,7 +377,8 @@ class _Paths:
             if len(variants) > MAX_VARIANTS:
                 variants = [replace(v, certainty=Certainty.UNKNOWN) for v in variants]
                 break
-            variants = _unique(_rewritten(rewrite, variants))
+            clues = self._rewrite_clues(host, rewrite)
+            variants = _unique(_rewritten(rewrite, variants, clues[-1]))
         return variants
 
     def _leave(
@@ -579,7 +588,14 @@ class _Paths:
             f"data for index {index!r} reaches {host.name}, whose indexes.conf does not "
             "define it: "
             + (f"it goes to lastChanceIndex {fallback!r}" if fallback else "it is dropped"),
-            (clue(host.indexes, "default", "lastChanceIndex", last),) if last else (),
+            tuple(
+                c
+                for c in (
+                    state.index_set_by,
+                    clue(host.indexes, "default", "lastChanceIndex", last) if last else None,
+                )
+                if c is not None
+            ),
         )
 
     def _props_of(self, host: HostConfig, event: Event) -> tuple[Keys, Transforms]:
@@ -631,16 +647,21 @@ class _Paths:
 
 
 def _enabled_inputs(inputs: EffectiveConf) -> Iterator[str]:
-    """Inputs that read data: a scheme, not a receiver of forwarded data, not disabled, and
-    not one only the shipped system/default defines (the product's own logs)."""
+    """Inputs that read data: a scheme, not a receiver of forwarded data, not disabled. The
+    shipped system/default's own (splunkd's logs to _internal ...) count: every instance
+    reads them, and whether a forwarder's _internal arrives is often the first question."""
     for name, stanza in inputs.stanzas.items():
         kind = input_type(name)
-        if kind is None or kind in _RECEIVER_TYPES or name == kind:
-            continue
-        if stanza.origin.kind is LayerKind.SYSTEM_DEFAULT:
+        if kind is None or kind in _RECEIVER_TYPES or not _reads_data(name, kind):
             continue
         if not _disabled(stanza.settings):
             yield name
+
+
+def _reads_data(name: str, kind: str) -> bool:
+    """`[<scheme>://...]`, `[tcp-ssl:<port>]`, `[fschange:<path>]`: not `[blacklist:...]`
+    (fschange's exclusions) or a global stanza."""
+    return "://" in name or (kind in ("tcp", "fschange") and ":" in name)
 
 
 def _default_source(kind: str, target: str, stanza: str) -> str:
@@ -691,12 +712,14 @@ def _disabled(settings: Mapping[str, EffectiveValue]) -> bool:
     return value is not None and parse_bool(value.value) is True
 
 
-def _rewritten(rewrite: Rewrite, variants: list[_State]) -> Iterator[_State]:
+def _rewritten(rewrite: Rewrite, variants: list[_State], clue_: Clue) -> Iterator[_State]:
     """The variants after one rewrite. A certain one replaces each variant (a drop removes
     it); a conditional one keeps each as it is and adds it rewritten, both conditional. A
     clone adds a copy with its sourcetype beside the original, which goes on as it was."""
     for variant in variants:
         changed = _apply(rewrite.kind, rewrite.value, variant)
+        if changed is not None and rewrite.kind is RewriteKind.INDEX:
+            changed = replace(changed, index_set_by=clue_)
         if rewrite.kind is RewriteKind.CLONE:
             yield variant
             if changed is not None:

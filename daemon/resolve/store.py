@@ -28,6 +28,7 @@ from daemon.errors import AutodocError
 from daemon.models import Base, ResolutionStatus, utcnow
 from daemon.owners import is_gone
 from daemon.resolve.layers import EffectiveValue
+from daemon.resolve.paths import Hop
 from daemon.resolve.result import HOST_FIELDS, Resolution
 
 RESOLVE_LEASE_SECONDS = 120.0
@@ -175,6 +176,7 @@ def write(db: Database, resolution_id: int, resolution: Resolution) -> None:
             for name, stanza in conf.stanzas.items()
         ),
     )
+    _write_paths(db, rid, resolution, host_ids, encode)
     _bulk(
         db,
         "resolution_findings",
@@ -192,6 +194,82 @@ def write(db: Database, resolution_id: int, resolution: Resolution) -> None:
             for f in resolution.findings
         ),
     )
+
+
+def _write_paths(
+    db: Database,
+    rid: int,
+    resolution: Resolution,
+    host_ids: Mapping[str, int],
+    encode: JsonText,
+) -> None:
+    """The data paths, then each one's distinct final (index, sourcetype) pairs. A path's id
+    is known from the order its rows were written in: ids grow in insertion order, and no
+    one else writes under this resolution (the claim)."""
+    paths = resolution.paths
+    _bulk(
+        db,
+        "host_data_paths",
+        (
+            "resolution_id",
+            "host_id",
+            "input",
+            "index",
+            "sourcetype",
+            "host_field",
+            "source",
+            "groups",
+            "servers",
+            "receivers",
+            "final",
+            "may_drop",
+            "evidence",
+        ),
+        (
+            (
+                rid,
+                host_ids[p.host],
+                p.input,
+                p.index,
+                p.sourcetype,
+                p.host_field,
+                p.source,
+                encode(p.groups),
+                encode(p.servers),
+                encode([_hop(h) for h in p.receivers]),
+                encode(p.final),
+                p.may_drop,
+                encode(p.evidence),
+            )
+            for p in paths
+        ),
+    )
+    table = TABLES["host_data_paths"]
+    with db.read_session() as session:
+        ids = (
+            session.execute(
+                select(table.c.id).where(table.c.resolution_id == rid).order_by(table.c.id)
+            )
+            .scalars()
+            .all()
+        )
+    if len(ids) != len(paths):
+        raise RuntimeError(f"wrote {len(paths)} data paths, read back {len(ids)}")
+    _bulk(
+        db,
+        "data_path_finals",
+        ("resolution_id", "path_id", "index", "sourcetype"),
+        (
+            (rid, path_id, index, sourcetype)
+            for path_id, path in zip(ids, paths, strict=True)
+            for index, sourcetype in dict.fromkeys((f.index, f.sourcetype) for f in path.final)
+        ),
+    )
+
+
+def _hop(hop: Hop) -> dict[str, str | None]:
+    """A hop as RESOLVER.md §7 shows it ("from" is a keyword in Python)."""
+    return {"from": hop.source, "group": hop.group, "server": hop.server, "to": hop.to}
 
 
 def complete(

@@ -251,6 +251,9 @@ SHIPPED_INPUTS = (
     "batch://$SPLUNK_HOME/var/spool/splunk/tracker.log*",
     "batch://$SPLUNK_HOME/var/spool/splunk/...stash_new",
     "batch://$SPLUNK_HOME/var/spool/splunk/...stash_hec",
+    # [fschange:<path>] is an input too (no `://`), shipped enabled for etc/;
+    # [fschange:$SPLUNK_HOME/var/lib/splunk/modinputs] is shipped disabled = 1.
+    "fschange:$SPLUNK_HOME/etc",
 )
 SPLUNKD_LOGS = "monitor://$SPLUNK_HOME/var/log/splunk"
 

@@ -759,7 +759,6 @@ def test_upgrade_005_lets_postgresql_store_a_name_no_btree_entry_can_hold(
                 assert found[by_resolution] == (["resolution_id"], "btree"), table
         else:  # SQLite has no entry size limit: 004's composite B-trees stay
             assert found[old] == (["resolution_id", column], "btree"), table
-    assert all(c.ok for c in migrate.check(db.engine))
     # An incompressible 10 kB name (PostgreSQL compresses a run of one letter).
     name = "".join(f"{i:04x}" for i in range(2_500))
     with db.engine.begin() as conn:
@@ -793,6 +792,64 @@ def test_upgrade_005_lets_postgresql_store_a_name_no_btree_entry_can_hold(
     for table, indexes in SCHEMA_004_INDEXES.items():
         found_columns = {i: c for i, (c, _m) in _methods(db, table).items()}
         assert found_columns == indexes, table
+    migrate.upgrade(db.engine)
+    assert all(c.ok for c in migrate.check(db.engine))
+    db.dispose()
+
+
+# -- 006: data paths ---------------------------------------------------------------------------
+
+
+def test_upgrade_006_stores_data_paths_and_their_finals_cascading_from_the_resolution(
+    empty_db_url: str,
+) -> None:
+    db = Database(empty_db_url)
+    migrate.upgrade(db.engine, "006")
+    finals = _methods(db, "data_path_finals")
+    if db.is_postgresql:
+        assert finals["ix_data_path_finals_index"] == (["index"], "hash")
+        assert finals["ix_data_path_finals_sourcetype"] == (["sourcetype"], "hash")
+    else:
+        assert finals["ix_data_path_finals_resolution_id_index"][0] == ["resolution_id", "index"]
+    assert all(c.ok for c in migrate.check(db.engine))
+    with db.engine.begin() as conn:
+        rid = conn.execute(
+            text(
+                "INSERT INTO resolutions (created_at, status, inputs)"
+                " VALUES (:now, 'complete', '{}') RETURNING id"
+            ),
+            {"now": datetime.now(UTC)},
+        ).scalar_one()
+        host = conn.execute(
+            text(
+                "INSERT INTO hosts (resolution_id, name, role, sources)"
+                " VALUES (:r, 'uf1', 'uf', '[]') RETURNING id"
+            ),
+            {"r": rid},
+        ).scalar_one()
+        path = conn.execute(
+            text(
+                'INSERT INTO host_data_paths (resolution_id, host_id, input, "index",'
+                " sourcetype, host_field, source, groups, servers, receivers, final, may_drop,"
+                " evidence) VALUES (:r, :h, 'monitor:///a', 'web', 'auto', 'uf1', '/a', '[]',"
+                " '[]', '[]', '[]', false, '[]') RETURNING id"
+            ),
+            {"r": rid, "h": host},
+        ).scalar_one()
+        conn.execute(
+            text(
+                'INSERT INTO data_path_finals (resolution_id, path_id, "index", sourcetype)'
+                " VALUES (:r, :p, 'web', 'auto')"
+            ),
+            {"r": rid, "p": path},
+        )
+    with db.engine.begin() as conn:
+        conn.execute(text("DELETE FROM resolutions WHERE id = :r"), {"r": rid})
+    with db.engine.connect() as conn:
+        for table in ("host_data_paths", "data_path_finals"):
+            assert conn.execute(text(f"SELECT count(*) FROM {table}")).scalar() == 0, table
+    migrate.downgrade(db.engine, "005")
+    assert not {"host_data_paths", "data_path_finals"} & set(inspect(db.engine).get_table_names())
     migrate.upgrade(db.engine)
     assert all(c.ok for c in migrate.check(db.engine))
     db.dispose()

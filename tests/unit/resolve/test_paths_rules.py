@@ -100,7 +100,7 @@ def test_sourcetype_explicit_else_source_props_else_network_default_else_auto() 
     props = "[source::/var/log/app/*.log]\nsourcetype = app_log\n"
     uf = host("uf1", "uf", inputs=inputs, props=props, outputs=OUTPUTS_TO_IDX)
     paths = by_input(data_paths([uf, indexer("idx1")]), "uf1")
-    got = {name: (p.sourcetype, p.source) for name, p in paths.items()}
+    got = {n: (p.sourcetype, p.source) for n, p in paths.items() if "$SPLUNK_HOME" not in n}
     assert got == {
         "monitor:///var/log/explicit.log": ("mine", "/var/log/explicit.log"),
         "monitor:///var/log/app/x.log": ("app_log", "/var/log/app/x.log"),
@@ -115,16 +115,22 @@ def test_sourcetype_explicit_else_source_props_else_network_default_else_auto() 
     assert paths["monitor:///var/log/other.log"].host_field == "uf1"
 
 
-def test_the_products_own_inputs_and_disabled_ones_make_no_path() -> None:
-    # "For each enabled input on a host (`disabled` false ...)": the shipped system/default
-    # inputs (splunkd's own logs) are every instance's and left out; receivers are no input.
+def test_every_enabled_input_is_a_path_the_shipped_ones_included() -> None:
+    # "For each enabled input on a host (`disabled` false ...)": splunkd's own logs from the
+    # shipped system/default too; a disabled input and a receiver (splunktcp) are none.
     uf = host(
         "uf1",
         "uf",
         inputs="[monitor:///a]\n[monitor:///b]\ndisabled = 1\n[splunktcp://9997]\n",
         outputs=OUTPUTS_TO_IDX,
     )
-    assert list(by_input(data_paths([uf, indexer("idx1")]), "uf1")) == ["monitor:///a"]
+    paths = by_input(data_paths([uf, indexer("idx1")]), "uf1")
+    assert "monitor:///a" in paths and "monitor:///b" not in paths
+    assert not [name for name in paths if name.startswith("splunktcp")]
+    internal = paths["monitor://$SPLUNK_HOME/var/log/splunk"]
+    assert finals(internal) == {("_internal", "idx1", "certain")}
+    # [fschange:$SPLUNK_HOME/var/lib/splunk/modinputs] is shipped disabled.
+    assert "fschange:$SPLUNK_HOME/var/lib/splunk/modinputs" not in paths
 
 
 # -- 2. groups ---------------------------------------------------------------------------------
