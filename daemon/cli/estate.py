@@ -231,7 +231,8 @@ def _list_findings(args: argparse.Namespace, db: Any) -> int:
         print(f"no findings in resolution {resolution['id']}")
     else:
         for f in found:
-            print(f"{f['severity'].upper():<8} {f['code']:<24} {f['subject']}: {f['message']}")
+            about = f["host"] or "(estate)"
+            print(f"{f['severity'].upper():<8} {f['code']:<24} {about}  {f['message']}")
     return RET_OK
 
 

@@ -76,6 +76,9 @@ class HostConfig:
     role: str
     names: frozenset[str]
     hostname: str
+    # Its own etc/ tree is known: without it only what the DS delivers is, so a missing
+    # output group may be local configuration we never saw (no NOT_FORWARDED then).
+    own_tree: bool
     inputs: EffectiveConf
     outputs: EffectiveConf
     props: EffectiveConf
@@ -401,8 +404,10 @@ class _Paths:
             self._index_here(host, state, walk)
         if not groups:
             if not local:
-                walk.may_drop = True
                 walk.finals.append(Final(state.index, state.sourcetype, Certainty.UNKNOWN, None))
+                if not host.own_tree:
+                    return
+                walk.may_drop = True
                 self._finding(
                     FindingCode.NOT_FORWARDED,
                     Severity.WARNING,
@@ -525,10 +530,12 @@ class _Paths:
         candidates = self.by_name.get(name, []) or self.by_name.get(name.split(".", 1)[0], [])
         port = int(port_text) if port_text.isdigit() else None
         listening = [h for h in candidates if port is not None and port in self._listens(h)]
-        if len(listening) == 1:
-            return listening[0]
-        if len(listening) > 1:
-            return sorted(listening, key=lambda h: h.name)[0]
+        if not listening:
+            # A host known only from the client list may listen in configuration we never
+            # saw: by its name, it is the receiver.
+            listening = [h for h in candidates if not h.own_tree]
+        if listening:
+            return min(listening, key=lambda h: h.name)
         if candidates:
             why = (
                 f"{candidates[0].name} has no enabled splunktcp input on port {port_text}"

@@ -37,6 +37,7 @@ from daemon.resolve.layers import (
 from daemon.resolve.paths import HostConfig, data_paths
 from daemon.resolve.result import HostApp, Resolution, ResolvedHost
 from daemon.resolve.serverclass import resolve_serverclasses
+from daemon.resolve.shadows import Shadow, shadowed
 from daemon.resolve.types import (
     AppDelivery,
     DeploymentServer,
@@ -85,6 +86,7 @@ class _Resolver:
         self._stack_of: dict[tuple[int, int, int], str] = {}
         self._conf_of: dict[tuple[str, int, int, int], EffectiveConf] = {}
         self._confs: dict[str, EffectiveConf] = {}
+        self._shadows: dict[int, tuple[Shadow, ...]] = {}  # id(EffectiveConf) ->
         self._app_why: dict[int, dict[str, Any]] = {}
 
     def run(self) -> Resolution:
@@ -341,6 +343,7 @@ class _Resolver:
         key = self._stack_of[shared] = stack_key(layers)
         if key not in stacks:
             stacks[key] = effective("inputs", layers)
+            self._shadows[id(stacks[key])] = shadowed("inputs", layers)
         return key
 
     def _conf(
@@ -367,6 +370,7 @@ class _Resolver:
             found = self._confs.get(key)
             if found is None:
                 found = self._confs[key] = effective(conf_type, layers)
+                self._shadows[id(found)] = shadowed(conf_type, layers)
             self._conf_of[shared] = found
         return found
 
@@ -384,17 +388,22 @@ class _Resolver:
         )
         lowered = {n.strip().lower() for n in names if n.strip()}
         lowered.update(n.split(".", 1)[0] for n in list(lowered) if not _is_ip(n))
-        return HostConfig(
+        config = HostConfig(
             name=resolved.name,
             role=resolved.role,
             names=frozenset(lowered),
             hostname=resolved.hostname or resolved.name,
+            own_tree=instance is not None,
             inputs=inputs,
             outputs=self._conf("outputs", delivered, instance, ds),
             props=self._conf("props", delivered, instance, ds),
             transforms=self._conf("transforms", delivered, instance, ds),
             indexes=self._conf("indexes", delivered, instance, ds),
         )
+        confs = (config.inputs, config.outputs, config.props, config.transforms, config.indexes)
+        for conf in confs:
+            self.findings.extend(s.finding(resolved.name) for s in self._shadows[id(conf)])
+        return config
 
 
 def instance_role(bundle: Bundle) -> str | None:

@@ -436,9 +436,32 @@ EXPECTED_FINDINGS = sorted(
         ("HOST_UNMANAGED", "host:web01", "web01"),
         ("HOST_UNMANAGED", "host:DCOMDC-01", "DCOMDC-01"),
         *(("APP_UNUSED", f"app:{app}", None) for app in UNUSED_APPS),
+        # §5/§6 DANGLING_OUTPUT: DCOM_DS_myforwarder and DCOM_DS_DCN (default/outputs.conf)
+        # send [tcpout:lb] to server=172.30.200.101:9997, an address no row of the client
+        # list has; fwd01 and DCOMDCN01 get one of them for sure (live, enabled). The hosts
+        # that might get them (unknown) do not read them.
+        *(
+            ("DANGLING_OUTPUT", "server:172.30.200.101:9997", host)
+            for host in ("fwd01", "DCOMDCN01")
+        ),
+        # §6 SHADOWED_SETTING: fire_brigade and sos (both default/props.conf [splunkd]) set
+        # REPORT-4_x_bucket_fields and REPORT-versionless to different lists; fire_brigade
+        # wins, first in ASCII order. Every host that surely gets both apps has the two.
+        *(
+            ("SHADOWED_SETTING", f"props:[splunkd] {key}", host)
+            for host in (
+                "dcomsearchhead01",
+                "sh02",
+                "idx01",
+                "DCOMIndexer03",
+                "DCOMSearchHead05",
+            )
+            for key in ("REPORT-4_x_bucket_fields", "REPORT-versionless")
+        ),
     ],
     key=repr,
 )
+FORWARDERS = {"fwd01", "DCOMDCN01"}  # the hosts with a certain [tcpout] (DANGLING_OUTPUT)
 
 
 # -- the estate -----------------------------------------------------------------------------------
@@ -794,7 +817,27 @@ def test_hosts_and_host_json_give_the_golden_answers(estate: Estate, tmp_path: P
         assert [(f["code"], f["subject"], f["host"]) for f in got["findings"]] == host_findings(
             host
         ), host
-        assert got["paths"] == []
+        # §5: a path for every enabled input of the host's effective inputs (splunktcp is a
+        # receiver; [blacklist:] and the global stanzas are no input).
+        enabled = {
+            name
+            for name, keys in got["inputs"].items()
+            if ("://" in name or name.startswith("fschange:"))
+            and not name.startswith("splunktcp")
+            and keys.get("disabled", {}).get("value", "0").lower() not in ("1", "true")
+        }
+        assert {p["input"] for p in got["paths"]} == enabled, host
+        # Only the two forwarders forward, to the address outside the estate; no host has
+        # its own etc/ tree, so one with no output group is no NOT_FORWARDED finding.
+        for path in got["paths"]:
+            assert path["host"] == host
+            if host in FORWARDERS and path["receivers"]:
+                assert path["receivers"] == [
+                    {"from": host, "group": "lb", "server": "172.30.200.101:9997", "to": None}
+                ]
+            else:
+                assert path["receivers"] == [], (host, path["input"])
+            assert all(f["certainty"] == "unknown" and f["at"] is None for f in path["final"])
     for (alias, host), got in zip(aliases, answers[len(hosts) :], strict=True):
         assert got["host"]["name"] == host, alias
 

@@ -27,6 +27,7 @@ def host(
     role: str,
     *,
     shipped: bool = True,
+    own_tree: bool = True,
     **confs: str | Sequence[ConfLayer],
 ) -> HostConfig:
     """A host whose conf of each type is a system/local text or a list of layers."""
@@ -45,6 +46,7 @@ def host(
         role=role,
         names=frozenset({name.lower(), name.split(".", 1)[0].lower()}),
         hostname=name,
+        own_tree=own_tree,
         **merged,
     )
 
@@ -206,6 +208,13 @@ def test_no_default_group_and_no_routing_is_not_forwarded() -> None:
     path = by_input(result, "uf1")["monitor:///a"]
     assert path.may_drop and path.receivers == ()
     assert codes(result) == [("NOT_FORWARDED", "uf1", "host:uf1")]
+    # A host known only from the client list (no etc/ tree of its own) may have outputs we
+    # never saw: its data goes somewhere unknown, which is no finding.
+    partly = host("uf2", "uf", own_tree=False, inputs="[monitor:///a]\n")
+    result = data_paths([partly])
+    path = by_input(result, "uf2")["monitor:///a"]
+    assert finals(path) == {("default", None, "unknown")} and not path.may_drop
+    assert result.findings == ()
 
 
 def test_a_custom_underscore_index_is_filtered_by_the_default_forwardedindex_list() -> None:
@@ -437,3 +446,45 @@ def test_an_index_the_indexer_does_not_define_is_undefined() -> None:
     result = data_paths([uf, kept])
     assert not by_input(result, "uf1")["monitor:///a"].may_drop
     assert "lastChanceIndex 'web'" in result.findings[0].message
+
+
+# -- §6 SHADOWED_SETTING -----------------------------------------------------------------------
+
+
+def test_two_apps_setting_one_key_differently_say_which_wins_and_why() -> None:
+    # §6 "`SHADOWED_SETTING` (two apps set the same stanza key to different values on one
+    # host: which wins and why)"; §4: local before default, then ASCII order of the app.
+    from daemon.resolve.shadows import shadowed
+
+    def outputs(*layers: ConfLayer) -> list[str]:
+        return [s.finding("uf1").message for s in shadowed("outputs", layers)]
+
+    a_default = layer("[tcpout]\ndefaultGroup = a\n", APP_DEFAULT, "A_app", conf="outputs")
+    b_default = layer("[tcpout]\ndefaultGroup = b\n", APP_DEFAULT, "B_app", conf="outputs")
+    b_local = layer("[tcpout]\ndefaultGroup = b\n", APP_LOCAL, "B_app", conf="outputs")
+    same = layer("[tcpout]\ndefaultGroup = a\n", APP_DEFAULT, "C_app", conf="outputs")
+    system = layer("[tcpout]\ndefaultGroup = s\n", LOCAL, conf="outputs")
+    assert outputs(b_default, a_default) == [
+        "outputs.conf [tcpout] defaultGroup: app:A_app/default sets 'a' and wins over "
+        "app:B_app/default 'b': apps of the same scope go in ASCII order of their folder name "
+        "('A_app' before 'B_app')"
+    ]
+    assert outputs(a_default, b_local) == [
+        "outputs.conf [tcpout] defaultGroup: app:B_app/local sets 'b' and wins over "
+        "app:A_app/default 'a': an app's local/ comes before any app's default/"
+    ]
+    assert outputs(a_default, same) == []  # the same value: nothing is shadowed
+    assert outputs(a_default, b_default, system) == []  # system/local wins: no app does
+    (shadow,) = shadowed("outputs", [a_default, b_default])
+    evidence = shadow.finding("uf1").evidence
+    assert [(c.app, c.value, c.line) for c in evidence] == [("A_app", "a", 2), ("B_app", "b", 2)]
+
+
+def test_a_receiver_known_only_from_the_client_list_is_taken_by_its_name() -> None:
+    # Its splunktcp input may be local configuration we never saw: matched by name alone.
+    uf = host("uf1", "uf", inputs="[monitor:///a]\n", outputs=OUTPUTS_TO_IDX)
+    seen_from_ds = host("idx1", "indexer", own_tree=False, indexes=INDEXES)
+    result = data_paths([uf, seen_from_ds])
+    path = by_input(result, "uf1")["monitor:///a"]
+    assert [(h.source, h.to) for h in path.receivers] == [("uf1", "idx1")]
+    assert result.findings == ()
