@@ -75,6 +75,11 @@ def register(add: AddCommand) -> None:
     p.add_argument("--host", metavar="NAME", help="only this host's inputs (any of its names)")
     p.add_argument("--index", metavar="I", help="only paths that end in this index")
     p.add_argument("--sourcetype", metavar="S", help="only paths that end with this sourcetype")
+    p.add_argument(
+        "--evidence",
+        action="store_true",
+        help="under each path, the settings that decide it (the default with --host)",
+    )
     p.add_argument("--resolution", type=record_id, metavar="ID", help="default: the latest")
     p.add_argument("--json", action="store_true", help="print a JSON array")
     p = add(
@@ -257,12 +262,14 @@ def _list_paths(args: argparse.Namespace, db: Any) -> int:
     elif not found:
         print(f"no data paths match in resolution {resolution['id']}")
     else:
-        print("\n".join(render_path(p) for p in found))
+        evidence = args.evidence or bool(args.host)
+        print("\n".join(render_path(p, evidence=evidence) for p in found))
     return RET_OK
 
 
-def render_path(path: dict[str, Any]) -> str:
-    """One line: host, input, [index/sourcetype], hops joined by →, the final indexes."""
+def render_path(path: dict[str, Any], *, evidence: bool = False) -> str:
+    """One line: host, input, [index/sourcetype], hops joined by →, the final indexes; with
+    `evidence`, the settings that decide it below, one a line."""
     depth: dict[str, int] = {path["host"]: 0}
     levels: list[list[str]] = [[path["host"]]]
     for hop in path["receivers"]:
@@ -287,7 +294,21 @@ def render_path(path: dict[str, Any]) -> str:
         + " → ".join("|".join(level) for level in levels)
         + f"  ⇒  {outcome or 'nowhere'}"
     )
-    return line + ("  (may drop)" if path["may_drop"] else "")
+    line += "  (may drop)" if path["may_drop"] else ""
+    if not evidence:
+        return line
+    # One line per setting; copies of one file on several hosts (one app on two heavy
+    # forwarders) once, with every run that holds it.
+    runs: dict[tuple[Any, ...], list[str]] = {}
+    for e in path["evidence"]:
+        where = (e["conf"], e["stanza"], e["key"], e["value"], e["file"], e["line"])
+        runs.setdefault(where, [])
+        if e["run"] is not None and str(e["run"]) not in runs[where]:
+            runs[where].append(str(e["run"]))
+    for (conf, stanza, key, value, file, number), held in runs.items():
+        source = f"{file}:{number}" + (f", run {', '.join(held)}" if held else "")
+        line += f"\n    {conf}.conf [{stanza}] {key} = {value}   ({source})"
+    return line
 
 
 class _NoSuchHost(Exception):
