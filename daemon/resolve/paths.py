@@ -193,6 +193,7 @@ class _Paths:
         self._props: dict[tuple[int, int, Event], tuple[Keys, Transforms]] = {}
         self._where: dict[int, dict[int, tuple[str, str]]] = {}
         self._filtered: dict[tuple[int, str], tuple[Clue, ...] | None] = {}
+        self._groups: dict[tuple[int, tuple[str, ...] | None], tuple[list[str], list[str]]] = {}
         self._host_props = any(name.startswith("host::") for h in hosts for name in h.props.stanzas)
 
     def run(self) -> Paths:
@@ -473,25 +474,13 @@ class _Paths:
                 walk.extend(self._at(receiver, downstream, (*way, receiver.name)))
 
     def _groups_of(self, host: HostConfig, state: _State) -> tuple[list[str], list[str]]:
-        """The output groups the event takes from this host and their servers."""
-        defined = [
-            name.split(":", 1)[1]
-            for name in host.outputs.stanzas
-            if name.startswith("tcpout:") and not _disabled(host.outputs.stanzas[name].settings)
-        ]
-        if state.routing is not None:
-            wanted = list(state.routing)
-        else:
-            chosen = host.outputs.value("tcpout", "defaultGroup")
-            wanted = split_list(chosen) if chosen else []
-        if "*" in wanted:
-            wanted = sorted(defined)
-        groups = _unique(wanted)
-        servers: list[str] = []
-        for group in groups:
-            listed = host.outputs.value(f"tcpout:{group}", "server")
-            servers.extend(split_list(listed) if listed else [])
-        return groups, servers
+        """The output groups the event takes from this host and their servers (once per
+        outputs.conf and routing)."""
+        key = (id(host.outputs), state.routing)
+        found = self._groups.get(key)
+        if found is None:
+            found = self._groups[key] = _groups(host.outputs, state.routing)
+        return found
 
     def _forwarded(self, host: HostConfig, index: str) -> tuple[Clue, ...] | None:
         """None when the host forwards data of this index; else the evidence of the filter
@@ -744,6 +733,29 @@ def _conditional(state: _State) -> _State:
     if state.certainty is Certainty.CERTAIN:
         return replace(state, certainty=Certainty.CONDITIONAL)
     return state
+
+
+def _groups(outputs: EffectiveConf, routing: tuple[str, ...] | None) -> tuple[list[str], list[str]]:
+    """The groups `routing` (else `[tcpout] defaultGroup`) names, `*` every defined one, and
+    their servers."""
+    defined = [
+        name.split(":", 1)[1]
+        for name in outputs.stanzas
+        if name.startswith("tcpout:") and not _disabled(outputs.stanzas[name].settings)
+    ]
+    if routing is not None:
+        wanted = list(routing)
+    else:
+        chosen = outputs.value("tcpout", "defaultGroup")
+        wanted = split_list(chosen) if chosen else []
+    if "*" in wanted:
+        wanted = sorted(defined)
+    groups = _unique(wanted)
+    servers: list[str] = []
+    for group in groups:
+        listed = outputs.value(f"tcpout:{group}", "server")
+        servers.extend(split_list(listed) if listed else [])
+    return groups, servers
 
 
 def _index_filter(outputs: EffectiveConf, index: str) -> tuple[Clue, ...] | None:
