@@ -488,3 +488,70 @@ def test_a_receiver_known_only_from_the_client_list_is_taken_by_its_name() -> No
     path = by_input(result, "uf1")["monitor:///a"]
     assert [(h.source, h.to) for h in path.receivers] == [("uf1", "idx1")]
     assert result.findings == ()
+
+
+# -- 5. props selection, directly --------------------------------------------------------------
+
+
+def test_props_patterns_dots_star_full_match_and_host_case() -> None:
+    # "Patterns: `...` any characters, `*` any but `/`, full match; `host::`
+    # case-insensitive."
+    from daemon.resolve.props import props_pattern
+
+    def matches(pattern: str, value: str, *, ignore_case: bool = False) -> bool:
+        compiled = props_pattern(pattern, ignore_case=ignore_case)
+        assert compiled is not None
+        return compiled.fullmatch(value) is not None  # type: ignore[attr-defined]
+
+    assert matches("/var/log/.../x.log", "/var/log/a/b/x.log")
+    assert matches("/var/log/*.log", "/var/log/a.log")
+    assert not matches("/var/log/*.log", "/var/log/a/b.log")
+    assert not matches("/var/log/*.log", "/var/log/a.log.1")  # the whole value
+    assert matches("/var/log/a.log", "/var/log/a.log") and not matches("a.log", "aXlog")
+    assert matches("WEB*", "web01", ignore_case=True) and not matches("WEB*", "web01")
+
+
+def test_props_priority_within_a_kind_then_ascii_order() -> None:
+    # "within a kind, higher `priority` wins (literal default 100, pattern 0), then ASCII
+    # order ... Keys from all matching stanzas combine; the same key comes from the winning
+    # stanza."
+    from daemon.resolve.props import Event, props_for
+
+    props = effective(
+        "props",
+        [
+            layer(
+                """
+                [source::/var/log/*.log]
+                TZ = pattern
+                CHARSET = latin-1
+                [source::/var/log/a.log]
+                TZ = literal
+                [source::/var/.../a.log]
+                priority = 200
+                LINE_BREAKER = x
+                [source::/var/log/a.*]
+                TZ = ascii-later
+                [source::/var/log/*.lo*]
+                TZ = ascii-earlier
+                """,
+                conf="props",
+            )
+        ],
+    )
+    keys = props_for(props, Event(None, "/var/log/a.log", None))
+    got = {k: v.value for k, v in keys.items() if k != "priority"}
+    # priority 200 first (no TZ), the literal (100) next: its TZ; CHARSET from a pattern.
+    assert got == {"TZ": "literal", "CHARSET": "latin-1", "LINE_BREAKER": "x"}
+    # Among patterns of one priority, ASCII order: "/var/log/*.lo*" < "/var/log/*.log" <
+    # "/var/log/a.*".
+    props = effective(
+        "props",
+        [
+            layer(
+                "[source::/var/log/a.*]\nTZ = a\n[source::/var/log/*.lo*]\nTZ = star\n",
+                conf="props",
+            )
+        ],
+    )
+    assert props_for(props, Event(None, "/var/log/a.log", None))["TZ"].value == "star"
