@@ -38,7 +38,7 @@ from daemon.resolve.locations import is_live_apps_directory
 if TYPE_CHECKING:  # at run time only where needed: `autodoc btool` starts faster without them
     from daemon.conf.types import Stanza
     from daemon.resolve.estate import Bundle, ConfFile
-    from daemon.resolve.types import Evidence
+    from daemon.resolve.types import Clue, Evidence
 
 DEFAULT_STANZA = "default"
 
@@ -151,6 +151,17 @@ class EffectiveValue:
     @property
     def run(self) -> int | None:
         return self.origin.run
+
+    def clue(self, conf: str, stanza: str, key: str) -> Clue:
+        """This value as the evidence of a data path or check: conf, stanza, key, value and
+        where it was written."""
+        from daemon.resolve.types import Clue
+
+        origin = self.origin
+        layer = "app" if origin.kind.in_app else "system"
+        return Clue(
+            conf, stanza, key, self.value, origin.file, self.line, layer, origin.app, origin.run
+        )
 
     def evidence(self) -> Evidence:
         """The resolver's evidence: layer "system" or "app" and the scope apart."""

@@ -159,18 +159,7 @@ class Paths:
 
 
 def clue(conf: EffectiveConf, stanza: str, key: str, value: EffectiveValue) -> Clue:
-    origin = value.origin
-    return Clue(
-        conf.conf_type,
-        stanza,
-        key,
-        value.value,
-        origin.file,
-        value.line,
-        "app" if origin.kind.in_app else "system",
-        origin.app,
-        origin.run,
-    )
+    return value.clue(conf.conf_type, stanza, key)
 
 
 def data_paths(hosts: Sequence[HostConfig]) -> Paths:

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from daemon.resolve.layers import ConfLayer, EffectiveValue, ordered
-from daemon.resolve.types import Clue, Finding
+from daemon.resolve.types import Finding
 from daemon.resolve.vocabulary import FindingCode, Severity
 
 
@@ -41,22 +41,8 @@ class Shadow:
             f"{self.conf}:[{self.stanza}] {self.key}",
             f"{self.conf}.conf [{self.stanza}] {self.key}: {winner.origin.label} sets "
             f"{winner.value!r} and wins over {others}: {self.why()}",
-            tuple(self._clue(v) for v in (winner, *self.losers)),
+            tuple(v.clue(self.conf, self.stanza, self.key) for v in (winner, *self.losers)),
             host,
-        )
-
-    def _clue(self, value: EffectiveValue) -> Clue:
-        origin = value.origin
-        return Clue(
-            self.conf,
-            self.stanza,
-            self.key,
-            value.value,
-            origin.file,
-            value.line,
-            "app" if origin.kind.in_app else "system",
-            origin.app,
-            origin.run,
         )
 
 

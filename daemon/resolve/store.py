@@ -28,6 +28,7 @@ from daemon.errors import AutodocError
 from daemon.models import Base, ResolutionStatus, utcnow
 from daemon.owners import is_gone
 from daemon.resolve.layers import EffectiveValue
+from daemon.resolve.load import PATH_FIELDS
 from daemon.resolve.paths import Hop
 from daemon.resolve.result import HOST_FIELDS, Resolution
 
@@ -210,21 +211,7 @@ def _write_paths(
     _bulk(
         db,
         "host_data_paths",
-        (
-            "resolution_id",
-            "host_id",
-            "input",
-            "index",
-            "sourcetype",
-            "host_field",
-            "source",
-            "groups",
-            "servers",
-            "receivers",
-            "final",
-            "may_drop",
-            "evidence",
-        ),
+        ("resolution_id", "host_id", *PATH_FIELDS),
         (
             (
                 rid,
