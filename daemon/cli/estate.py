@@ -283,7 +283,7 @@ def render_path(path: dict[str, Any], *, evidence: bool = False) -> str:
             levels[level].append(name)
     ends: dict[tuple[str, str], list[str]] = {}
     for final in path["final"]:
-        where = final["at"] or "?"
+        where = final["at"] or "an unknown place"
         ends.setdefault((str(final["index"] or "?"), final["certainty"]), []).append(where)
     outcome = ", ".join(
         f"{index} at {'|'.join(sorted(set(at)))} ({certainty})"
@@ -376,6 +376,15 @@ def _why(membership: dict[str, Any]) -> str:
         )
     if membership.get("missing"):
         return f" — lacks {', '.join(membership['missing'])}"
+    if membership["result"] == "not_member":
+        black = (why.get("blacklist") or {}).get("entry")
+        if black:
+            return (
+                f" — {black['stanza']} {black['key']} = {black['pattern']} excludes it "
+                f"({black['attribute']} = {black['value']})"
+            )
+        if why.get("whitelist") and not why["whitelist"].get("matched"):
+            return f" — no whitelist entry of {why['whitelist']['stanza']} matches it"
     return ""
 
 
