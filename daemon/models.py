@@ -619,7 +619,8 @@ class HostDataPath(Base):
 
 
 class DataPathFinal(Base):
-    """One distinct final (index, sourcetype) of a data path, for the reverse lookups."""
+    """An (index, sourcetype) a data path is found by: as read, or as it ends (reverse
+    lookups)."""
 
     __tablename__ = "data_path_finals"
 

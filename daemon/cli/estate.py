@@ -69,12 +69,15 @@ def register(add: AddCommand) -> None:
         "the hops to the indexers (receivers matched by their splunktcp port and name), the\n"
         "final index at each indexer (certain, or conditional on a transform's REGEX, or\n"
         "unknown), whether it may be dropped, and the settings that decide it (--json).\n"
-        "The product's own inputs, which only the shipped system/default defines, are left\n"
-        "out. --index and --sourcetype match the final ones: which hosts feed index X.",
+        "The shipped system/default's own inputs (splunkd's logs) count too.\n"
+        "--index and --sourcetype match what an input reads and where its data ends:\n"
+        "which hosts feed index X, and which would but do not get there.",
     )
     p.add_argument("--host", metavar="NAME", help="only this host's inputs (any of its names)")
-    p.add_argument("--index", metavar="I", help="only paths that end in this index")
-    p.add_argument("--sourcetype", metavar="S", help="only paths that end with this sourcetype")
+    p.add_argument("--index", metavar="I", help="only paths read into or ending in this index")
+    p.add_argument(
+        "--sourcetype", metavar="S", help="only paths read as or ending with this sourcetype"
+    )
     p.add_argument(
         "--evidence",
         action="store_true",

@@ -55,7 +55,7 @@ _RECEIVER_TYPES = frozenset({"splunktcp"})
 # one event the rest of the chain is not followed and the outcome is `unknown`.
 MAX_VARIANTS = 64
 _RE2_MAX_MEM = 8 << 20
-_PORT = re.compile(r"^(?:(?:\[[^\]]*\]|[^:]*):)?(\d+)$")
+_PORT = re.compile(r"^(?:(?:\[[^\]]*\]|[^:]*):)?([0-9]{1,5})$", re.ASCII)
 Keys = Mapping[str, EffectiveValue]
 SHIPPED = LayerKind.SYSTEM_DEFAULT
 T = TypeVar("T", bound=Hashable)
@@ -132,6 +132,7 @@ class _State:
     # The setting that gave the index (for UNDEFINED_INDEX); not part of the state's
     # identity, so hosts whose inputs name one index the same way share a walk.
     index_set_by: Clue | None = field(default=None, compare=False)
+    routing_set_by: Clue | None = field(default=None, compare=False)
 
 
 @dataclass(slots=True)
@@ -181,7 +182,10 @@ class _Paths:
         # caches serve every host of a stack (the confs live as long as this object).
         self._props: dict[tuple[int, int, Event], tuple[Keys, Transforms]] = {}
         self._where: dict[int, dict[int, tuple[str, str]]] = {}
-        self._filtered: dict[tuple[int, str], tuple[Clue, ...] | None] = {}
+        self._filtered: dict[tuple[int, str], _Filter] = {}
+        # (host, transform): where it was seen on data it never parses / applied to data
+        self._wrong_tier: dict[tuple[str, str], Finding] = {}
+        self._applied: set[tuple[str, str]] = set()
         self._groups: dict[tuple[int, tuple[str, ...] | None], tuple[list[str], list[str]]] = {}
         self._host_props = any(name.startswith("host::") for h in hosts for name in h.props.stanzas)
 
@@ -190,6 +194,9 @@ class _Paths:
         for host in self.hosts:
             for stanza in _enabled_inputs(host.inputs):
                 paths.append(self._path(host, stanza))
+        for (host_name, transform), wrong in self._wrong_tier.items():
+            if (host_name, transform) not in self._applied:
+                self._findings.setdefault((wrong.code.value, host_name, wrong.subject), wrong)
         findings = sorted(self._findings.values(), key=lambda f: (f.code, f.host or "", f.subject))
         return Paths(tuple(paths), tuple(findings))
 
@@ -214,6 +221,7 @@ class _Paths:
         sourcetype = self._sourcetype(host, stanza, kind, target, source, evidence)
         host_field = self._host_field(host, stanza, kind, evidence)
         routing = take("_TCP_ROUTING")
+        routing_set_by = evidence[-1] if routing else None
         state = _State(
             index=index,
             sourcetype=sourcetype,
@@ -223,6 +231,7 @@ class _Paths:
             parsed=False,
             certainty=Certainty.CERTAIN,
             index_set_by=index_set_by,
+            routing_set_by=routing_set_by,
         )
         local = take("_INDEX_AND_FORWARD_ROUTING") is not None
         walk = self._at(host, state, (host.name,), local_routing=local, origin=stanza)
@@ -350,27 +359,39 @@ class _Paths:
                     else f"{host.name} is a {_role_name(host.role)}, which does not parse "
                     "data (no force_local_processing)"
                 )
-                self._finding(
-                    FindingCode.TRANSFORM_ON_WRONG_TIER,
-                    Severity.WARNING,
-                    host.name,
-                    f"transform:{first.transform}",
-                    f"[{first.transform}] on {host.name} never applies to "
-                    f"{state.sourcetype} data from {state.source}: {why}",
-                    self._rewrite_clues(host, first),
+                # A finding only if no data ever reaches this host unparsed for it (run()).
+                self._wrong_tier.setdefault(
+                    (host.name, first.transform),
+                    Finding(
+                        FindingCode.TRANSFORM_ON_WRONG_TIER,
+                        Severity.WARNING,
+                        f"transform:{first.transform}",
+                        f"[{first.transform}] on {host.name} never applies to "
+                        f"{state.sourcetype} data from {state.source}: {why}",
+                        self._rewrite_clues(host, first),
+                        host.name,
+                    ),
                 )
             return [state]
+        self._applied.update((host.name, r.transform) for r in found.rewrites)
         if forced is not None:
             walk.evidence.append(self._clue(host.props, forced))
         variants = [replace(state, parsed=True)]
+        capped = False
         for rewrite in found.rewrites:
-            walk.evidence.extend(self._rewrite_clues(host, rewrite))
+            clues = self._rewrite_clues(host, rewrite)
             if rewrite.kind is RewriteKind.DROP:
                 walk.may_drop = True
+            if capped:
+                # Past the cap only what may drop the event is kept (and its evidence).
+                if rewrite.kind is RewriteKind.DROP:
+                    walk.evidence.extend(clues)
+                continue
+            walk.evidence.extend(clues)
             if len(variants) > MAX_VARIANTS:
                 variants = [replace(v, certainty=Certainty.UNKNOWN) for v in variants]
-                break
-            clues = self._rewrite_clues(host, rewrite)
+                capped = True
+                continue
             variants = _unique(_rewritten(rewrite, variants, clues[-1]))
         return variants
 
@@ -385,40 +406,63 @@ class _Paths:
         """Where the event goes from this host: groups, the local index, or nowhere."""
         groups, _servers = self._groups_of(host, state)
         tcpout = host.outputs.stanzas.get("tcpout")
-        index_and_forward = _flag(host.outputs, "indexAndForward", walk)
-        selective = _flag(host.outputs, "selectiveIndexing", walk)
+        index_and_forward = _flag(host.outputs, "tcpout", "indexAndForward", walk) or _flag(
+            host.outputs, "indexAndForward", "index", walk
+        )
+        selective = _flag(host.outputs, "tcpout", "selectiveIndexing", walk) or _flag(
+            host.outputs, "indexAndForward", "selectiveIndexing", walk
+        )
         local = host.role == "indexer" and not groups
         if groups and index_and_forward and host.role in PARSING_ROLES:
             local = local_routing if selective else True
         if local:
             self._index_here(host, state, walk)
         if not groups:
-            if not local:
-                walk.finals.append(Final(state.index, state.sourcetype, Certainty.UNKNOWN, None))
-                if not host.own_tree:
-                    return
-                walk.may_drop = True
-                self._finding(
-                    FindingCode.NOT_FORWARDED,
-                    Severity.WARNING,
-                    host.name,
-                    f"host:{host.name}",
-                    f"{host.name} ({_role_name(host.role)}) has no output group for its "
-                    "data (no _TCP_ROUTING, no [tcpout] defaultGroup) and does not index it: "
-                    "it goes nowhere",
-                    (),
-                )
+            if local:
+                return
+            walk.finals.append(Final(state.index, state.sourcetype, Certainty.UNKNOWN, None))
+            http = host.outputs.stanzas.get("httpout")
+            if http is not None and not _disabled(http.settings):
+                # HTTP out (Splunk 8.1+) sends to an HEC endpoint, outside what we know.
+                uri = http.settings.get("uri")
+                walk.hops.append(Hop(host.name, "httpout", uri.value if uri else "?", None))
+                if uri is not None:
+                    walk.evidence.append(clue(host.outputs, "httpout", "uri", uri))
+                return
+            if not host.own_tree:
+                return
+            walk.may_drop = True
+            why = (
+                "its _TCP_ROUTING names no output group"
+                if state.routing is not None
+                else "no _TCP_ROUTING, no [tcpout] defaultGroup, no [httpout]"
+            )
+            self._finding(
+                FindingCode.NOT_FORWARDED,
+                Severity.WARNING,
+                host.name,
+                f"host:{host.name}",
+                f"{host.name} ({_role_name(host.role)}) has no output for its data ({why}) "
+                "and does not index it: it goes nowhere",
+                (state.routing_set_by,) if state.routing_set_by else (),
+            )
             return
         if state.index is not None:
             filtered = self._forwarded(host, state.index)
-            if filtered is not None:
+            if filtered.unsafe:
                 walk.may_drop = True
-                walk.evidence.extend(filtered)
+                walk.evidence.extend(filtered.unsafe)
+                state = _conditional(state)
+            if filtered.stopped is not None:
+                walk.may_drop = True
+                walk.evidence.extend(filtered.stopped)
                 return
-        if tcpout is not None:
+        chose = state.routing_set_by
+        if tcpout is not None and state.routing is None:
             chosen = tcpout.settings.get("defaultGroup")
-            if state.routing is None and chosen is not None:
-                walk.evidence.append(clue(host.outputs, "tcpout", "defaultGroup", chosen))
+            if chosen is not None:
+                chose = clue(host.outputs, "tcpout", "defaultGroup", chosen)
+                walk.evidence.append(chose)
         for group in groups:
             stanza = host.outputs.stanzas.get(f"tcpout:{group}")
             if stanza is None:
@@ -430,11 +474,20 @@ class _Paths:
                     f"group:{group}",
                     f"{host.name} sends data to the output group {group!r}, which its "
                     "outputs.conf does not define",
-                    (),
+                    (chose,) if chose else (),
                 )
                 continue
             servers = stanza.settings.get("server")
             if servers is None:
+                # Indexer discovery: the cluster manager names the peers at run time.
+                discovery = stanza.settings.get("indexerDiscovery")
+                name = discovery.value.strip() if discovery is not None else None
+                walk.hops.append(Hop(host.name, group, f"indexerDiscovery:{name}", None))
+                walk.finals.append(Final(state.index, state.sourcetype, Certainty.UNKNOWN, None))
+                if discovery is not None:
+                    walk.evidence.append(
+                        clue(host.outputs, f"tcpout:{group}", "indexerDiscovery", discovery)
+                    )
                 continue
             walk.evidence.append(clue(host.outputs, f"tcpout:{group}", "server", servers))
             for server in split_list(servers.value):
@@ -471,16 +524,27 @@ class _Paths:
             found = self._groups[key] = _groups(host.outputs, state.routing)
         return found
 
-    def _forwarded(self, host: HostConfig, index: str) -> tuple[Clue, ...] | None:
-        """None when the host forwards data of this index; else the evidence of the filter
-        that stops it. `forwardedindex.<n>.whitelist/blacklist`, from 0 upward: the last
-        filter that matches the whole index name decides; none matching forwards nothing."""
+    def _forwarded(self, host: HostConfig, index: str) -> _Filter:
+        """What the host's forwardedindex filters do to data of this index (once per
+        outputs.conf and index), with the findings that says."""
         key = (id(host.outputs), index)
-        if key in self._filtered:
-            stopped = self._filtered[key]
-        else:
-            stopped = self._filtered[key] = _index_filter(host.outputs, index)
+        found = self._filtered.get(key)
+        if found is None:
+            found = self._filtered[key] = _index_filter(host.outputs, index)
+        for unsafe in found.unsafe:
+            self._finding(
+                FindingCode.UNSAFE_PATTERN,
+                Severity.WARNING,
+                host.name,
+                f"outputs:[tcpout] {unsafe.key}",
+                f"{host.name}'s outputs.conf [tcpout] {unsafe.key} = {unsafe.value!r} is a "
+                "pattern RE2 cannot run (linear-time matching only): whether data of an index "
+                "is forwarded cannot be decided",
+                (unsafe,),
+            )
+        stopped = found.stopped
         if stopped is not None:
+            blacklisted = stopped[0].key.endswith("blacklist") and len(stopped) == 1
             self._finding(
                 FindingCode.INDEX_FILTERED,
                 Severity.WARNING,
@@ -489,13 +553,13 @@ class _Paths:
                 f"{host.name} does not forward data for index {index!r}: "
                 + (
                     f"forwardedindex filter {stopped[0].key} = {stopped[0].value!r} blacklists it"
-                    if stopped and stopped[0].key.endswith("blacklist")
+                    if blacklisted
                     else "no forwardedindex filter whitelists it"
                 )
                 + " (outputs.conf [tcpout])",
                 stopped,
             )
-        return stopped
+        return found
 
     def _receiver(
         self, host: HostConfig, group: str, server: str, written: EffectiveValue
@@ -506,7 +570,7 @@ class _Paths:
         name = name.strip("[]").lower()
         evidence = (clue(host.outputs, f"tcpout:{group}", "server", written),)
         candidates = self.by_name.get(name, []) or self.by_name.get(name.split(".", 1)[0], [])
-        port = int(port_text) if port_text.isdigit() else None
+        port = _port(port_text)
         listening = [h for h in candidates if port is not None and port in self._listens(h)]
         if not listening:
             # A host known only from the client list may listen in configuration we never
@@ -518,7 +582,7 @@ class _Paths:
             why = (
                 f"{candidates[0].name} has no enabled splunktcp input on port {port_text}"
                 if port is not None
-                else f"{server!r} names no port"
+                else f"{server!r} names no port (1-65535)"
             )
         else:
             why = "no host of the estate has that name"
@@ -544,8 +608,9 @@ class _Paths:
                     continue
                 target = name.split("://", 1)[1] if "://" in name else name.partition(":")[2]
                 match = _PORT.match(target.strip())
-                if match:
-                    ports.add(int(match.group(1)))
+                port = _port(match.group(1)) if match else None
+                if port is not None:
+                    ports.add(port)
             found = self._ports[id(host.inputs)] = frozenset(ports)
         return found
 
@@ -563,6 +628,8 @@ class _Paths:
             return
         last = host.indexes.get("default", "lastChanceIndex")
         fallback = last.value.strip() if last is not None and last.value.strip() else None
+        if fallback is not None and not _defined(host.indexes, fallback):
+            fallback = None  # an undefined lastChanceIndex catches nothing
         if fallback is None:
             walk.may_drop = True
         self._finding(
@@ -572,7 +639,12 @@ class _Paths:
             f"index:{index}",
             f"data for index {index!r} reaches {host.name}, whose indexes.conf does not "
             "define it: "
-            + (f"it goes to lastChanceIndex {fallback!r}" if fallback else "it is dropped"),
+            + (
+                f"it goes to lastChanceIndex {fallback!r}"
+                if fallback
+                else "it is dropped"
+                + (" (its lastChanceIndex is not defined either)" if last is not None else "")
+            ),
             tuple(
                 c
                 for c in (
@@ -657,6 +729,20 @@ def _default_source(kind: str, target: str, stanza: str) -> str:
     return stanza
 
 
+def _port(text: str) -> int | None:
+    """A TCP port as written: ASCII digits, 1-65535; None for anything else."""
+    text = text.strip()
+    if not (text.isascii() and text.isdigit() and len(text) <= 5):
+        return None
+    port = int(text)
+    return port if 1 <= port <= 65535 else None
+
+
+def _ascii_number(text: str) -> bool:
+    """forwardedindex.<n>: ASCII digits a machine integer holds (int() refuses 4,300+)."""
+    return text.isascii() and text.isdigit() and len(text) <= 18
+
+
 def _port_text(target: str) -> str:
     match = _PORT.match(target.strip())
     return match.group(1) if match else target.strip()
@@ -677,11 +763,11 @@ def _apply(kind: RewriteKind, value: str | None, state: _State) -> _State | None
     return state
 
 
-def _flag(conf: EffectiveConf, key: str, walk: _Walk) -> bool:
-    value = conf.get("tcpout", key)
+def _flag(conf: EffectiveConf, stanza: str, key: str, walk: _Walk) -> bool:
+    value = conf.get(stanza, key)
     on = value is not None and parse_bool(value.value) is True
     if on and value is not None:
-        walk.evidence.append(clue(conf, "tcpout", key, value))
+        walk.evidence.append(clue(conf, stanza, key, value))
     return on
 
 
@@ -739,7 +825,13 @@ def _groups(outputs: EffectiveConf, routing: tuple[str, ...] | None) -> tuple[li
         wanted = split_list(chosen) if chosen else []
     if "*" in wanted:
         wanted = sorted(defined)
-    groups = _unique(wanted)
+    # A disabled group sends nothing, named or not; an undefined one is a finding later.
+    groups = [
+        g
+        for g in _unique(wanted)
+        if f"tcpout:{g}" not in outputs.stanzas
+        or not _disabled(outputs.stanzas[f"tcpout:{g}"].settings)
+    ]
     servers: list[str] = []
     for group in groups:
         listed = outputs.value(f"tcpout:{group}", "server")
@@ -747,36 +839,50 @@ def _groups(outputs: EffectiveConf, routing: tuple[str, ...] | None) -> tuple[li
     return groups, servers
 
 
-def _index_filter(outputs: EffectiveConf, index: str) -> tuple[Clue, ...] | None:
-    """None when `[tcpout] forwardedindex.*` lets data of this index through; else the
-    evidence of what stops it (the deciding blacklist, or every filter when none matches)."""
+@dataclass(frozen=True, slots=True)
+class _Filter:
+    """What `[tcpout] forwardedindex.*` does to data of one index."""
+
+    stopped: tuple[Clue, ...] | None  # None: forwarded; else the filters that stop it
+    unsafe: tuple[Clue, ...] = ()  # filters RE2 cannot run: the outcome is not known
+
+
+def _index_filter(outputs: EffectiveConf, index: str) -> _Filter:
+    """`forwardedindex.<n>.whitelist/blacklist`, from 0 upward: the last filter that matches
+    the whole index name decides; none matching forwards nothing. A filter RE2 refuses (a
+    lookahead PCRE would run) is left out and makes the outcome uncertain."""
     tcpout = outputs.stanzas.get("tcpout")
     if tcpout is None:
-        return None
+        return _Filter(None)
     disable = tcpout.settings.get("forwardedindex.filter.disable")
     if disable is not None and parse_bool(disable.value) is True:
-        return None
+        return _Filter(None)
     filters: list[tuple[int, str, str, EffectiveValue]] = []
     for key, value in tcpout.settings.items():
         parts = key.split(".")
         if (
             len(parts) == 3
             and parts[0] == "forwardedindex"
-            and parts[1].isdigit()
+            and _ascii_number(parts[1])
             and parts[2] in ("whitelist", "blacklist")
         ):
             filters.append((int(parts[1]), parts[2], key, value))
     if not filters:
-        return None
+        return _Filter(None)
     filters.sort(key=lambda f: f[0])
     decided: tuple[int, str, str, EffectiveValue] | None = None
+    unsafe: list[Clue] = []
     for found in filters:
-        if _full_match(found[3].value.strip(), index):
+        compiled = _compiled(found[3].value.strip())
+        if compiled is None:
+            unsafe.append(clue(outputs, "tcpout", found[2], found[3]))
+        elif compiled.fullmatch(index) is not None:  # type: ignore[attr-defined]
             decided = found
     if decided is not None and decided[1] == "whitelist":
-        return None
+        return _Filter(None, tuple(unsafe))
     shown = [decided] if decided is not None else filters
-    return tuple(clue(outputs, "tcpout", key, value) for _n, _k, key, value in shown)
+    stopped = tuple(clue(outputs, "tcpout", key, value) for _n, _k, key, value in shown)
+    return _Filter(stopped, tuple(unsafe))
 
 
 @functools.lru_cache(maxsize=1024)
@@ -789,11 +895,6 @@ def _compiled(pattern: str) -> object | None:
     except re2.error:
         return None
     return compiled
-
-
-def _full_match(pattern: str, value: str) -> bool:
-    compiled = _compiled(pattern)
-    return compiled is not None and compiled.fullmatch(value) is not None  # type: ignore[attr-defined]
 
 
 def _role_name(role: str) -> str:

@@ -225,7 +225,7 @@ def _stanza_rewrites(
                 make(RewriteKind.HOST, value.removeprefix("host::") if known else None,
                      "DEST_KEY", "FORMAT")
             )  # fmt: skip
-        elif target in ("_TCP_ROUTING", "_SYSLOG_ROUTING"):
+        elif target == "_TCP_ROUTING":  # _SYSLOG_ROUTING adds a syslog output, not ours
             out.append(make(RewriteKind.ROUTING, value if known else None, "DEST_KEY", "FORMAT"))
         elif target == "queue" and value == "nullQueue":
             out.append(make(RewriteKind.DROP, None, "DEST_KEY", "FORMAT"))

@@ -204,7 +204,8 @@ def _write_paths(
     host_ids: Mapping[str, int],
     encode: JsonText,
 ) -> None:
-    """The data paths, then each one's distinct final (index, sourcetype) pairs. A path's id
+    """The data paths, then the distinct (index, sourcetype) pairs each is found by: as its
+    input reads the data, and as it ends at each indexer. A path's id
     is known from the order its rows were written in: ids grow in insertion order, and no
     one else writes under this resolution (the claim)."""
     paths = resolution.paths
@@ -249,7 +250,9 @@ def _write_paths(
         (
             (rid, path_id, index, sourcetype)
             for path_id, path in zip(ids, paths, strict=True)
-            for index, sourcetype in dict.fromkeys((f.index, f.sourcetype) for f in path.final)
+            for index, sourcetype in dict.fromkeys(
+                [(path.index, path.sourcetype), *((f.index, f.sourcetype) for f in path.final)]
+            )
         ),
     )
 

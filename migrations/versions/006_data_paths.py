@@ -1,6 +1,7 @@
 """Data paths (RESOLVER.md §5): one `host_data_paths` row per input of a host, with its
-hops, final indexes and evidence; `data_path_finals` holds each path's distinct final
-(index, sourcetype) pairs for the reverse lookups ("which hosts feed index X"). Both cascade
+hops, final indexes and evidence; `data_path_finals` holds the distinct (index, sourcetype)
+pairs each path is found by — as its input reads the data and as it ends at each indexer —
+for the reverse lookups ("which hosts feed index X"). Both cascade
 from their resolution. As in 005, PostgreSQL looks names up through hash indexes (a B-tree
 entry cannot hold an index or sourcetype name over ~2.7 kB), SQLite through B-trees.
 

@@ -333,8 +333,9 @@ EXPECTED_BY_INDEX = {
         ("uf-web02", "tcp://5140"),
     ],
     "database": [("uf-db01", "monitor:///var/lib/pgsql/data/log/postgresql.log")],
-    # filtered on the forwarder (R-filter): reaches no indexer, so nothing feeds it
-    "_shopmetrics": [],
+    # filtered on the forwarder (R-filter): it reaches no indexer, yet --index matches what
+    # an input reads too, so the admin asking why the index is empty finds the forwarder.
+    "_shopmetrics": [("uf-web02", "monitor:///opt/shop/logs/metrics.log")],
 }
 
 # -- the estate --------------------------------------------------------------------------------

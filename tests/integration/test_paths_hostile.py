@@ -335,13 +335,6 @@ def test_the_reverse_lookups_and_unknown_names_on_a_hostile_estate(
         assert result["stderr"].startswith("autodoc: ")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="a server port str.isdigit() accepts but int() refuses (`idx1:²`) raises "
-    "ValueError in daemon/resolve/paths.py:_Paths._receiver: one forwarder's outputs.conf "
-    "fails the whole estate's resolution",
-)
 def test_one_bad_port_does_not_fail_the_estate(
     config: Config, db: Database, tmp_path: Path
 ) -> None:
