@@ -53,13 +53,17 @@ from typing import Any
 import common
 from common import AUTODOC, MB, OUT, REPO, Report, Row, Workspace, log
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 FOLDER = OUT / "estate"
 LABEL = "ds1"
-RESOLVE_PG_TARGET_S = 30.0
+# Issue 11 (resolve now computes and stores the data paths too): ≤ 60 s on PostgreSQL, peak
+# RSS ≤ 800 MB (issue 10's were 30 s and 500 MB, without paths); SQLite keeps issue 10's 45 s.
+RESOLVE_PG_TARGET_S = 60.0
 RESOLVE_SQLITE_TARGET_S = 45.0
-RSS_TARGET_MB = 500.0
+RSS_TARGET_MB = 800.0
 BTOOL_TARGET_S = 0.5
+PATHS_INDEX_TARGET_S = 1.0
+PATHS_INDEX = "os"  # every forwarder's OS logs (org_uf_base_inputs) go there: the largest
 FULL = {"hosts": 10_000, "classes": 200, "apps": 100}
 QUICK = {"hosts": 1_000, "classes": 40, "apps": 30}
 
@@ -168,6 +172,48 @@ def inventory_csv(clients: list[Client]) -> str:
     return "\n".join(lines) + "\n"
 
 
+# Indexes the forwarders' apps send to; every indexer defines them all but one site's (below).
+INDEXES = ("os", "main", "web", "network", "security", "windows", "app", "infra")
+HF_SITES = ("nyc", "lon", "sgp")  # forwarders there send to two heavy forwarders
+INDEXERS_PER_SITE = 2
+HFS_PER_SITE = 2
+NO_INFRA_SITE = "syd"  # its indexers lack `infra`: UNDEFINED_INDEX for what goes there
+RECEIVER_PORT = 9997
+
+
+@dataclass
+class Topology:
+    """Per site: the indexers and (HF_SITES) heavy forwarders, each a client with an etc/ tree
+    of its own, and the output group and servers the site's forwarders use."""
+
+    indexers: dict[str, list[Client]]
+    hfs: dict[str, list[Client]]
+
+    def server(self, c: Client) -> str:
+        return f"{c.dns or c.hostname}:{RECEIVER_PORT}"
+
+    def forwarder_group(self, site: str) -> tuple[str, list[str]]:
+        if self.hfs.get(site):
+            return f"{site}_hfs", [self.server(c) for c in self.hfs[site]]
+        return f"{site}_indexers", [self.server(c) for c in self.indexers[site]]
+
+
+def make_topology(clients: list[Client]) -> Topology:
+    """The first prod (else any) `idx`/`hf` clients of each site, by name."""
+
+    def pick(site: str, role: str, count: int) -> list[Client]:
+        found = sorted(
+            (c for c in clients if c.site == site and c.role == role),
+            key=lambda c: (c.env != "prod", c.hostname),
+        )
+        return found[:count]
+
+    return Topology(
+        indexers={s: pick(s, "idx", INDEXERS_PER_SITE) for s in SITES},
+        hfs={s: pick(s, "hf", HFS_PER_SITE) for s in HF_SITES},
+    )
+
+
 def make_apps(count: int) -> list[str]:
     """Deployment apps: org-wide bases, per-site outputs, per-role inputs (at most 60%), and
     add-ons (TAs)."""
@@ -183,7 +229,7 @@ def make_apps(count: int) -> list[str]:
     return sorted(apps)
 
 
-def app_files(rng: random.Random, app: str) -> dict[str, str]:
+def app_files(rng: random.Random, app: str, topology: Topology) -> dict[str, str]:
     root = f"etc/deployment-apps/{app}/default"
     version = f"{rng.randint(1, 9)}.{rng.randint(0, 20)}.{rng.randint(0, 9)}"
     files = {
@@ -195,8 +241,15 @@ def app_files(rng: random.Random, app: str) -> dict[str, str]:
         )
     }
     word = app.split("_")[-1].lower()
-    index = rng.choice(("os", "main", "web", "network", "security", "windows", "app", "infra"))
+    index = rng.choice(INDEXES)
     inputs = []
+    if app == "org_uf_base_inputs":
+        # Every forwarder's OS logs (all_forwarders).
+        for log_file in ("messages", "secure", "cron", "maillog", "boot.log", "audit/audit.log"):
+            inputs.append(
+                f"[monitor:///var/log/{log_file}]\ndisabled = 0\nindex = os\n"
+                f"sourcetype = linux:{log_file.split('/')[-1].split('.')[0]}\n"
+            )
     if "windows" in app or word == "ad" or "sysmon" in app or "iis" in app:
         for channel in rng.sample(["Security", "System", "Application", "Setup"], 2):
             inputs.append(
@@ -218,12 +271,12 @@ def app_files(rng: random.Random, app: str) -> dict[str, str]:
     if rng.random() < 0.1:
         inputs.append(f"[udp://{rng.randint(5140, 5199)}]\nindex = network\nsourcetype = syslog\n")
     files[f"{root}/inputs.conf"] = "\n".join(inputs)
-    if app.endswith("_outputs"):
-        site = app.split("_")[1]
-        servers = ", ".join(f"{site}-prod-idx{n:03d}.{site}.example.com:9997" for n in range(1, 5))
+    if app.endswith("_outputs") and app.split("_")[1] in SITES:
+        # The site's forwarders send to its heavy forwarders, else to its indexers.
+        group, servers = topology.forwarder_group(app.split("_")[1])
         outputs = (
-            f"[tcpout]\ndefaultGroup = {site}_indexers\nforwardedindex.filter.disable = false\n\n"
-            f"[tcpout:{site}_indexers]\nserver = {servers}\nuseACK = true\n"
+            f"[tcpout]\ndefaultGroup = {group}\nforwardedindex.filter.disable = false\n\n"
+            f"[tcpout:{group}]\nserver = {', '.join(servers)}\nuseACK = true\n"
             f"autoLBFrequency = 30\n"
         )
     else:
@@ -308,6 +361,7 @@ def serverclass_conf(
                     "whitelist.1": f"10.{s * 16}.*",
                     "whitelist.2": f"*.{site}.example.com",
                     "blacklist.0": "*-idx*",
+                    "blacklist.1": "*-hf[0-9]*",
                 },
                 app_stanzas([outputs[site]] if site in outputs else [], 0),
             )
@@ -394,6 +448,99 @@ def serverclass_conf(
     return "".join(parts), len(classes)
 
 
+SPLUNK_VERSION = "VERSION=9.4.3\nBUILD=237ebbd22314\nPRODUCT=splunk\nPLATFORM=Linux-x86_64\n"
+# Parsing-phase rewrites on the heavy forwarders and indexers: (transform, REGEX, DEST_KEY,
+# FORMAT). Conditional (a REGEX other than `.`), so each splits a path in two.
+TRANSFORMS = (
+    ("route_auth_failures", "(?i)failed password|logon failure", "_MetaData:Index", "security"),
+    ("drop_debug", "\\sDEBUG\\s", "queue", "nullQueue"),
+    ("route_dev_hosts", ".", "_MetaData:Index", "main"),
+)
+
+
+def _tree_common(c: Client, apps: dict[str, dict[str, str]]) -> dict[str, str]:
+    files = {
+        "etc/system/local/server.conf": f"[general]\nserverName = {c.hostname}\n",
+        "etc/splunk.version": SPLUNK_VERSION,
+    }
+    for app, confs in apps.items():
+        for conf, text in confs.items():
+            files[f"etc/apps/{app}/local/{conf}"] = text
+    return files
+
+
+def indexer_tree(c: Client) -> dict[str, str]:
+    """An indexer: its indexes in an app, a splunktcp receiver, and a few parsing-phase
+    transforms (a nullQueue for debug lines, dev hosts' data to main)."""
+    indexes = [i for i in INDEXES if i != "main" and not (c.site == NO_INFRA_SITE and i == "infra")]
+    indexes_conf = "".join(
+        f"[{i}]\nhomePath = volume:hot/{i}/db\ncoldPath = volume:cold/{i}/colddb\n"
+        f"thawedPath = $SPLUNK_DB/{i}/thaweddb\nfrozenTimePeriodInSecs = 7776000\n\n"
+        for i in indexes
+    )
+    return _tree_common(
+        c,
+        {
+            "org_all_indexes": {
+                "indexes.conf": "[volume:hot]\npath = /opt/splunk/hot\n\n"
+                "[volume:cold]\npath = /opt/splunk/cold\n\n" + indexes_conf
+            },
+            "org_idx_inputs": {
+                "inputs.conf": f"[splunktcp://{RECEIVER_PORT}]\ndisabled = 0\n"
+                "connection_host = ip\n"
+            },
+            "org_idx_filters": {
+                "props.conf": "[inputs:log]\nTRANSFORMS-null = drop_debug\n\n"
+                "[host::*-dev-*]\nTRANSFORMS-dev = route_dev_hosts\n",
+                "transforms.conf": _transforms(("drop_debug", "route_dev_hosts")),
+            },
+        },
+    )
+
+
+def hf_tree(c: Client, topology: Topology) -> dict[str, str]:
+    """A heavy forwarder: a splunktcp receiver, outputs to its site's indexers, and index
+    routing for authentication failures (TRANSFORMS-, conditional)."""
+    servers = ", ".join(topology.server(i) for i in topology.indexers[c.site])
+    return _tree_common(
+        c,
+        {
+            "SplunkForwarder": {"app.conf": "[install]\nstate = enabled\n"},
+            "org_hf_inputs": {"inputs.conf": f"[splunktcp://{RECEIVER_PORT}]\ndisabled = 0\n"},
+            "org_hf_outputs": {
+                "outputs.conf": f"[tcpout]\ndefaultGroup = {c.site}_indexers\n"
+                f"indexAndForward = false\n\n[tcpout:{c.site}_indexers]\n"
+                f"server = {servers}\nuseACK = true\n"
+            },
+            "org_hf_routing": {
+                "props.conf": "[linux:secure]\nTRANSFORMS-route = route_auth_failures\n\n"
+                "[windows:log]\nTRANSFORMS-route = route_auth_failures\n\n"
+                "[inputs:log]\nTRANSFORMS-null = drop_debug\n",
+                "transforms.conf": _transforms(("route_auth_failures", "drop_debug")),
+            },
+        },
+    )
+
+
+def _transforms(names: tuple[str, ...]) -> str:
+    return "".join(
+        f"[{name}]\nREGEX = {regex}\nDEST_KEY = {dest}\nFORMAT = {fmt}\n\n"
+        for name, regex, dest, fmt in TRANSFORMS
+        if name in names
+    )
+
+
+def _tar_gz(path: Path, files: dict[str, str]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tarfile.open(tmp, "w:gz", compresslevel=6) as tar:
+        for rel, text in files.items():
+            data = text.encode()
+            info = _reset(tarfile.TarInfo(rel))
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    tmp.replace(path)
+
+
 def _reset(info: tarfile.TarInfo) -> tarfile.TarInfo:
     info.mtime = 1_700_000_000
     info.uid = info.gid = 0
@@ -407,37 +554,43 @@ class EstateFiles:
     tarball: Path
     inventory: Path
     meta: dict[str, Any]
+    instances: list[tuple[str, Path]]  # (host, its etc/ tree as tar.gz)
 
 
 def generate(hosts: int, classes: int, apps: int, seed: int = 10) -> EstateFiles:
     """The DS bundle and the client list (made once into benchmarks/out/estate/)."""
     stem = f"estate-{hosts}h-{classes}c-{apps}a-v{GENERATOR_VERSION}-seed{seed}"
     tarball, inventory = FOLDER / f"{stem}.tar.gz", FOLDER / f"{stem}.csv"
-    manifest = FOLDER / f"{stem}.json"
+    manifest, trees = FOLDER / f"{stem}.json", FOLDER / f"{stem}-instances"
     if tarball.exists() and inventory.exists() and manifest.exists():
-        return EstateFiles(tarball, inventory, json.loads(manifest.read_text()))
+        meta = json.loads(manifest.read_text())
+        instances = [(h, trees / f"{h}.tar.gz") for h in meta["instance_hosts"]]
+        if all(path.exists() for _, path in instances):
+            return EstateFiles(tarball, inventory, meta, instances)
     log(f"generating the estate into {FOLDER.relative_to(REPO)}/{stem}.*")
     started = time.monotonic()
     rng = random.Random(f"autodoc-estate-{seed}")
     clients = make_clients(rng, hosts)
     app_names = make_apps(apps)
+    topology = make_topology(clients)
     conf, made = serverclass_conf(rng, clients, app_names, classes)
     files = {"etc/system/local/serverclass.conf": conf}
     for app in app_names:
-        files.update(app_files(rng, app))
-    files["etc/splunk.version"] = (
-        "VERSION=9.4.3\nBUILD=237ebbd22314\nPRODUCT=splunk\nPLATFORM=Linux-x86_64\n"
-    )
-    FOLDER.mkdir(parents=True, exist_ok=True)
-    tmp = tarball.with_name(f".{tarball.name}.tmp")
-    with tarfile.open(tmp, "w:gz", compresslevel=6) as tar:
-        for rel, text in files.items():
-            data = text.encode()
-            info = _reset(tarfile.TarInfo(rel))
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    tmp.replace(tarball)
+        files.update(app_files(rng, app, topology))
+    files["etc/splunk.version"] = SPLUNK_VERSION
+    trees.mkdir(parents=True, exist_ok=True)
+    _tar_gz(tarball, files)
     inventory.write_text(inventory_csv(clients))
+    instances = []
+    tree_stanzas = 0
+    for c, tree in [
+        *((c, indexer_tree(c)) for site in SITES for c in topology.indexers[site]),
+        *((c, hf_tree(c, topology)) for site in HF_SITES for c in topology.hfs[site]),
+    ]:
+        path = trees / f"{c.hostname}.tar.gz"
+        _tar_gz(path, tree)
+        instances.append((c.hostname, path))
+        tree_stanzas += sum(len(re.findall(r"^\[", t, re.M)) for t in tree.values())
     stanzas = sum(len(re.findall(r"^\[", t, re.M)) for t in files.values())
     # The host btool and host are asked about: a prod web server in several classes.
     name = next(c.hostname for c in clients if c.role == "web" and c.env == "prod" and c.dns)
@@ -449,13 +602,18 @@ def generate(hosts: int, classes: int, apps: int, seed: int = 10) -> EstateFiles
         "files": len(files),
         "stanzas": stanzas,
         "host": name,
+        "instance_hosts": [h for h, _ in instances],
+        "indexers": sum(len(v) for v in topology.indexers.values()),
+        "hfs": sum(len(v) for v in topology.hfs.values()),
+        "tree_stanzas": tree_stanzas,
     }
     manifest.write_text(json.dumps(meta) + "\n")
     log(
         f"generated {len(files)} files ({stanzas:,} stanzas, {tarball.stat().st_size / MB:.2f} MB"
-        f") and {hosts:,} clients in {time.monotonic() - started:.1f} s"
+        f"), {hosts:,} clients and {len(instances)} etc/ trees in "
+        f"{time.monotonic() - started:.1f} s"
     )
-    return EstateFiles(tarball, inventory, meta)
+    return EstateFiles(tarball, inventory, meta, instances)
 
 
 # -- the load floor: read the estate, nothing else ----------------------------------------------
@@ -525,8 +683,12 @@ class Side:
     imports: Timings = field(default_factory=Timings)
     summary: dict[str, Any] = field(default_factory=dict)
     floor_data: dict[str, float] = field(default_factory=dict)
+    paths_index: Timings = field(default_factory=Timings)
+    paths_host: Timings = field(default_factory=Timings)
     btool_lines: int = 0
     host_bytes: int = 0
+    paths_index_out: tuple[int, int] = (0, 0)  # paths, bytes
+    paths_host_out: tuple[int, int] = (0, 0)
 
     def run(
         self, tag: str, args: list[str], timeout: float = 900, *, check: bool = True
@@ -547,18 +709,20 @@ def prepare(side: Side, estate: EstateFiles) -> None:
     ws = side.ws
     ws.upgrade()
     runs = []
-    for path, kind in ((estate.tarball, "ds_etc"), (estate.inventory, "inventory")):
-        result = ws.autodoc("ingest", str(path), "--type", kind, "--label", LABEL, timeout=300)
+    drops = [(estate.tarball, "ds_etc", LABEL), (estate.inventory, "inventory", LABEL)]
+    drops += [(path, "instance_etc", host) for host, path in estate.instances]
+    for path, kind, label in drops:
+        result = ws.autodoc("ingest", str(path), "--type", kind, "--label", label, timeout=300)
         found = re.search(r"run (\d+) stored", result.stderr)
         if result.returncode != 0 or not found:
             raise RuntimeError(f"autodoc ingest exited {result.returncode}: {result.stderr[-800:]}")
         runs.append(found.group(1))
     timed, _ = side.run("parse", [*AUTODOC, "parse", *runs], timeout=900)
     side.parse.add(timed)
-    log(f"{side.label}: ingested and parsed runs {', '.join(runs)} ({timed.seconds:.1f} s)")
+    log(f"{side.label}: ingested and parsed {len(runs)} runs ({timed.seconds:.1f} s)")
 
 
-def measure(side: Side, host: str, resolves: int, repeats: int) -> None:
+def measure(side: Side, host: str, index: str, resolves: int, repeats: int) -> None:
     for n in range(resolves):
         timed, _ = side.run(f"floor-{n}", [sys.executable, __file__, "--floor"])
         side.floor.add(timed)
@@ -587,6 +751,16 @@ def measure(side: Side, host: str, resolves: int, repeats: int) -> None:
         timed, out = side.run(f"host-{n}", [*AUTODOC, "host", host, "--json"])
         side.host.add(timed)
         side.host_bytes = out.stat().st_size
+        timed, out = side.run(f"paths-index-{n}", [*AUTODOC, "paths", "--index", index, "--json"])
+        side.paths_index.add(timed)
+        side.paths_index_out = (len(json.loads(out.read_text())), out.stat().st_size)
+        timed, out = side.run(f"paths-host-{n}", [*AUTODOC, "paths", "--host", host, "--json"])
+        side.paths_host.add(timed)
+        side.paths_host_out = (len(json.loads(out.read_text())), out.stat().st_size)
+    log(
+        f"{side.label}: paths --index {index} {side.paths_index.spread()} s "
+        f"({side.paths_index_out[0]:,} paths); paths --host {side.paths_host.spread()} s"
+    )
     log(
         f"{side.label}: btool {side.btool.spread()} s; host {side.host.spread()} s; "
         f"--help {side.help.spread()} s; import floor {side.imports.spread()} s"
@@ -650,6 +824,33 @@ def add_rows(report: Report, side: Side, judged: bool, pg: bool) -> None:
             f"{side.host_bytes:,} bytes; peak RSS {side.host.peak_mb:.0f} MB",
         )
     )
+    paths, size = side.paths_index_out
+    report.add(
+        Row(
+            f"{label}: autodoc paths --index {PATHS_INDEX} --json (process)",
+            side.paths_index.best,
+            "s",
+            baseline=side.help.best,
+            baseline_name="autodoc --help",
+            target=f"≤ {PATHS_INDEX_TARGET_S:g} s" if judged else "",
+            met=side.paths_index.best <= PATHS_INDEX_TARGET_S if judged else None,
+            note=f"best of {len(side.paths_index.seconds)} ({side.paths_index.spread()} s); "
+            f"{paths:,} paths, {size / MB:.1f} MB of JSON; peak RSS "
+            f"{side.paths_index.peak_mb:.0f} MB",
+        )
+    )
+    paths, size = side.paths_host_out
+    report.add(
+        Row(
+            f"{label}: autodoc paths --host NAME --json (process)",
+            side.paths_host.best,
+            "s",
+            baseline=side.help.best,
+            baseline_name="autodoc --help",
+            note=f"best of {len(side.paths_host.seconds)} ({side.paths_host.spread()} s); "
+            f"{paths:,} paths, {size:,} bytes; peak RSS {side.paths_host.peak_mb:.0f} MB",
+        )
+    )
     report.add(
         Row(
             f"{label}: import floor of a database command (process)",
@@ -682,8 +883,9 @@ def main() -> int:
     code = args.code.resolve() if args.code else None
     report = Report(
         "estate",
-        f"Estate (issue 10): {size['hosts']:,} hosts, {size['classes']} server classes, "
-        f"{size['apps']} apps — resolve, btool, host" + (f" (daemon from {code})" if code else ""),
+        f"Estate (issues 10, 11): {size['hosts']:,} hosts, {size['classes']} server classes, "
+        f"{size['apps']} apps, forwarding to indexers — resolve with data paths, btool, host, "
+        "paths" + (f" (daemon from {code})" if code else ""),
     )
     estate = generate(size["hosts"], size["classes"], size["apps"])
     host = estate.meta["host"]
@@ -709,7 +911,7 @@ def main() -> int:
                 path = os.pathsep.join(p for p in (str(code), side.ws.env.get("PYTHONPATH")) if p)
                 side.ws.env.update(PYTHONPATH=path, AUTODOC_BENCH_CODE=str(code))
             prepare(side, estate)
-            measure(side, host, resolves, args.repeats)
+            measure(side, host, PATHS_INDEX, resolves, args.repeats)
     finally:
         for side, _ in sides:
             side.ws.cleanup(keep=args.keep)
@@ -733,13 +935,23 @@ def main() -> int:
         f"{meta['hosts']:,} rows ({estate.inventory.stat().st_size / MB:.2f} MB CSV); generated "
         f"by benchmarks/estate.py (seeded) into {FOLDER.relative_to(REPO)}/"
     )
+    report.note(
+        f"forwarding: {meta['indexers']} indexers ({INDEXERS_PER_SITE} a site) and "
+        f"{meta['hfs']} heavy forwarders ({HFS_PER_SITE} at each of {', '.join(HF_SITES)}), "
+        f"each an instance_etc run of its own ({meta['tree_stanzas']:,} stanzas in all: "
+        "serverName, indexes in an app, [splunktcp://9997], TRANSFORMS- index routing and "
+        "nullQueue drops, conditional); the DS's org_<site>_outputs send each site's "
+        "forwarders to its heavy forwarders, else its indexers (defaultGroup); "
+        f"{NO_INFRA_SITE}'s indexers lack index infra"
+    )
     for side, _ in sides:
         report.note(
             f"{side.label}: `autodoc parse` of both runs {side.parse.best:.1f} s, peak RSS "
             f"{side.parse.peak_mb:.0f} MB (setup, not judged)"
         )
     report.note(
-        f"btool and host asked about {host} (any host: the command looks one host up by name)"
+        f"btool, host and paths --host asked about {host} (any host: the command looks one host "
+        "up by name)"
     )
     report.note(
         "baselines: for resolve, the load floor — a process that imports the loader and reads "

@@ -275,27 +275,37 @@ def render_path(path: dict[str, Any], *, evidence: bool = False) -> str:
     `evidence`, the settings that decide it below, one a line."""
     depth: dict[str, int] = {path["host"]: 0}
     levels: list[list[str]] = [[path["host"]]]
+    outside: list[str] = []  # servers no estate host receives on: listed apart, not as a tier
     for hop in path["receivers"]:
+        if hop["to"] is None:
+            if hop["server"] not in outside:
+                outside.append(hop["server"])
+            continue
         level = depth.get(hop["from"], 0) + 1
-        name = hop["to"] if hop["to"] is not None else f"{hop['server']} (outside the estate)"
-        if hop["to"] is not None:
-            depth.setdefault(hop["to"], level)
+        depth.setdefault(hop["to"], level)
         while len(levels) <= level:
             levels.append([])
-        if name not in levels[level]:
-            levels[level].append(name)
+        if hop["to"] not in levels[level]:
+            levels[level].append(hop["to"])
     ends: dict[tuple[str, str], list[str]] = {}
     for final in path["final"]:
-        where = final["at"] or "an unknown place"
-        ends.setdefault((str(final["index"] or "?"), final["certainty"]), []).append(where)
-    outcome = ", ".join(
-        f"{index} at {'|'.join(sorted(set(at)))} ({certainty})"
-        for (index, certainty), at in ends.items()
-    )
+        what = str(final["index"] or "?")
+        if final["sourcetype"] not in (None, path["sourcetype"]):
+            what += f"/{final['sourcetype']}"
+        if final["at"] is not None:
+            ends.setdefault((what, final["certainty"]), []).append(final["at"])
+    outcome = [
+        f"{what} at {'|'.join(sorted(set(at)))} ({certainty})"
+        for (what, certainty), at in ends.items()
+    ]
+    if outside:
+        outcome.append(f"out of the estate to {', '.join(outside)}")
+    elif any(f["at"] is None for f in path["final"]):
+        outcome.append("an unknown place")
     line = (
         f"{path['host']}  {path['input']}  [{path['index']}/{path['sourcetype']}]  "
         + " → ".join("|".join(level) for level in levels)
-        + f"  ⇒  {outcome or 'nowhere'}"
+        + f"  ⇒  {', '.join(outcome) or 'nowhere'}"
     )
     line += "  (may drop)" if path["may_drop"] else ""
     if not evidence:

@@ -422,8 +422,8 @@ def latest_resolution(db: Reader, resolution_id: int | None = None) -> dict[str,
     if running is not None:
         raise NoResolution("the first resolution is still being computed: try again shortly")
     raise NoResolution(
-        "the estate has not been resolved yet: drop a ds_etc bundle (and an inventory) and let "
-        "the daemon resolve it, or run 'autodoc resolve'"
+        "the estate has not been resolved yet: drop a ds_etc (and a client list) or "
+        "instance_etc trees and let the daemon resolve them, or run 'autodoc resolve'"
     )
 
 
