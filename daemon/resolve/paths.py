@@ -84,6 +84,9 @@ class HostConfig:
     props: EffectiveConf
     transforms: EffectiveConf
     indexes: EffectiveConf
+    # False for an indexer cluster peer, whose indexes come in a bundle we do not read: no
+    # UNDEFINED_INDEX can be said of it.
+    indexes_known: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -624,7 +627,7 @@ class _Paths:
                 walk.evidence.append(clue(host.indexes, "default", "defaultDatabase", chosen))
         certainty = state.certainty if index is not None else Certainty.UNKNOWN
         walk.finals.append(Final(index, state.sourcetype, certainty, host.name))
-        if index is None or _defined(host.indexes, index):
+        if index is None or not host.indexes_known or _defined(host.indexes, index):
             return
         last = host.indexes.get("default", "lastChanceIndex")
         fallback = last.value.strip() if last is not None and last.value.strip() else None

@@ -394,6 +394,7 @@ class _Resolver:
             names=frozenset(lowered),
             hostname=resolved.hostname or resolved.name,
             own_tree=instance is not None,
+            indexes_known=instance is None or not cluster_peer(instance),
             inputs=inputs,
             outputs=self._conf("outputs", delivered, instance, ds),
             props=self._conf("props", delivered, instance, ds),
@@ -428,9 +429,18 @@ def instance_role(bundle: Bundle) -> str | None:
     )
     if indexes and receives:
         return "indexer"
+    if receives and cluster_peer(bundle):
+        return "indexer"  # its indexes come in the cluster bundle
     if any(f.layer in ("system", "app") for f in bundle.conf("serverclass")):
         return "ds"
     return None
+
+
+def cluster_peer(bundle: Bundle) -> bool:
+    """An indexer cluster peer: apps in etc/peer-apps (etc/slave-apps before 9.0), the
+    bundle its manager pushes. Parsing does not read those folders (SPLUNK_CONF.md), so
+    such a peer's indexes are not known here."""
+    return bool(bundle_apps(bundle, "etc/peer-apps") or bundle_apps(bundle, "etc/slave-apps"))
 
 
 def _live(delivery: AppDelivery, ds: Bundle | None) -> bool:

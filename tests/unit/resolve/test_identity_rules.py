@@ -233,3 +233,12 @@ def test_no_role_from_the_shipped_splunktcp_stanza_or_a_disabled_receiver() -> N
     assert instance_role(_instance(index, shipped)) is None
     assert instance_role(_instance(index, disabled)) is None
     assert instance_role(_instance(index, ssl)) == "indexer"
+
+
+def test_a_cluster_peer_that_receives_is_an_indexer() -> None:
+    # A peer's indexes come in the bundle its manager pushes (etc/peer-apps, formerly
+    # etc/slave-apps), which is not parsed: its splunktcp input and that folder make it one.
+    receives = ("etc/system/local/inputs.conf", "inputs", "[splunktcp://9997]\n")
+    assert instance_role(_instance(receives, dirs=("etc/peer-apps/idx_base",))) == "indexer"
+    assert instance_role(_instance(receives, dirs=("etc/slave-apps/idx_base",))) == "indexer"
+    assert instance_role(_instance(receives)) is None

@@ -7,6 +7,7 @@ system/default of each type sits under them, as it does under every real host.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 from daemon.resolve.defaults import shipped_conf
 from daemon.resolve.layers import ConfLayer, EffectiveConf, LayerKind, conf_layer, effective
@@ -555,3 +556,13 @@ def test_props_priority_within_a_kind_then_ascii_order() -> None:
         ],
     )
     assert props_for(props, Event(None, "/var/log/a.log", None))["TZ"].value == "star"
+
+
+def test_a_cluster_peer_indexes_without_an_undefined_index_finding() -> None:
+    # Its indexes.conf comes in the cluster bundle, not read here: what it indexes is known,
+    # whether the index is defined is not (no UNDEFINED_INDEX, never a guess).
+    uf = host("uf1", "uf", inputs="[monitor:///a]\nindex = web\n", outputs=OUTPUTS_TO_IDX)
+    peer = replace(host("idx1", "indexer", inputs=INDEXER_INPUTS), indexes_known=False)
+    result = data_paths([uf, peer])
+    assert finals(by_input(result, "uf1")["monitor:///a"]) == {("web", "idx1", "certain")}
+    assert result.findings == ()
