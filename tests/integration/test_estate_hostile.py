@@ -7,11 +7,8 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import random
 import string
-import subprocess
-import sys
 import tarfile
 from pathlib import Path
 
@@ -23,7 +20,7 @@ from daemon.database import Database
 from daemon.domain import UploadType
 from daemon.models import Resolution, ResolutionFinding
 from daemon.resolving import resolve_estate
-from tests.conftest import write_config
+from tests.cli_driver import outputs
 from tests.integration.test_resolution import _ingest
 
 HTML = '<script>alert("x")</script><b>'
@@ -47,43 +44,10 @@ def _estate(
     _ingest(config, db, tmp_path, "clients.csv", clients.encode(), UploadType.INVENTORY)
 
 
-# The commands run in a child interpreter, as a command does (an in-process cli.main leaves
-# its database open), all of one test in one child, each with its own stdout.
-_CLI_DRIVER = """
-import contextlib, io, json, sys
-from daemon.cli import main
-results = []
-for argv in json.loads(sys.argv[1]):
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
-        code = main(argv)
-    results.append([code, out.getvalue()])
-print(json.dumps(results))
-"""
-ROOT = Path(__file__).resolve().parents[2]
-
-
 def autodoc(db: Database, tmp_path: Path, *commands: tuple[str, ...]) -> list[str]:
     """The stdout of each `autodoc --config C COMMAND...` against this database and the blob
     store of the `config` fixture (var/ under tmp_path); every command must exit 0."""
-    config_file = str(write_config(tmp_path, database_url=db.url))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTODOC_")}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH", "")]))
-    argvs = [["--config", config_file, *command] for command in commands]
-    done = subprocess.run(
-        [sys.executable, "-c", _CLI_DRIVER, json.dumps(argvs)],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    results = json.loads(done.stdout)
-    for command, (code, _out) in zip(commands, results, strict=True):
-        assert code == 0, command
-    return [out for _code, out in results]
+    return outputs(db.url, tmp_path, *commands)
 
 
 def _random_name(size: int) -> str:

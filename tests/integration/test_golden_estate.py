@@ -54,10 +54,6 @@ every class, no SERVERCLASS_EMPTY either. EXPECTED_FINDINGS asserts that none of
 from __future__ import annotations
 
 import io
-import json
-import os
-import subprocess
-import sys
 import tarfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -80,7 +76,7 @@ from daemon.parsing import RunParser
 from daemon.pipeline import Pipeline
 from daemon.resolving import resolve_estate
 from daemon.storage import make_store
-from tests.conftest import write_config
+from tests.cli_driver import json_outputs
 
 DCOM = Path(__file__).resolve().parents[2].parent / "shared" / "corpus" / "ds_etc" / "dcom"
 CLIENTS = Path(__file__).resolve().parents[1] / "fixtures" / "estate" / "dcom_clients.csv"
@@ -734,44 +730,10 @@ def test_the_stored_resolution_of_the_dcom_estate_is_the_golden_one(estate: Esta
     assert stored_findings == EXPECTED_FINDINGS
 
 
-# The CLI runs in a child interpreter, as a command does: one child for every command of a
-# test (its start-up costs ~0.7 s), each through daemon.cli.main with its own stdout.
-_CLI_DRIVER = """
-import contextlib, io, json, sys
-from daemon.cli import main
-results = []
-for argv in json.loads(sys.argv[1]):
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
-        code = main(argv)
-    results.append({"code": code, "stdout": out.getvalue()})
-print(json.dumps(results))
-"""
-ROOT = Path(__file__).resolve().parents[2]
-
-
 def autodoc_json(estate: Estate, folder: Path, *commands: tuple[str, ...]) -> list[Any]:
     """The parsed --json output of each `autodoc --config C COMMAND...` against the estate's
     database; every command must exit 0."""
-    folder.mkdir()
-    config_file = str(write_config(folder, database_url=estate.db.url))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTODOC_")}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH", "")]))
-    argvs = [["--config", config_file, *command] for command in commands]
-    done = subprocess.run(
-        [sys.executable, "-c", _CLI_DRIVER, json.dumps(argvs)],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    results = json.loads(done.stdout)
-    for command, result in zip(commands, results, strict=True):
-        assert result["code"] == 0, (command, result)
-    return [json.loads(r["stdout"]) for r in results]
+    return json_outputs(estate.db.url, folder, *commands)
 
 
 def test_hosts_and_host_json_give_the_golden_answers(estate: Estate, tmp_path: Path) -> None:

@@ -68,10 +68,6 @@ roles test passes already.
 from __future__ import annotations
 
 import io
-import json
-import os
-import subprocess
-import sys
 import tarfile
 from pathlib import Path
 from typing import Any
@@ -85,7 +81,7 @@ from daemon.parsing import RunParser
 from daemon.pipeline import Pipeline
 from daemon.resolving import resolve_estate
 from daemon.storage import make_store
-from tests.conftest import write_config
+from tests.cli_driver import json_outputs
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "three_tier"
@@ -372,45 +368,9 @@ def estate(config: Config, db: Database, tmp_path: Path) -> Estate:
     return Estate(db, runs)
 
 
-# The CLI runs in a child interpreter, as a command does: one child for every command of a
-# test, each through daemon.cli.main with its own stdout.
-_CLI_DRIVER = """
-import contextlib, io, json, sys
-from daemon.cli import main
-results = []
-for argv in json.loads(sys.argv[1]):
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main(argv)
-        except SystemExit as exc:  # argparse: an unknown command
-            code = exc.code
-    results.append({"code": code, "stdout": out.getvalue(), "stderr": err.getvalue()})
-print(json.dumps(results))
-"""
-
-
 def autodoc_json(estate: Estate, folder: Path, *commands: tuple[str, ...]) -> list[Any]:
     """The parsed --json output of each `autodoc --config C COMMAND...`; each must exit 0."""
-    folder.mkdir()
-    config_file = str(write_config(folder, database_url=estate.db.url))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTODOC_")}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH", "")]))
-    argvs = [["--config", config_file, *command] for command in commands]
-    done = subprocess.run(
-        [sys.executable, "-c", _CLI_DRIVER, json.dumps(argvs)],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    results = json.loads(done.stdout)
-    for command, result in zip(commands, results, strict=True):
-        assert result["code"] == 0, (command, result["stderr"])
-    return [json.loads(r["stdout"]) for r in results]
+    return json_outputs(estate.db.url, folder, *commands)
 
 
 # -- views -------------------------------------------------------------------------------------

@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import subprocess
-import sys
 import tarfile
 from pathlib import Path
 from typing import Any
@@ -27,9 +24,8 @@ from daemon.parsing import RunParser
 from daemon.pipeline import Pipeline
 from daemon.resolving import resolve_estate
 from daemon.storage import make_store
-from tests.conftest import write_config
+from tests.cli_driver import run_commands
 
-ROOT = Path(__file__).resolve().parents[2]
 HTML = '<script>alert("x")</script><b>'
 UNICODE = "ünï\u2603\U0001f4a9"
 BIG = "i" * 10_000
@@ -161,51 +157,9 @@ def hostile(config: Config, db: Database, tmp_path: Path) -> Database:
     return db
 
 
-# All commands of a test in one child interpreter, each through daemon.cli.main with its
-# own stdout and stderr; any exit code is returned, a traceback shows in stderr.
-_CLI_DRIVER = """
-import contextlib, io, json, sys, traceback
-from daemon.cli import main
-results = []
-for argv in json.loads(sys.argv[1]):
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main(argv)
-        except SystemExit as exc:
-            code = exc.code
-        except BaseException:
-            traceback.print_exc()
-            code = "raised"
-    results.append({"code": code, "stdout": out.getvalue(), "stderr": err.getvalue()})
-print(json.dumps(results))
-"""
-
-
 def autodoc(db: Database, folder: Path, *commands: tuple[str, ...]) -> list[dict[str, Any]]:
-    folder.mkdir()
-    config_file = str(write_config(folder, database_url=db.url))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTODOC_")}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH", "")]))
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            _CLI_DRIVER,
-            json.dumps([["--config", config_file, *c] for c in commands]),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    results: list[dict[str, Any]] = json.loads(done.stdout)
-    for command, result in zip(commands, results, strict=True):
-        assert "Traceback" not in result["stderr"], (command[:3], result["stderr"][-2000:])
-    return results
+    """{code, stdout, stderr} of each command; no traceback in any."""
+    return run_commands(db.url, folder, *commands)
 
 
 def ok_json(result: dict[str, Any]) -> Any:
