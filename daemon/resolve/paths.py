@@ -28,9 +28,9 @@ import enum
 import functools
 import re
 from collections import defaultdict
-from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import re2
 
@@ -42,6 +42,7 @@ from daemon.resolve.props import (
     RewriteKind,
     Transforms,
     forces_local_processing,
+    matches,
     props_for,
     rewrites,
 )
@@ -57,6 +58,9 @@ MAX_VARIANTS = 64
 _RE2_MAX_MEM = 8 << 20
 _PORT = re.compile(r"^(?:(?:\[[^\]]*\]|[^:]*):)?([0-9]{1,5})$", re.ASCII)
 Keys = Mapping[str, EffectiveValue]
+# In a finding's subject and message, its own host: written in when the findings are done,
+# so that one computed for a host can be said of another with the same configuration.
+_H = "\x00host\x00"
 SHIPPED = LayerKind.SYSTEM_DEFAULT
 T = TypeVar("T", bound=Hashable)
 
@@ -179,7 +183,8 @@ class _Paths:
             for name in host.names:
                 self.by_name[name].append(host)
         self._findings: dict[tuple[str, str | None, str], Finding] = {}
-        self._walks: dict[tuple[str, _State], _Walk] = {}
+        self._walks: dict[tuple[str, tuple[object, ...]], _Walk] = {}
+        self._clues: dict[tuple[int, str, str], Clue] = {}
         self._ports: dict[int, frozenset[int]] = {}
         # Hosts of one layer stack share their EffectiveConf objects: keyed by id, these
         # caches serve every host of a stack (the confs live as long as this object).
@@ -189,8 +194,21 @@ class _Paths:
         # (host, transform): where it was seen on data it never parses / applied to data
         self._wrong_tier: dict[tuple[str, str], Finding] = {}
         self._applied: set[tuple[str, str]] = set()
+        self._origins: dict[tuple[object, ...], tuple[_Outcome, list[Callable[[str], object]]]] = {}
+        self._saying: tuple[str, list[Callable[[str], object]]] | None = None
         self._groups: dict[tuple[int, tuple[str, ...] | None], tuple[list[str], list[str]]] = {}
-        self._host_props = any(name.startswith("host::") for h in hosts for name in h.props.stanzas)
+        # The host field matters only through the [host::] stanzas it matches: hosts whose
+        # field matches the same ones stand for each other (one walk, one props lookup).
+        self._host_patterns = sorted(
+            {
+                name[len("host::") :]
+                for h in hosts
+                for name in h.props.stanzas
+                if name.startswith("host::")
+            }
+        )
+        self._host_reps: dict[str, str] = {}
+        self._host_rep_of: dict[tuple[bool, ...], str] = {}
 
     def run(self) -> Paths:
         paths: list[DataPath] = []
@@ -200,7 +218,10 @@ class _Paths:
         for (host_name, transform), wrong in self._wrong_tier.items():
             if (host_name, transform) not in self._applied:
                 self._findings.setdefault((wrong.code.value, host_name, wrong.subject), wrong)
-        findings = sorted(self._findings.values(), key=lambda f: (f.code, f.host or "", f.subject))
+        findings = sorted(
+            (_said_of(f) for f in self._findings.values()),
+            key=lambda f: (f.code, f.host or "", f.subject),
+        )
         return Paths(tuple(paths), tuple(findings))
 
     # -- one input ------------------------------------------------------------------------
@@ -213,7 +234,7 @@ class _Paths:
             value = settings.get(key)
             if value is None:
                 return None
-            evidence.append(clue(host.inputs, stanza, key, value))
+            evidence.append(self._cl(host.inputs, stanza, key, value))
             return value.value.strip()
 
         kind = input_type(stanza) or ""
@@ -237,7 +258,7 @@ class _Paths:
             routing_set_by=routing_set_by,
         )
         local = take("_INDEX_AND_FORWARD_ROUTING") is not None
-        walk = self._at(host, state, (host.name,), local_routing=local, origin=stanza)
+        hops, finals, may_drop, found = self._from_origin(host, state, local)
         groups, servers = self._groups_of(host, state)
         return DataPath(
             host=host.name,
@@ -248,16 +269,44 @@ class _Paths:
             source=source,
             groups=tuple(groups),
             servers=tuple(servers),
-            receivers=tuple(_unique(walk.hops)),
-            final=tuple(
-                sorted(
-                    _unique(walk.finals),
-                    key=lambda f: (f.at or "", f.index or "", f.sourcetype or "", f.certainty),
-                )
-            ),
-            may_drop=walk.may_drop,
-            evidence=tuple(_unique([*evidence, *walk.evidence])),
+            receivers=hops,
+            final=finals,
+            may_drop=may_drop,
+            evidence=tuple({id(c): c for c in (*evidence, *found)}.values()),
         )
+
+    def _from_origin(self, host: HostConfig, state: _State, local: bool) -> _Outcome:
+        """The walk from the reading host on, as a path shows it. Hosts that are no parsing
+        tier and share their configuration (a stack of DS apps: most of an estate) share it:
+        what it said of the first host (its findings) is said again of each of the others."""
+        if host.role in PARSING_ROLES:  # it may index locally: the finals name the host
+            return _outcome(self._at(host, state, (host.name,), local_routing=local, origin=True))
+        key = (
+            id(host.outputs),
+            id(host.props),
+            id(host.transforms),
+            id(host.indexes),
+            host.role,
+            host.own_tree,
+            host.indexes_known,
+            local,
+            self._memo_key(state),
+        )
+        shared = self._origins.get(key)
+        if shared is not None:
+            outcome, said = shared
+            for replay in said:
+                replay(host.name)
+            return outcome
+        said, self._saying = [], (host.name, [])
+        try:
+            walk = self._at(host, state, (host.name,), local_routing=local, origin=True)
+        finally:
+            said, self._saying = self._saying[1], None
+        outcome = _outcome(walk)
+        if not walk.loop and all(hop.to != host.name for hop in walk.hops):
+            self._origins[key] = (outcome, said)
+        return outcome
 
     def _sourcetype(
         self,
@@ -272,7 +321,7 @@ class _Paths:
         network default; else `auto`."""
         explicit = host.inputs.stanzas[stanza].settings.get("sourcetype")
         if explicit is not None and explicit.value.strip():
-            evidence.append(clue(host.inputs, stanza, "sourcetype", explicit))
+            evidence.append(self._cl(host.inputs, stanza, "sourcetype", explicit))
             return explicit.value.strip()
         if kind in ("monitor", "batch"):
             keys, _ = self._props_of(host, Event(None, source, None))
@@ -296,12 +345,12 @@ class _Paths:
             how = settings.get("connection_host")
             mode = how.value.strip() if how is not None else "ip"
             if how is not None:
-                evidence.append(clue(host.inputs, stanza, "connection_host", how))
+                evidence.append(self._cl(host.inputs, stanza, "connection_host", how))
             if mode != "none":
                 return f"connection_host={mode}"
         if value is None or value.value.strip() in ("", "$decideOnStartup"):
             return host.hostname
-        evidence.append(clue(host.inputs, stanza, "host", value))
+        evidence.append(self._cl(host.inputs, stanza, "host", value))
         return value.value.strip()
 
     # -- at a host -------------------------------------------------------------------------
@@ -313,31 +362,52 @@ class _Paths:
         way: tuple[str, ...],
         *,
         local_routing: bool = False,
-        origin: str | None = None,
+        origin: bool = False,
     ) -> _Walk:
-        """What becomes of the event from `host` on (it has arrived there, or is read
-        there when `origin` names the input)."""
-        if origin is None:
-            key = (host.name, self._memo_state(state))
+        """What becomes of the event from `host` on: it has arrived there, or (`origin`) is
+        read there."""
+        key = (host.name, self._memo_key(state))
+        if not origin:
             found = self._walks.get(key)
             if found is not None:
                 return found
         walk = _Walk()
         for variant in self._parse(host, state, walk):
             self._leave(host, variant, way, walk, local_routing)
-        if origin is None and not walk.loop:
-            self._walks[(host.name, self._memo_state(state))] = walk
+        if not origin and not walk.loop:
+            self._walks[key] = walk
         return walk
 
-    def _memo_state(self, state: _State) -> _State:
-        # The host field only matters downstream where a [host::] stanza may match it.
-        return state if self._host_props else replace(state, host="")
+    def _memo_key(self, state: _State) -> tuple[object, ...]:
+        """What of the event decides its walk from a host on (the host field only through
+        the [host::] patterns it matches)."""
+        return (
+            state.index,
+            state.sourcetype,
+            self._host_rep(state.host),
+            state.source,
+            state.routing,
+            state.parsed,
+            state.certainty,
+        )
+
+    def _host_rep(self, host: str) -> str:
+        """The first host field seen that matches the same [host::] patterns as `host`."""
+        found = self._host_reps.get(host)
+        if found is None:
+            signature = tuple(
+                matches(pattern, host, ignore_case=True) for pattern in self._host_patterns
+            )
+            found = self._host_reps[host] = self._host_rep_of.setdefault(signature, host)
+        return found
 
     def _parse(self, host: HostConfig, state: _State, walk: _Walk) -> list[_State]:
         """The variants of the event after this host's parsing phase (itself when this host
         does not parse it)."""
         sourcetype = state.sourcetype if state.sourcetype != "auto" else None
-        keys, found = self._props_of(host, Event(sourcetype, state.source, state.host))
+        keys, found = self._props_of(
+            host, Event(sourcetype, state.source, self._host_rep(state.host))
+        )
         for name, named_by in found.missing:
             self._finding(
                 FindingCode.MISSING_TRANSFORM,
@@ -345,7 +415,7 @@ class _Paths:
                 host.name,
                 f"transform:{name}",
                 f"props.conf names the transform [{name}] ({self._named(host, named_by)}), "
-                f"which no transforms.conf on {host.name} defines: it does nothing",
+                f"which no transforms.conf on {_H} defines: it does nothing",
                 (self._clue(host.props, named_by),),
             )
         forced = forces_local_processing(keys)
@@ -359,24 +429,26 @@ class _Paths:
                 why = (
                     "the data was parsed upstream, and parsed data is not parsed again"
                     if state.parsed
-                    else f"{host.name} is a {_role_name(host.role)}, which does not parse "
+                    else f"{_H} is a {_role_name(host.role)}, which does not parse "
                     "data (no force_local_processing)"
                 )
                 # A finding only if no data ever reaches this host unparsed for it (run()).
-                self._wrong_tier.setdefault(
-                    (host.name, first.transform),
+                self._wrong_tier_at(
+                    host.name,
+                    first.transform,
                     Finding(
                         FindingCode.TRANSFORM_ON_WRONG_TIER,
                         Severity.WARNING,
                         f"transform:{first.transform}",
-                        f"[{first.transform}] on {host.name} never applies to "
+                        f"[{first.transform}] on {_H} never applies to "
                         f"{state.sourcetype} data from {state.source}: {why}",
                         self._rewrite_clues(host, first),
                         host.name,
                     ),
                 )
             return [state]
-        self._applied.update((host.name, r.transform) for r in found.rewrites)
+        for rewrite in found.rewrites:
+            self._applied_at(host.name, rewrite.transform)
         if forced is not None:
             walk.evidence.append(self._clue(host.props, forced))
         variants = [replace(state, parsed=True)]
@@ -430,7 +502,7 @@ class _Paths:
                 uri = http.settings.get("uri")
                 walk.hops.append(Hop(host.name, "httpout", uri.value if uri else "?", None))
                 if uri is not None:
-                    walk.evidence.append(clue(host.outputs, "httpout", "uri", uri))
+                    walk.evidence.append(self._cl(host.outputs, "httpout", "uri", uri))
                 return
             if not host.own_tree:
                 return
@@ -444,8 +516,8 @@ class _Paths:
                 FindingCode.NOT_FORWARDED,
                 Severity.WARNING,
                 host.name,
-                f"host:{host.name}",
-                f"{host.name} ({_role_name(host.role)}) has no output for its data ({why}) "
+                f"host:{_H}",
+                f"{_H} ({_role_name(host.role)}) has no output for its data ({why}) "
                 "and does not index it: it goes nowhere",
                 (state.routing_set_by,) if state.routing_set_by else (),
             )
@@ -464,7 +536,7 @@ class _Paths:
         if tcpout is not None and state.routing is None:
             chosen = tcpout.settings.get("defaultGroup")
             if chosen is not None:
-                chose = clue(host.outputs, "tcpout", "defaultGroup", chosen)
+                chose = self._cl(host.outputs, "tcpout", "defaultGroup", chosen)
                 walk.evidence.append(chose)
         for group in groups:
             stanza = host.outputs.stanzas.get(f"tcpout:{group}")
@@ -475,7 +547,7 @@ class _Paths:
                     Severity.ERROR,
                     host.name,
                     f"group:{group}",
-                    f"{host.name} sends data to the output group {group!r}, which its "
+                    f"{_H} sends data to the output group {group!r}, which its "
                     "outputs.conf does not define",
                     (chose,) if chose else (),
                 )
@@ -489,10 +561,10 @@ class _Paths:
                 walk.finals.append(Final(state.index, state.sourcetype, Certainty.UNKNOWN, None))
                 if discovery is not None:
                     walk.evidence.append(
-                        clue(host.outputs, f"tcpout:{group}", "indexerDiscovery", discovery)
+                        self._cl(host.outputs, f"tcpout:{group}", "indexerDiscovery", discovery)
                     )
                 continue
-            walk.evidence.append(clue(host.outputs, f"tcpout:{group}", "server", servers))
+            walk.evidence.append(self._cl(host.outputs, f"tcpout:{group}", "server", servers))
             for server in split_list(servers.value):
                 receiver = self._receiver(host, group, server, servers)
                 walk.hops.append(Hop(host.name, group, server, receiver.name if receiver else None))
@@ -512,7 +584,7 @@ class _Paths:
                         f"loop:{chain}",
                         f"data forwarded along {chain} comes back to {receiver.name}: a "
                         "routing loop (the path stops there)",
-                        (clue(host.outputs, f"tcpout:{group}", "server", servers),),
+                        (self._cl(host.outputs, f"tcpout:{group}", "server", servers),),
                     )
                     continue
                 downstream = replace(state, routing=None)
@@ -540,7 +612,7 @@ class _Paths:
                 Severity.WARNING,
                 host.name,
                 f"outputs:[tcpout] {unsafe.key}",
-                f"{host.name}'s outputs.conf [tcpout] {unsafe.key} = {unsafe.value!r} is a "
+                f"{_H}'s outputs.conf [tcpout] {unsafe.key} = {unsafe.value!r} is a "
                 "pattern RE2 cannot run (linear-time matching only): whether data of an index "
                 "is forwarded cannot be decided",
                 (unsafe,),
@@ -553,7 +625,7 @@ class _Paths:
                 Severity.WARNING,
                 host.name,
                 f"index:{index}",
-                f"{host.name} does not forward data for index {index!r}: "
+                f"{_H} does not forward data for index {index!r}: "
                 + (
                     f"forwardedindex filter {stopped[0].key} = {stopped[0].value!r} blacklists it"
                     if blacklisted
@@ -571,7 +643,7 @@ class _Paths:
         listening on that port with a splunktcp input."""
         name, _, port_text = server.strip().rpartition(":")
         name = name.strip("[]").lower()
-        evidence = (clue(host.outputs, f"tcpout:{group}", "server", written),)
+        evidence = (self._cl(host.outputs, f"tcpout:{group}", "server", written),)
         candidates = self.by_name.get(name, []) or self.by_name.get(name.split(".", 1)[0], [])
         port = _port(port_text)
         listening = [h for h in candidates if port is not None and port in self._listens(h)]
@@ -594,7 +666,7 @@ class _Paths:
             Severity.WARNING,
             host.name,
             f"server:{server}",
-            f"{host.name} forwards to {server} (group {group!r}), which no host of the estate "
+            f"{_H} forwards to {server} (group {group!r}), which no host of the estate "
             f"receives: {why}",
             evidence,
         )
@@ -624,7 +696,7 @@ class _Paths:
             chosen = host.indexes.get("default", "defaultDatabase")
             index = chosen.value.strip() if chosen is not None else "main"
             if chosen is not None:
-                walk.evidence.append(clue(host.indexes, "default", "defaultDatabase", chosen))
+                walk.evidence.append(self._cl(host.indexes, "default", "defaultDatabase", chosen))
         certainty = state.certainty if index is not None else Certainty.UNKNOWN
         walk.finals.append(Final(index, state.sourcetype, certainty, host.name))
         if index is None or not host.indexes_known or _defined(host.indexes, index):
@@ -640,7 +712,7 @@ class _Paths:
             Severity.ERROR,
             host.name,
             f"index:{index}",
-            f"data for index {index!r} reaches {host.name}, whose indexes.conf does not "
+            f"data for index {index!r} reaches {_H}, whose indexes.conf does not "
             "define it: "
             + (
                 f"it goes to lastChanceIndex {fallback!r}"
@@ -652,7 +724,7 @@ class _Paths:
                 c
                 for c in (
                     state.index_set_by,
-                    clue(host.indexes, "default", "lastChanceIndex", last) if last else None,
+                    self._cl(host.indexes, "default", "lastChanceIndex", last) if last else None,
                 )
                 if c is not None
             ),
@@ -667,6 +739,14 @@ class _Paths:
             found = self._props[key] = (keys, rewrites(keys, host.transforms))
         return found
 
+    def _cl(self, conf: EffectiveConf, stanza: str, key: str, value: EffectiveValue) -> Clue:
+        """One Clue object per setting for the whole run: hosts of one stack share them, and
+        a path's evidence is told apart by identity."""
+        found = self._clues.get((id(value), stanza, key))
+        if found is None:
+            found = self._clues[(id(value), stanza, key)] = clue(conf, stanza, key, value)
+        return found
+
     def _clue(self, conf: EffectiveConf, value: EffectiveValue) -> Clue:
         """The evidence of a value of `conf`, found by identity (props_for hands out values,
         not where they sit)."""
@@ -677,7 +757,7 @@ class _Paths:
                 for key, found in stanza.settings.items():
                     where.setdefault(id(found), (name, key))
         named, key = where.get(id(value), ("?", "?"))
-        return clue(conf, named, key, value)
+        return self._cl(conf, named, key, value)
 
     def _named(self, host: HostConfig, value: EffectiveValue) -> str:
         clue_ = self._clue(host.props, value)
@@ -686,7 +766,7 @@ class _Paths:
     def _rewrite_clues(self, host: HostConfig, rewrite: Rewrite) -> tuple[Clue, ...]:
         return (
             self._clue(host.props, rewrite.named_by),
-            *(clue(host.transforms, rewrite.transform, k, v) for k, v in rewrite.keys),
+            *(self._cl(host.transforms, rewrite.transform, k, v) for k, v in rewrite.keys),
         )
 
     def _finding(
@@ -698,12 +778,58 @@ class _Paths:
         message: str,
         evidence: Iterable[Clue],
     ) -> None:
-        key = (code.value, host, subject)
-        if key not in self._findings:
-            self._findings[key] = Finding(code, severity, subject, message, tuple(evidence), host)
+        found = Finding(code, severity, subject, message, tuple(evidence), host)
+        self._say(
+            host,
+            lambda other: self._findings.setdefault(
+                (code.value, other, subject), replace(found, host=other)
+            ),
+        )
+
+    def _wrong_tier_at(self, host: str, transform: str, finding: Finding) -> None:
+        self._say(
+            host,
+            lambda other: self._wrong_tier.setdefault(
+                (other, transform), replace(finding, host=other)
+            ),
+        )
+
+    def _applied_at(self, host: str, transform: str) -> None:
+        self._say(host, lambda other: self._applied.add((other, transform)))
+
+    def _say(self, host: str | None, effect: Callable[[Any], object]) -> None:
+        """Do `effect` for this host; while a shared origin walk is computed for it, keep it
+        to do again for each host that shares the walk."""
+        effect(host)
+        if self._saying is not None and host == self._saying[0]:
+            self._saying[1].append(effect)
 
 
 # -- small rules -------------------------------------------------------------------------------
+
+
+_Outcome = tuple[tuple["Hop", ...], tuple["Final", ...], bool, tuple[Clue, ...]]
+
+
+def _outcome(walk: _Walk) -> _Outcome:
+    """A walk as a path shows it: hops, finals (in order), may drop, evidence."""
+    finals = sorted(
+        _unique(walk.finals),
+        key=lambda f: (f.at or "", f.index or "", f.sourcetype or "", f.certainty),
+    )
+    return tuple(_unique(walk.hops)), tuple(finals), walk.may_drop, tuple(_unique(walk.evidence))
+
+
+def _said_of(finding: Finding) -> Finding:
+    """The finding with its host written in."""
+    if _H not in finding.subject and _H not in finding.message:
+        return finding
+    host = finding.host or ""
+    return replace(
+        finding,
+        subject=finding.subject.replace(_H, host),
+        message=finding.message.replace(_H, host),
+    )
 
 
 def _enabled_inputs(inputs: EffectiveConf) -> Iterator[str]:
@@ -770,7 +896,7 @@ def _flag(conf: EffectiveConf, stanza: str, key: str, walk: _Walk) -> bool:
     value = conf.get(stanza, key)
     on = value is not None and parse_bool(value.value) is True
     if on and value is not None:
-        walk.evidence.append(clue(conf, stanza, key, value))
+        walk.evidence.append(clue(conf, stanza, key, value))  # rare: a heavy forwarder's
     return on
 
 

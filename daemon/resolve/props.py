@@ -78,7 +78,9 @@ def props_pattern(pattern: str, *, ignore_case: bool = False) -> object | None:
         return None
 
 
-def _matches(pattern: str, value: str | None, *, ignore_case: bool = False) -> bool:
+def matches(pattern: str, value: str | None, *, ignore_case: bool = False) -> bool:
+    """Does a `[source::]`/`[host::]` pattern match the whole value (False for None, or a
+    pattern RE2 refuses)."""
     if value is None:
         return False
     compiled = props_pattern(pattern, ignore_case=ignore_case)
@@ -108,7 +110,7 @@ def props_for(props: EffectiveConf, event: Event) -> dict[str, EffectiveValue]:
         for prefix, rank in _PATTERN_KINDS:
             if name.startswith(prefix):
                 pattern = name[len(prefix) :]
-                if _matches(
+                if matches(
                     pattern, event.source if rank == 0 else event.host, ignore_case=rank == 1
                 ):
                     kind = rank

@@ -566,3 +566,26 @@ def test_a_cluster_peer_indexes_without_an_undefined_index_finding() -> None:
     result = data_paths([uf, peer])
     assert finals(by_input(result, "uf1")["monitor:///a"]) == {("web", "idx1", "certain")}
     assert result.findings == ()
+
+
+def test_hosts_of_one_configuration_each_get_their_own_findings() -> None:
+    # The walk from a forwarder is shared by the hosts with its configuration; what it finds
+    # is said of each of them, in their own names.
+    outputs = OUTPUTS_TO_IDX.replace("idx1:9997", "idx1:9997, siem.example.com:9997")
+    inputs = "[monitor:///a]\n[monitor:///f]\nindex = _foo\n"
+    one = host("uf1", "uf", inputs=inputs, outputs=outputs)
+    two = replace(one, name="uf2", names=frozenset({"uf2"}), hostname="uf2")
+    result = data_paths([one, two, indexer("idx1")])
+    assert codes(result) == [
+        ("DANGLING_OUTPUT", "uf1", "server:siem.example.com:9997"),
+        ("DANGLING_OUTPUT", "uf2", "server:siem.example.com:9997"),
+        ("INDEX_FILTERED", "uf1", "index:_foo"),
+        ("INDEX_FILTERED", "uf2", "index:_foo"),
+    ]
+    for finding in result.findings:
+        assert finding.message.startswith(f"{finding.host} "), finding.message
+    assert by_input(result, "uf2")["monitor:///a"].host_field == "uf2"
+    assert finals(by_input(result, "uf2")["monitor:///a"]) == {
+        ("main", "idx1", "certain"),
+        ("default", None, "unknown"),
+    }
