@@ -38,12 +38,12 @@ from daemon.conf.normalize import parse_bool, split_list
 from daemon.resolve.layers import EffectiveConf, EffectiveValue, LayerKind, input_type
 from daemon.resolve.props import (
     Event,
+    PropsIndex,
     Rewrite,
     RewriteKind,
     Transforms,
     forces_local_processing,
     matches,
-    props_for,
     rewrites,
 )
 from daemon.resolve.types import Clue, Finding
@@ -189,7 +189,7 @@ class _Paths:
         # Hosts of one layer stack share their EffectiveConf objects: keyed by id, these
         # caches serve every host of a stack (the confs live as long as this object).
         self._props: dict[tuple[int, int, Event], tuple[Keys, Transforms]] = {}
-        self._where: dict[int, dict[int, tuple[str, str]]] = {}
+        self._indexes: dict[int, PropsIndex] = {}
         self._filtered: dict[tuple[int, str], _Filter] = {}
         # (host, transform): where it was seen on data it never parses / applied to data
         self._wrong_tier: dict[tuple[str, str], Finding] = {}
@@ -735,8 +735,14 @@ class _Paths:
         key = (id(host.props), id(host.transforms), event)
         found = self._props.get(key)
         if found is None:
-            keys = props_for(host.props, event)
+            keys = self._index(host.props).select(event)
             found = self._props[key] = (keys, rewrites(keys, host.transforms))
+        return found
+
+    def _index(self, props: EffectiveConf) -> PropsIndex:
+        found = self._indexes.get(id(props))
+        if found is None:
+            found = self._indexes[id(props)] = PropsIndex(props)
         return found
 
     def _cl(self, conf: EffectiveConf, stanza: str, key: str, value: EffectiveValue) -> Clue:
@@ -748,15 +754,8 @@ class _Paths:
         return found
 
     def _clue(self, conf: EffectiveConf, value: EffectiveValue) -> Clue:
-        """The evidence of a value of `conf`, found by identity (props_for hands out values,
-        not where they sit)."""
-        where = self._where.get(id(conf))
-        if where is None:
-            where = self._where[id(conf)] = {}
-            for name, stanza in conf.stanzas.items():
-                for key, found in stanza.settings.items():
-                    where.setdefault(id(found), (name, key))
-        named, key = where.get(id(value), ("?", "?"))
+        """The evidence of a value props selection handed out (it knows where it took it)."""
+        named, key = self._index(conf).where(value) or ("?", "?")
         return self._cl(conf, named, key, value)
 
     def _named(self, host: HostConfig, value: EffectiveValue) -> str:

@@ -46,9 +46,8 @@ class Event:
     host: str | None
 
 
-@functools.lru_cache(maxsize=4096)
-def props_pattern(pattern: str, *, ignore_case: bool = False) -> object | None:
-    """The RE2 of a `[source::]`/`[host::]` pattern, None when RE2 refuses it."""
+def _regex(pattern: str) -> str:
+    """The regular expression of a `[source::]`/`[host::]` pattern (whole value)."""
     parts: list[str] = []
     i = 0
     while i < len(pattern):
@@ -67,12 +66,22 @@ def props_pattern(pattern: str, *, ignore_case: bool = False) -> object | None:
         else:
             parts.append(re.escape(pattern[i]))
             i += 1
+    return "(?:" + "".join(parts) + ")"
+
+
+def _options(ignore_case: bool) -> re2.Options:
     options = re2.Options()
     options.max_mem = _RE2_MAX_MEM
     options.case_sensitive = not ignore_case
     options.log_errors = False
+    return options
+
+
+@functools.lru_cache(maxsize=4096)
+def props_pattern(pattern: str, *, ignore_case: bool = False) -> object | None:
+    """The RE2 of a `[source::]`/`[host::]` pattern, None when RE2 refuses it."""
     try:
-        compiled: object = re2.compile("(?:" + "".join(parts) + ")", options)
+        compiled: object = re2.compile(_regex(pattern), _options(ignore_case))
         return compiled
     except re2.error:
         return None
@@ -104,30 +113,99 @@ def _priority(settings: Mapping[str, EffectiveValue], literal: bool) -> int:
 
 def props_for(props: EffectiveConf, event: Event) -> dict[str, EffectiveValue]:
     """The props keys that apply to the event, each from the stanza that wins it."""
-    matching: list[tuple[int, int, str]] = []
-    for name, stanza in props.stanzas.items():
-        kind: int | None = None
+    return PropsIndex(props).select(event)
+
+
+class PropsIndex:
+    """One props.conf made ready for many events: its `[source::]` and `[host::]` patterns in
+    one RE2 set each (one pass over a value, not one match per stanza), sourcetype stanzas by
+    name, and what each event selects remembered."""
+
+    def __init__(self, props: EffectiveConf) -> None:
+        self.props = props
+        self._kinds: list[tuple[list[tuple[str, int]], object | None]] = []
         for prefix, rank in _PATTERN_KINDS:
-            if name.startswith(prefix):
-                pattern = name[len(prefix) :]
-                if matches(
-                    pattern, event.source if rank == 0 else event.host, ignore_case=rank == 1
-                ):
-                    kind = rank
-                    priority = _priority(stanza.settings, not _is_pattern(pattern))
-                break
-        else:
-            if name == "default":
-                kind, priority = _DEFAULT_KIND, 0
-            elif event.sourcetype is not None and name == event.sourcetype:
-                kind, priority = _SOURCETYPE_KIND, 0
-        if kind is not None:
-            matching.append((kind, -priority, name))
-    combined: dict[str, EffectiveValue] = {}
-    for _kind, _rank, name in sorted(matching):
-        for key, value in props.stanzas[name].settings.items():
-            combined.setdefault(key, value)
-    return combined
+            named = [
+                (name, _priority(stanza.settings, not _is_pattern(name[len(prefix) :])))
+                for name, stanza in props.stanzas.items()
+                if name.startswith(prefix)
+            ]
+            self._kinds.append(_pattern_set([n[len(prefix) :] for n, _ in named], rank, named))
+        self._selected: dict[Event, dict[str, EffectiveValue]] = {}
+        self._where: dict[int, tuple[str, str]] = {}  # id(value) -> (stanza, key) it came from
+
+    def select(self, event: Event) -> dict[str, EffectiveValue]:
+        found = self._selected.get(event)
+        if found is None:
+            found = self._selected[event] = self._select(event)
+        return found
+
+    def _select(self, event: Event) -> dict[str, EffectiveValue]:
+        stanzas = self.props.stanzas
+        matching: list[tuple[int, int, str]] = []
+        for rank, text in ((0, event.source), (1, event.host)):
+            named, compiled = self._kinds[rank]
+            if text is None or compiled is None:
+                continue
+            for index in compiled.Match(text) or ():  # type: ignore[attr-defined]
+                name, priority = named[index]
+                matching.append((rank, -priority, name))
+        if event.sourcetype is not None and event.sourcetype in stanzas:
+            name = event.sourcetype
+            if not name.startswith(("source::", "host::")) and name != "default":
+                matching.append((_SOURCETYPE_KIND, 0, name))
+        if "default" in stanzas:
+            matching.append((_DEFAULT_KIND, 0, "default"))
+        combined: dict[str, EffectiveValue] = {}
+        for _kind, _rank, name in sorted(matching):
+            for key, value in stanzas[name].settings.items():
+                if key not in combined:
+                    combined[key] = value
+                    self._where.setdefault(id(value), (name, key))
+        return combined
+
+    def where(self, value: EffectiveValue) -> tuple[str, str] | None:
+        """The (stanza, key) a value select() handed out was taken from."""
+        return self._where.get(id(value))
+
+
+def _pattern_set(
+    patterns: list[str], rank: int, named: list[tuple[str, int]]
+) -> tuple[list[tuple[str, int]], object | None]:
+    """(the stanzas whose pattern RE2 takes, in Set order; their Set), None when none. A
+    pattern RE2 refuses matches nothing, as one matched alone would."""
+    ignore_case = rank == 1
+    kept: list[tuple[str, int]] = []
+    alone: list[object] = []
+    together = re2.Set.FullMatchSet(_options(ignore_case))
+    for pattern, entry in zip(patterns, named, strict=True):
+        compiled = props_pattern(pattern, ignore_case=ignore_case)
+        if compiled is None:
+            continue
+        together.Add(_regex(pattern))
+        kept.append(entry)
+        alone.append(compiled)
+    if not kept:
+        return kept, None
+    try:
+        together.Compile()
+    except re2.error:  # over the memory budget together: one at a time
+        return kept, _OneByOne(alone)
+    return kept, together
+
+
+class _OneByOne:
+    """re2.Set's Match from patterns matched one at a time."""
+
+    def __init__(self, compiled: list[object]) -> None:
+        self.compiled = compiled
+
+    def Match(self, value: str) -> list[int]:
+        return [
+            i
+            for i, c in enumerate(self.compiled)
+            if c.fullmatch(value) is not None  # type: ignore[attr-defined]
+        ]
 
 
 def transform_names(keys: Mapping[str, EffectiveValue]) -> list[tuple[str, EffectiveValue]]:

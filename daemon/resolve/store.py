@@ -209,6 +209,14 @@ def _write_paths(
     is known from the order its rows were written in: ids grow in insertion order, and no
     one else writes under this resolution (the claim)."""
     paths = resolution.paths
+    hop_text: dict[Hop, str] = {}
+
+    def hops(hop: Hop) -> str:
+        found = hop_text.get(hop)
+        if found is None:
+            found = hop_text[hop] = encode(_hop(hop))
+        return found
+
     _bulk(
         db,
         "host_data_paths",
@@ -222,12 +230,12 @@ def _write_paths(
                 p.sourcetype,
                 p.host_field,
                 p.source,
-                encode(p.groups),
-                encode(p.servers),
-                encode([_hop(h) for h in p.receivers]),
-                encode(p.final),
+                encode.items(p.groups),
+                encode.items(p.servers),
+                encode.array(hops(h) for h in p.receivers),
+                encode.items(p.final),
                 p.may_drop,
-                encode(p.evidence),
+                encode.items(p.evidence),
             )
             for p in paths
         ),
@@ -448,6 +456,17 @@ class JsonText:
                 "{" + ", ".join([f"{_string(str(k))}: {self(v)}" for k, v in value.items()]) + "}"
             )
         return json.dumps(value)
+
+    def items(self, values: Iterable[Any]) -> str:
+        """A JSON array of values, each encoded (and remembered) as __call__ does, the array
+        itself not remembered: for a container no other row shares, as a data path's
+        evidence, which would otherwise keep every path's text alive until the end."""
+        return "[" + ", ".join([self(value) for value in values]) + "]"
+
+    @staticmethod
+    def array(texts: Iterable[str]) -> str:
+        """A JSON array of values already encoded."""
+        return "[" + ", ".join(texts) + "]"
 
     def settings(self, settings: Mapping[str, EffectiveValue]) -> str:
         """An effective stanza's settings as `{KEY: {value, file, line, layer, app, run}}`
