@@ -592,14 +592,53 @@ class HostEffectiveInput(Base):
     )
 
 
+def _name_lookups(table: str, *columns: str) -> tuple[Index, ...]:
+    """Revision 006's indexes for name lookups: hash on PostgreSQL (a B-tree entry cannot
+    hold a name over ~2.7 kB), (resolution_id, column) B-trees on SQLite."""
+    return (
+        Index(f"ix_{table}_resolution_id", "resolution_id").ddl_if(dialect="postgresql"),
+        *(
+            Index(f"ix_{table}_{c}", c, postgresql_using="hash").ddl_if(dialect="postgresql")
+            for c in columns
+        ),
+        *(
+            Index(f"ix_{table}_resolution_id_{c}", "resolution_id", c).ddl_if(dialect="sqlite")
+            for c in columns
+        ),
+    )
+
+
+class DataPathWalk(Base):
+    """Where data goes from its reading host on, shared by the paths of hosts with one
+    configuration (RESOLVER.md §5; see revision 006)."""
+
+    __tablename__ = "data_path_walks"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    resolution_id: Mapped[int] = _resolution_fk()
+    hops: Mapped[list[Any]] = mapped_column(JSON, nullable=False)
+    final: Mapped[list[Any]] = mapped_column(JSON, nullable=False)
+    may_drop: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    evidence: Mapped[list[Any]] = mapped_column(JSON, nullable=False)
+
+    __table_args__ = (Index("ix_data_path_walks_resolution_id", "resolution_id"),)
+
+
+def _walk_fk() -> Mapped[int]:
+    return mapped_column(
+        BigId, ForeignKey("data_path_walks.id", ondelete="CASCADE"), nullable=False
+    )
+
+
 class HostDataPath(Base):
-    """Where one input of a host sends its data (RESOLVER.md §5; see revision 006)."""
+    """Where one input of a host sends its data: its own part, and its walk."""
 
     __tablename__ = "host_data_paths"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     resolution_id: Mapped[int] = _resolution_fk()
     host_id: Mapped[int] = _host_fk()
+    walk_id: Mapped[int] = _walk_fk()
     input: Mapped[str] = mapped_column(Text, nullable=False)
     index: Mapped[str] = mapped_column(Text, nullable=False)
     sourcetype: Mapped[str] = mapped_column(Text, nullable=False)
@@ -607,47 +646,29 @@ class HostDataPath(Base):
     source: Mapped[str] = mapped_column(Text, nullable=False)
     groups: Mapped[list[str]] = mapped_column(JSON, nullable=False)
     servers: Mapped[list[str]] = mapped_column(JSON, nullable=False)
-    receivers: Mapped[list[Any]] = mapped_column(JSON, nullable=False)
-    final: Mapped[list[Any]] = mapped_column(JSON, nullable=False)
-    may_drop: Mapped[bool] = mapped_column(Boolean, nullable=False)
     evidence: Mapped[list[Any]] = mapped_column(JSON, nullable=False)
 
     __table_args__ = (
-        Index("ix_host_data_paths_resolution_id", "resolution_id"),
         Index("ix_host_data_paths_host_id", "host_id"),
+        Index("ix_host_data_paths_walk_id", "walk_id"),
+        *_name_lookups("host_data_paths", "index", "sourcetype"),
     )
 
 
 class DataPathFinal(Base):
-    """An (index, sourcetype) a data path is found by: as read, or as it ends (reverse
-    lookups)."""
+    """One distinct final (index, sourcetype) of a walk, for the reverse lookups."""
 
     __tablename__ = "data_path_finals"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     resolution_id: Mapped[int] = _resolution_fk()
-    path_id: Mapped[int] = mapped_column(
-        BigId, ForeignKey("host_data_paths.id", ondelete="CASCADE"), nullable=False
-    )
+    walk_id: Mapped[int] = _walk_fk()
     index: Mapped[str | None] = mapped_column(Text, nullable=True)
     sourcetype: Mapped[str | None] = mapped_column(Text, nullable=True)
 
-    # Hash on PostgreSQL: a B-tree entry cannot hold a name over ~2.7 kB (see revision 005).
     __table_args__ = (
-        Index("ix_data_path_finals_path_id", "path_id"),
-        Index("ix_data_path_finals_resolution_id_index", "resolution_id", "index").ddl_if(
-            dialect="sqlite"
-        ),
-        Index("ix_data_path_finals_resolution_id_sourcetype", "resolution_id", "sourcetype").ddl_if(
-            dialect="sqlite"
-        ),
-        Index("ix_data_path_finals_resolution_id", "resolution_id").ddl_if(dialect="postgresql"),
-        Index("ix_data_path_finals_index", "index", postgresql_using="hash").ddl_if(
-            dialect="postgresql"
-        ),
-        Index("ix_data_path_finals_sourcetype", "sourcetype", postgresql_using="hash").ddl_if(
-            dialect="postgresql"
-        ),
+        Index("ix_data_path_finals_walk_id", "walk_id"),
+        *_name_lookups("data_path_finals", "index", "sourcetype"),
     )
 
 

@@ -12,6 +12,7 @@ daemon.database.Database, or the `EstateReader` the one-host commands open.
 from __future__ import annotations
 
 import contextlib
+import json
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from typing import Any, Protocol
@@ -117,20 +118,28 @@ FINDINGS = _table(
     "message",
     json=("evidence",),
 )
+WALKS = _table(
+    "data_path_walks",
+    "id",
+    "resolution_id",
+    json=("hops", "final", "evidence"),
+    boolean=("may_drop",),
+)
 PATHS = _table(
     "host_data_paths",
     "id",
     "resolution_id",
     "host_id",
+    "walk_id",
     "input",
     "index",
     "sourcetype",
     "host_field",
     "source",
-    json=("groups", "servers", "receivers", "final", "evidence"),
-    boolean=("may_drop",),
+    json=("groups", "servers", "evidence"),
 )
-FINALS = _table("data_path_finals", "id", "resolution_id", "path_id", "index", "sourcetype")
+FINALS = _table("data_path_finals", "id", "resolution_id", "walk_id", "index", "sourcetype")
+# A path's own columns, as the store writes them (its walk's come from data_path_walks).
 PATH_FIELDS = (
     "input",
     "index",
@@ -139,13 +148,8 @@ PATH_FIELDS = (
     "source",
     "groups",
     "servers",
-    "receivers",
-    "final",
-    "may_drop",
     "evidence",
 )
-
-
 TABLES = {
     t.name: t
     for t in (
@@ -160,6 +164,7 @@ TABLES = {
         HOST_APPS,
         EFFECTIVE_INPUTS,
         FINDINGS,
+        WALKS,
         PATHS,
         FINALS,
     )
@@ -647,22 +652,51 @@ def stored_paths(
 ) -> list[dict[str, Any]]:
     """A resolution's data paths ({host, input, index, sourcetype, host_field, source, groups,
     servers, receivers, final, may_drop, evidence}, RESOLVER.md §7) by host name and input:
-    of one host, and with that final index and/or sourcetype, when given."""
-    paths, hosts, finals = PATHS, HOSTS, FINALS
+    of one host, and read as or ending in that index and/or sourcetype, when given."""
+    paths, hosts, walks, finals = PATHS, HOSTS, WALKS, FINALS
     query = (
-        select(hosts.c.name, *(paths.c[f] for f in PATH_FIELDS))
+        select(
+            hosts.c.name,
+            *(paths.c[f] for f in PATH_FIELDS if f != "evidence"),
+            paths.c.evidence.label("own_evidence"),
+            walks.c.hops,
+            walks.c.final,
+            walks.c.may_drop,
+            walks.c.evidence,
+        )
         .join(hosts, hosts.c.id == paths.c.host_id)
+        .join(walks, walks.c.id == paths.c.walk_id)
         .where(paths.c.resolution_id == resolution_id)
     )
     if host_id is not None:
         query = query.where(paths.c.host_id == host_id)
-    if index is not None or sourcetype is not None:
-        wanted = select(finals.c.path_id).where(finals.c.resolution_id == resolution_id)
-        if index is not None:
-            wanted = wanted.where(finals.c.index == index)
-        if sourcetype is not None:
-            wanted = wanted.where(finals.c.sourcetype == sourcetype)
-        query = query.where(paths.c.id.in_(wanted))
+    for name, wanted in (("index", index), ("sourcetype", sourcetype)):
+        if wanted is not None:
+            ending = select(finals.c.walk_id).where(
+                finals.c.resolution_id == resolution_id, finals.c[name] == wanted
+            )
+            query = query.where(or_(paths.c[name] == wanted, paths.c.walk_id.in_(ending)))
     with db.read_session() as session:
         rows = session.execute(query.order_by(hosts.c.name, paths.c.input)).mappings().all()
-    return [{"host": r["name"], **{f: r[f] for f in PATH_FIELDS}} for r in rows]
+    return [
+        {
+            "host": r["name"],
+            **{f: r[f] for f in PATH_FIELDS if f != "evidence"},
+            "receivers": r["hops"],
+            "final": r["final"],
+            "may_drop": r["may_drop"],
+            "evidence": _unique_dicts([*r["own_evidence"], *r["evidence"]]),
+        }
+        for r in rows
+    ]
+
+
+def _unique_dicts(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    seen: set[str] = set()
+    out = []
+    for item in items:
+        key = json.dumps(item, sort_keys=True)
+        if key not in seen:
+            seen.add(key)
+            out.append(item)
+    return out

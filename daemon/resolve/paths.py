@@ -110,6 +110,17 @@ class Final:
 
 
 @dataclass(frozen=True, slots=True)
+class Walk:
+    """Where data goes from the reading host on: the part of a path that the hosts sharing
+    one configuration share (one object, stored once)."""
+
+    hops: tuple[Hop, ...]
+    final: tuple[Final, ...]
+    may_drop: bool
+    evidence: tuple[Clue, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class DataPath:
     host: str
     input: str
@@ -119,10 +130,25 @@ class DataPath:
     source: str
     groups: tuple[str, ...]
     servers: tuple[str, ...]
-    receivers: tuple[Hop, ...]
-    final: tuple[Final, ...]
-    may_drop: bool
-    evidence: tuple[Clue, ...]
+    own_evidence: tuple[Clue, ...]  # the input's settings on the reading host
+    walk: Walk
+
+    @property
+    def receivers(self) -> tuple[Hop, ...]:
+        return self.walk.hops
+
+    @property
+    def final(self) -> tuple[Final, ...]:
+        return self.walk.final
+
+    @property
+    def may_drop(self) -> bool:
+        return self.walk.may_drop
+
+    @property
+    def evidence(self) -> tuple[Clue, ...]:
+        """Every setting the path rests on: the input's, then the walk's."""
+        return tuple({id(c): c for c in (*self.own_evidence, *self.walk.evidence)}.values())
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,7 +220,7 @@ class _Paths:
         # (host, transform): where it was seen on data it never parses / applied to data
         self._wrong_tier: dict[tuple[str, str], Finding] = {}
         self._applied: set[tuple[str, str]] = set()
-        self._origins: dict[tuple[object, ...], tuple[_Outcome, list[Callable[[str], object]]]] = {}
+        self._origins: dict[tuple[object, ...], tuple[Walk, list[Callable[[str], object]]]] = {}
         self._saying: tuple[str, list[Callable[[str], object]]] | None = None
         self._groups: dict[tuple[int, tuple[str, ...] | None], tuple[list[str], list[str]]] = {}
         # The host field matters only through the [host::] stanzas it matches: hosts whose
@@ -258,7 +284,7 @@ class _Paths:
             routing_set_by=routing_set_by,
         )
         local = take("_INDEX_AND_FORWARD_ROUTING") is not None
-        hops, finals, may_drop, found = self._from_origin(host, state, local)
+        walk = self._from_origin(host, state, local)
         groups, servers = self._groups_of(host, state)
         return DataPath(
             host=host.name,
@@ -269,13 +295,11 @@ class _Paths:
             source=source,
             groups=tuple(groups),
             servers=tuple(servers),
-            receivers=hops,
-            final=finals,
-            may_drop=may_drop,
-            evidence=tuple({id(c): c for c in (*evidence, *found)}.values()),
+            own_evidence=tuple({id(c): c for c in evidence}.values()),
+            walk=walk,
         )
 
-    def _from_origin(self, host: HostConfig, state: _State, local: bool) -> _Outcome:
+    def _from_origin(self, host: HostConfig, state: _State, local: bool) -> Walk:
         """The walk from the reading host on, as a path shows it. Hosts that are no parsing
         tier and share their configuration (a stack of DS apps: most of an estate) share it:
         what it said of the first host (its findings) is said again of each of the others."""
@@ -807,16 +831,15 @@ class _Paths:
 # -- small rules -------------------------------------------------------------------------------
 
 
-_Outcome = tuple[tuple["Hop", ...], tuple["Final", ...], bool, tuple[Clue, ...]]
-
-
-def _outcome(walk: _Walk) -> _Outcome:
+def _outcome(walk: _Walk) -> Walk:
     """A walk as a path shows it: hops, finals (in order), may drop, evidence."""
     finals = sorted(
         _unique(walk.finals),
         key=lambda f: (f.at or "", f.index or "", f.sourcetype or "", f.certainty),
     )
-    return tuple(_unique(walk.hops)), tuple(finals), walk.may_drop, tuple(_unique(walk.evidence))
+    return Walk(
+        tuple(_unique(walk.hops)), tuple(finals), walk.may_drop, tuple(_unique(walk.evidence))
+    )
 
 
 def _said_of(finding: Finding) -> Finding:

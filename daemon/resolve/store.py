@@ -204,11 +204,12 @@ def _write_paths(
     host_ids: Mapping[str, int],
     encode: JsonText,
 ) -> None:
-    """The data paths, then the distinct (index, sourcetype) pairs each is found by: as its
-    input reads the data, and as it ends at each indexer. A path's id
-    is known from the order its rows were written in: ids grow in insertion order, and no
-    one else writes under this resolution (the claim)."""
+    """Each distinct walk once (hosts that share a configuration share their walks) with
+    its final (index, sourcetype) pairs, then each path with its walk's id. A walk's id is
+    known from the order its rows were written in: ids grow in insertion order, and no one
+    else writes under this resolution (the claim)."""
     paths = resolution.paths
+    walks = list({id(p.walk): p.walk for p in paths}.values())
     hop_text: dict[Hop, str] = {}
 
     def hops(hop: Hop) -> str:
@@ -219,28 +220,20 @@ def _write_paths(
 
     _bulk(
         db,
-        "host_data_paths",
-        ("resolution_id", "host_id", *PATH_FIELDS),
+        "data_path_walks",
+        ("resolution_id", "hops", "final", "may_drop", "evidence"),
         (
             (
                 rid,
-                host_ids[p.host],
-                p.input,
-                p.index,
-                p.sourcetype,
-                p.host_field,
-                p.source,
-                encode.items(p.groups),
-                encode.items(p.servers),
-                encode.array(hops(h) for h in p.receivers),
-                encode.items(p.final),
-                p.may_drop,
-                encode.items(p.evidence),
+                encode.array(hops(h) for h in w.hops),
+                encode.items(w.final),
+                w.may_drop,
+                encode.items(w.evidence),
             )
-            for p in paths
+            for w in walks
         ),
     )
-    table = TABLES["host_data_paths"]
+    table = TABLES["data_path_walks"]
     with db.read_session() as session:
         ids = (
             session.execute(
@@ -249,18 +242,38 @@ def _write_paths(
             .scalars()
             .all()
         )
-    if len(ids) != len(paths):
-        raise RuntimeError(f"wrote {len(paths)} data paths, read back {len(ids)}")
+    if len(ids) != len(walks):
+        raise RuntimeError(f"wrote {len(walks)} data path walks, read back {len(ids)}")
+    walk_ids = {id(w): walk_id for w, walk_id in zip(walks, ids, strict=True)}
     _bulk(
         db,
         "data_path_finals",
-        ("resolution_id", "path_id", "index", "sourcetype"),
+        ("resolution_id", "walk_id", "index", "sourcetype"),
         (
-            (rid, path_id, index, sourcetype)
-            for path_id, path in zip(ids, paths, strict=True)
-            for index, sourcetype in dict.fromkeys(
-                [(path.index, path.sourcetype), *((f.index, f.sourcetype) for f in path.final)]
+            (rid, walk_ids[id(w)], index, sourcetype)
+            for w in walks
+            for index, sourcetype in dict.fromkeys((f.index, f.sourcetype) for f in w.final)
+        ),
+    )
+    _bulk(
+        db,
+        "host_data_paths",
+        ("resolution_id", "host_id", "walk_id", *PATH_FIELDS),
+        (
+            (
+                rid,
+                host_ids[p.host],
+                walk_ids[id(p.walk)],
+                p.input,
+                p.index,
+                p.sourcetype,
+                p.host_field,
+                p.source,
+                encode.items(p.groups),
+                encode.items(p.servers),
+                encode.items(p.own_evidence),
             )
+            for p in paths
         ),
     )
 

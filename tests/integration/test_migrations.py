@@ -800,17 +800,21 @@ def test_upgrade_005_lets_postgresql_store_a_name_no_btree_entry_can_hold(
 # -- 006: data paths ---------------------------------------------------------------------------
 
 
-def test_upgrade_006_stores_data_paths_and_their_finals_cascading_from_the_resolution(
+def test_upgrade_006_stores_data_paths_their_walks_and_finals_cascading_from_the_resolution(
     empty_db_url: str,
 ) -> None:
     db = Database(empty_db_url)
     migrate.upgrade(db.engine, "006")
-    finals = _methods(db, "data_path_finals")
-    if db.is_postgresql:
-        assert finals["ix_data_path_finals_index"] == (["index"], "hash")
-        assert finals["ix_data_path_finals_sourcetype"] == (["sourcetype"], "hash")
-    else:
-        assert finals["ix_data_path_finals_resolution_id_index"][0] == ["resolution_id", "index"]
+    for table in ("host_data_paths", "data_path_finals"):
+        found = _methods(db, table)
+        for column in ("index", "sourcetype"):
+            if db.is_postgresql:
+                assert found[f"ix_{table}_{column}"] == ([column], "hash"), table
+            else:
+                assert found[f"ix_{table}_resolution_id_{column}"] == (
+                    ["resolution_id", column],
+                    "btree",
+                ), table
     assert all(c.ok for c in migrate.check(db.engine))
     with db.engine.begin() as conn:
         rid = conn.execute(
@@ -827,29 +831,36 @@ def test_upgrade_006_stores_data_paths_and_their_finals_cascading_from_the_resol
             ),
             {"r": rid},
         ).scalar_one()
-        path = conn.execute(
+        walk = conn.execute(
             text(
-                'INSERT INTO host_data_paths (resolution_id, host_id, input, "index",'
-                " sourcetype, host_field, source, groups, servers, receivers, final, may_drop,"
-                " evidence) VALUES (:r, :h, 'monitor:///a', 'web', 'auto', 'uf1', '/a', '[]',"
-                " '[]', '[]', '[]', false, '[]') RETURNING id"
+                "INSERT INTO data_path_walks (resolution_id, hops, final, may_drop, evidence)"
+                " VALUES (:r, '[]', '[]', false, '[]') RETURNING id"
             ),
-            {"r": rid, "h": host},
+            {"r": rid},
         ).scalar_one()
         conn.execute(
             text(
-                'INSERT INTO data_path_finals (resolution_id, path_id, "index", sourcetype)'
-                " VALUES (:r, :p, 'web', 'auto')"
+                'INSERT INTO host_data_paths (resolution_id, host_id, walk_id, input, "index",'
+                " sourcetype, host_field, source, groups, servers, evidence) VALUES (:r, :h, :w,"
+                " 'monitor:///a', 'web', 'auto', 'uf1', '/a', '[]', '[]', '[]')"
             ),
-            {"r": rid, "p": path},
+            {"r": rid, "h": host, "w": walk},
+        )
+        conn.execute(
+            text(
+                'INSERT INTO data_path_finals (resolution_id, walk_id, "index", sourcetype)'
+                " VALUES (:r, :w, 'web', 'auto')"
+            ),
+            {"r": rid, "w": walk},
         )
     with db.engine.begin() as conn:
         conn.execute(text("DELETE FROM resolutions WHERE id = :r"), {"r": rid})
+    tables = ("data_path_walks", "host_data_paths", "data_path_finals")
     with db.engine.connect() as conn:
-        for table in ("host_data_paths", "data_path_finals"):
+        for table in tables:
             assert conn.execute(text(f"SELECT count(*) FROM {table}")).scalar() == 0, table
     migrate.downgrade(db.engine, "005")
-    assert not {"host_data_paths", "data_path_finals"} & set(inspect(db.engine).get_table_names())
+    assert not set(tables) & set(inspect(db.engine).get_table_names())
     migrate.upgrade(db.engine)
     assert all(c.ok for c in migrate.check(db.engine))
     db.dispose()
