@@ -261,7 +261,9 @@ def _list_paths(args: argparse.Namespace, db: Any) -> int:
         db, resolution["id"], host_id=host_id, index=args.index, sourcetype=args.sourcetype
     )
     if args.json:
-        print(json.dumps(found, indent=2))
+        # One path a line: json's C encoder (indent= would use the pure-Python one, ~5x
+        # slower on the tens of thousands of paths an index may have).
+        print("[\n" + ",\n".join(json.dumps(p) for p in found) + "\n]" if found else "[]")
     elif not found:
         print(f"no data paths match in resolution {resolution['id']}")
     else:

@@ -12,7 +12,6 @@ daemon.database.Database, or the `EstateReader` the one-host commands open.
 from __future__ import annotations
 
 import contextlib
-import json
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from typing import Any, Protocol
@@ -655,17 +654,8 @@ def stored_paths(
     of one host, and read as or ending in that index and/or sourcetype, when given."""
     paths, hosts, walks, finals = PATHS, HOSTS, WALKS, FINALS
     query = (
-        select(
-            hosts.c.name,
-            *(paths.c[f] for f in PATH_FIELDS if f != "evidence"),
-            paths.c.evidence.label("own_evidence"),
-            walks.c.hops,
-            walks.c.final,
-            walks.c.may_drop,
-            walks.c.evidence,
-        )
+        select(hosts.c.name, paths.c.walk_id, *(paths.c[f] for f in PATH_FIELDS))
         .join(hosts, hosts.c.id == paths.c.host_id)
-        .join(walks, walks.c.id == paths.c.walk_id)
         .where(paths.c.resolution_id == resolution_id)
     )
     if host_id is not None:
@@ -678,25 +668,25 @@ def stored_paths(
             query = query.where(or_(paths.c[name] == wanted, paths.c.walk_id.in_(ending)))
     with db.read_session() as session:
         rows = session.execute(query.order_by(hosts.c.name, paths.c.input)).mappings().all()
-    return [
-        {
-            "host": r["name"],
-            **{f: r[f] for f in PATH_FIELDS if f != "evidence"},
-            "receivers": r["hops"],
-            "final": r["final"],
-            "may_drop": r["may_drop"],
-            "evidence": _unique_dicts([*r["own_evidence"], *r["evidence"]]),
-        }
-        for r in rows
-    ]
-
-
-def _unique_dicts(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    seen: set[str] = set()
+        # Each walk once, however many paths share it (its JSON is most of a path).
+        wanted_walks = sorted({r["walk_id"] for r in rows})
+        shared: dict[int, Any] = {}
+        for start in range(0, len(wanted_walks), 10_000):
+            batch = wanted_walks[start : start + 10_000]
+            for walk in session.execute(select(walks).where(walks.c.id.in_(batch))).mappings():
+                shared[walk["id"]] = walk
     out = []
-    for item in items:
-        key = json.dumps(item, sort_keys=True)
-        if key not in seen:
-            seen.add(key)
-            out.append(item)
+    for r in rows:
+        walk = shared[r["walk_id"]]
+        out.append(
+            {
+                "host": r["name"],
+                **{f: r[f] for f in PATH_FIELDS if f != "evidence"},
+                "receivers": walk["hops"],
+                "final": walk["final"],
+                "may_drop": walk["may_drop"],
+                # The input's own settings, then the walk's (no setting is in both).
+                "evidence": [*r["evidence"], *walk["evidence"]],
+            }
+        )
     return out
