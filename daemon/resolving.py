@@ -37,7 +37,7 @@ from daemon.parsing import BlobReader, archive_limits
 from daemon.resolve import store
 from daemon.resolve.defaults import shipped_system_default
 from daemon.resolve.estate import Estate, FileUnreadable
-from daemon.resolve.load import EstateRuns, Reader, latest_runs, load_estate
+from daemon.resolve.load import HOST_COLUMNS, EstateRuns, Reader, latest_runs, load_estate
 from daemon.resolve.locations import bundle_candidates
 from daemon.resolve.resolver import PATH_CONF_TYPES, ResolveOptions, explain_host, resolve
 from daemon.resolve.types import Host, to_json
@@ -119,8 +119,7 @@ def every_membership(
     runs = {UploadType.DS_ETC.value: {label: run[label]}}
     estate = load_estate(db, runs, conf_types=("serverclass", "splunk.version"))
     estate = dataclasses.replace(estate, read_file=bundle_files(config, db, estate))
-    fields = ("client_name", "hostname", "ip", "dns", "guid", "machine_type")
-    subject = Host(key=host["name"], **{f: host.get(f) for f in fields})
+    subject = Host(key=host["name"], **{f: host.get(f) for f in HOST_COLUMNS})
     options = ResolveOptions(ds_version=resolution.get("ds_version"))
     found = explain_host(estate, subject, label, options)
     return [

@@ -195,7 +195,7 @@ def cmd_host(args: argparse.Namespace, config: Config) -> int:
 def _show_host(args: argparse.Namespace, db: Any, config: Config) -> int:
     from daemon.resolve.load import host_details
 
-    resolution, host = _one_host(args, db)
+    resolution, host = _one_host(db, args.resolution, args.name)
     resolution_id = resolution["id"]
     details = host_details(db, resolution_id, host)
     if args.all:  # not_member is not stored: decided again for this one host
@@ -220,19 +220,15 @@ def cmd_findings(args: argparse.Namespace, config: Config) -> int:
 
 
 def _list_findings(args: argparse.Namespace, db: Any) -> int:
-    from daemon.resolve.load import latest_resolution, stored_findings
+    from daemon.resolve.load import stored_findings
     from daemon.resolve.vocabulary import FindingCode
 
     code = args.code.strip().upper() if args.code else None
     if code is not None and code not in {c.value for c in FindingCode}:
         known = ", ".join(sorted(c.value for c in FindingCode))
         return fail(f"no finding code {args.code!r} (known: {known})", RET_USAGE)
-    if args.host:
-        resolution, host = _one_host(argparse.Namespace(**{**vars(args), "name": args.host}), db)
-        name: str | None = host["name"]
-    else:
-        resolution, name = latest_resolution(db, args.resolution), None
-    found = stored_findings(db, resolution["id"], code=code, host=name)
+    resolution, host = _scope(args, db)
+    found = stored_findings(db, resolution["id"], code=code, host=host["name"] if host else None)
     if args.json:
         print(json.dumps(found, indent=2))
     elif not found:
@@ -249,16 +245,15 @@ def cmd_paths(args: argparse.Namespace, config: Config) -> int:
 
 
 def _list_paths(args: argparse.Namespace, db: Any) -> int:
-    from daemon.resolve.load import latest_resolution, stored_paths
+    from daemon.resolve.load import stored_paths
 
-    host_id = None
-    if args.host:
-        resolution, host = _one_host(argparse.Namespace(**{**vars(args), "name": args.host}), db)
-        host_id = host["_id"]
-    else:
-        resolution = latest_resolution(db, args.resolution)
+    resolution, host = _scope(args, db)
     found = stored_paths(
-        db, resolution["id"], host_id=host_id, index=args.index, sourcetype=args.sourcetype
+        db,
+        resolution["id"],
+        host_id=host["_id"] if host else None,
+        index=args.index,
+        sourcetype=args.sourcetype,
     )
     if args.json:
         # One path a line: json's C encoder (indent= would use the pure-Python one, ~5x
@@ -330,20 +325,31 @@ class _NoSuchHost(Exception):
     """No host of the resolution has that name, or several have it as their short name."""
 
 
-def _one_host(args: argparse.Namespace, db: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The resolution and the host args.name names in it (one query, not every host).
-    Raises NoResolution or _NoSuchHost."""
+def _one_host(
+    db: Any, resolution_id: int | None, name: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The resolution (the latest when None) and the host `name` names in it (one query, not
+    every host). Raises NoResolution or _NoSuchHost."""
     from daemon.resolve.load import AmbiguousHost, find_stored_host, latest_resolution
 
-    resolution = latest_resolution(db, args.resolution)
-    missing = f"no host named {args.name!r} in resolution {resolution['id']}"
+    resolution = latest_resolution(db, resolution_id)
+    missing = f"no host named {name!r} in resolution {resolution['id']}"
     try:
-        host = find_stored_host(db, resolution["id"], args.name)
+        host = find_stored_host(db, resolution["id"], name)
     except AmbiguousHost as exc:
         raise _NoSuchHost(f"{missing}: {exc}") from None
     if host is None:
         raise _NoSuchHost(missing)
     return resolution, host
+
+
+def _scope(args: argparse.Namespace, db: Any) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The resolution and, with --host, the host it names."""
+    if args.host:
+        return _one_host(db, args.resolution, args.host)
+    from daemon.resolve.load import latest_resolution
+
+    return latest_resolution(db, args.resolution), None
 
 
 def _render_host(data: dict[str, Any]) -> str:
@@ -432,7 +438,7 @@ def _btool(args: argparse.Namespace, db: Any) -> int:
     from daemon.resolve.layers import conf_layer, effective, host_files, is_live
     from daemon.resolve.load import load_estate
 
-    resolution, host = _one_host(args, db)
+    resolution, host = _one_host(db, args.resolution, args.name)
     runs: dict[str, dict[str, int]] = resolution["inputs"].get("runs", {})
     ds_runs = runs.get("ds_etc", {})
     label = host["_ds"] if host["_ds"] in ds_runs else next(iter(ds_runs), None)

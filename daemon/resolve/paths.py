@@ -44,6 +44,7 @@ from daemon.resolve.props import (
     Transforms,
     forces_local_processing,
     matches,
+    re2_options,
     rewrites,
 )
 from daemon.resolve.types import Clue, Finding
@@ -55,7 +56,6 @@ _RECEIVER_TYPES = frozenset({"splunktcp"})
 # A rewrite chain splits an event in two per conditional rewrite: past this many variants of
 # one event the rest of the chain is not followed and the outcome is `unknown`.
 MAX_VARIANTS = 64
-_RE2_MAX_MEM = 8 << 20
 _PORT = re.compile(r"^(?:(?:\[[^\]]*\]|[^:]*):)?([0-9]{1,5})$", re.ASCII)
 Keys = Mapping[str, EffectiveValue]
 # In a finding's subject and message, its own host: written in when the findings are done,
@@ -264,7 +264,7 @@ class _Paths:
             return value.value.strip()
 
         kind = input_type(stanza) or ""
-        target = stanza.split("://", 1)[1] if "://" in stanza else stanza.partition(":")[2]
+        target = _target(stanza)
         index = take("index") or "default"
         index_set_by = evidence[-1] if evidence else None
         source = take("source") or _default_source(kind, target, stanza)
@@ -322,7 +322,7 @@ class _Paths:
             for replay in said:
                 replay(host.name)
             return outcome
-        said, self._saying = [], (host.name, [])
+        self._saying = (host.name, [])
         try:
             walk = self._at(host, state, (host.name,), local_routing=local, origin=True)
         finally:
@@ -705,9 +705,7 @@ class _Paths:
                     continue
                 if _disabled(stanza.settings):
                     continue
-                target = name.split("://", 1)[1] if "://" in name else name.partition(":")[2]
-                match = _PORT.match(target.strip())
-                port = _port(match.group(1)) if match else None
+                port = _port(_port_text(_target(name)))
                 if port is not None:
                     ports.add(port)
             found = self._ports[id(host.inputs)] = frozenset(ports)
@@ -880,6 +878,12 @@ def _default_source(kind: str, target: str, stanza: str) -> str:
     return stanza
 
 
+def _target(stanza: str) -> str:
+    """What an inputs.conf stanza reads: `monitor:///var/log` -> /var/log, `tcp://:514` ->
+    :514, `splunktcp-ssl:9997` -> 9997."""
+    return stanza.split("://", 1)[1] if "://" in stanza else stanza.partition(":")[2]
+
+
 def _port(text: str) -> int | None:
     """A TCP port as written: ASCII digits, 1-65535; None for anything else."""
     text = text.strip()
@@ -1038,11 +1042,8 @@ def _index_filter(outputs: EffectiveConf, index: str) -> _Filter:
 
 @functools.lru_cache(maxsize=1024)
 def _compiled(pattern: str) -> object | None:
-    options = re2.Options()
-    options.max_mem = _RE2_MAX_MEM
-    options.log_errors = False
     try:
-        compiled: object = re2.compile(pattern, options)
+        compiled: object = re2.compile(pattern, re2_options(ignore_case=False))
     except re2.error:
         return None
     return compiled

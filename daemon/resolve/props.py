@@ -69,7 +69,8 @@ def _regex(pattern: str) -> str:
     return "(?:" + "".join(parts) + ")"
 
 
-def _options(ignore_case: bool) -> re2.Options:
+def re2_options(*, ignore_case: bool) -> re2.Options:
+    """RE2 options for a pattern from a bundle: bounded memory, no logging."""
     options = re2.Options()
     options.max_mem = _RE2_MAX_MEM
     options.case_sensitive = not ignore_case
@@ -81,7 +82,7 @@ def _options(ignore_case: bool) -> re2.Options:
 def props_pattern(pattern: str, *, ignore_case: bool = False) -> object | None:
     """The RE2 of a `[source::]`/`[host::]` pattern, None when RE2 refuses it."""
     try:
-        compiled: object = re2.compile(_regex(pattern), _options(ignore_case))
+        compiled: object = re2.compile(_regex(pattern), re2_options(ignore_case=ignore_case))
         return compiled
     except re2.error:
         return None
@@ -177,7 +178,7 @@ def _pattern_set(
     ignore_case = rank == 1
     kept: list[tuple[str, int]] = []
     alone: list[object] = []
-    together = re2.Set.FullMatchSet(_options(ignore_case))
+    together = re2.Set.FullMatchSet(re2_options(ignore_case=ignore_case))
     for pattern, entry in zip(patterns, named, strict=True):
         compiled = props_pattern(pattern, ignore_case=ignore_case)
         if compiled is None:

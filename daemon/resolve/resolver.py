@@ -6,7 +6,6 @@ inputs, with the findings of each step. Pure: an Estate in, a Resolution out.
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from daemon.resolve.layers import (
     stack_key,
 )
 from daemon.resolve.paths import HostConfig, data_paths
+from daemon.resolve.patterns import classify_literal
 from daemon.resolve.result import HostApp, Resolution, ResolvedHost
 from daemon.resolve.serverclass import resolve_serverclasses
 from daemon.resolve.shadows import Shadow, shadowed
@@ -46,7 +46,7 @@ from daemon.resolve.types import (
     Membership,
     Stanzas,
 )
-from daemon.resolve.vocabulary import FindingCode, MembershipResult, Severity
+from daemon.resolve.vocabulary import FindingCode, LiteralKind, MembershipResult, Severity
 
 _LIST_KEY_PREFIXES = ("whitelist.", "blacklist.")
 # The conf types a resolution merges for every host: inputs (stored) and what data paths read.
@@ -82,10 +82,9 @@ class _Resolver:
         self._layers: dict[int, ConfLayer | None] = {}
         self._serverclass: dict[int, Stanzas] = {}
         # Hosts that get the same deliveries (one shared tuple per signature, delivery.py)
-        # from the same DS and have no tree of their own share a stack key and app whys.
-        self._stack_of: dict[tuple[int, int, int], str] = {}
+        # from the same DS and the same tree share each effective conf and their app whys.
         self._conf_of: dict[tuple[str, int, int, int], EffectiveConf] = {}
-        self._confs: dict[str, EffectiveConf] = {}
+        self._confs: dict[tuple[str, str], EffectiveConf] = {}
         self._shadows: dict[int, tuple[Shadow, ...]] = {}  # id(EffectiveConf) ->
         self._app_why: dict[int, dict[str, Any]] = {}
 
@@ -327,24 +326,10 @@ class _Resolver:
         ds: Bundle | None,
         stacks: dict[str, EffectiveConf],
     ) -> str:
-        """The key of the host's inputs layer stack, its effective inputs computed once per
-        stack into `stacks`."""
-        shared = (
-            id(delivered),
-            -1 if ds is None else ds.run,
-            -1 if instance is None else instance.run,
-        )
-        key = self._stack_of.get(shared)
-        if key is not None:
-            return key
-        live = {d.app for d in delivered if _live(d, ds)}
-        files = host_files("inputs", ds, instance, live, self.estate.system_default)
-        layers = [layer for f in files if (layer := self._layer(f)) is not None]
-        key = self._stack_of[shared] = stack_key(layers)
-        if key not in stacks:
-            stacks[key] = effective("inputs", layers)
-            self._shadows[id(stacks[key])] = shadowed("inputs", layers)
-        return key
+        """The key of the host's inputs layer stack, its effective inputs in `stacks`."""
+        conf = self._conf("inputs", delivered, instance, ds)
+        stacks.setdefault(conf.stack, conf)
+        return conf.stack
 
     def _conf(
         self,
@@ -366,7 +351,7 @@ class _Resolver:
             live = {d.app for d in delivered if _live(d, ds)}
             files = host_files(conf_type, ds, instance, live, self.estate.system_default)
             layers = [layer for f in files if (layer := self._layer(f)) is not None]
-            key = stack_key(layers)
+            key = (conf_type, stack_key(layers))  # no layers at all: one key for every type
             found = self._confs.get(key)
             if found is None:
                 found = self._confs[key] = effective(conf_type, layers)
@@ -387,7 +372,9 @@ class _Resolver:
             v for v in (resolved.client_name, resolved.hostname, resolved.ip, resolved.dns) if v
         )
         lowered = {n.strip().lower() for n in names if n.strip()}
-        lowered.update(n.split(".", 1)[0] for n in list(lowered) if not _is_ip(n))
+        lowered.update(
+            n.split(".", 1)[0] for n in list(lowered) if classify_literal(n) is not LiteralKind.IP
+        )
         config = HostConfig(
             name=resolved.name,
             role=resolved.role,
@@ -501,11 +488,3 @@ def _resolved(
         sources=tuple(identity.sources),
         stack=stack,
     )
-
-
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
