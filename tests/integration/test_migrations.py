@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect, text
+from sqlalchemy import Connection, inspect, text
 
 from daemon import migrate
 from daemon.database import Database
@@ -744,6 +744,25 @@ def _methods(db: Database, table: str) -> dict[str, tuple[list[str], str]]:
     }
 
 
+def _resolution_with_host(conn: Connection, name: str) -> tuple[int, int]:
+    """A complete resolution with one host of that name: (resolution id, host id)."""
+    rid = conn.execute(
+        text(
+            "INSERT INTO resolutions (created_at, status, inputs)"
+            " VALUES (:now, 'complete', '{}') RETURNING id"
+        ),
+        {"now": datetime.now(UTC)},
+    ).scalar_one()
+    host = conn.execute(
+        text(
+            "INSERT INTO hosts (resolution_id, name, role, sources)"
+            " VALUES (:r, :n, 'uf', '[]') RETURNING id"
+        ),
+        {"r": rid, "n": name},
+    ).scalar_one()
+    return int(rid), int(host)
+
+
 def test_upgrade_005_lets_postgresql_store_a_name_no_btree_entry_can_hold(
     empty_db_url: str,
 ) -> None:
@@ -762,20 +781,7 @@ def test_upgrade_005_lets_postgresql_store_a_name_no_btree_entry_can_hold(
     # An incompressible 10 kB name (PostgreSQL compresses a run of one letter).
     name = "".join(f"{i:04x}" for i in range(2_500))
     with db.engine.begin() as conn:
-        rid = conn.execute(
-            text(
-                "INSERT INTO resolutions (created_at, status, inputs)"
-                " VALUES (:now, 'complete', '{}') RETURNING id"
-            ),
-            {"now": datetime.now(UTC)},
-        ).scalar_one()
-        host = conn.execute(
-            text(
-                "INSERT INTO hosts (resolution_id, name, role, sources)"
-                " VALUES (:r, :n, 'uf', '[]') RETURNING id"
-            ),
-            {"r": rid, "n": name},
-        ).scalar_one()
+        rid, host = _resolution_with_host(conn, name)
         conn.execute(
             text(
                 "INSERT INTO host_apps (resolution_id, host_id, app, serverclasses, result,"
@@ -817,20 +823,7 @@ def test_upgrade_006_stores_data_paths_their_walks_and_finals_cascading_from_the
                 ), table
     assert all(c.ok for c in migrate.check(db.engine))
     with db.engine.begin() as conn:
-        rid = conn.execute(
-            text(
-                "INSERT INTO resolutions (created_at, status, inputs)"
-                " VALUES (:now, 'complete', '{}') RETURNING id"
-            ),
-            {"now": datetime.now(UTC)},
-        ).scalar_one()
-        host = conn.execute(
-            text(
-                "INSERT INTO hosts (resolution_id, name, role, sources)"
-                " VALUES (:r, 'uf1', 'uf', '[]') RETURNING id"
-            ),
-            {"r": rid},
-        ).scalar_one()
+        rid, host = _resolution_with_host(conn, "uf1")
         walk = conn.execute(
             text(
                 "INSERT INTO data_path_walks (resolution_id, hops, final, may_drop, evidence)"
