@@ -15,7 +15,7 @@ from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
-from sqlalchemy import Dialect, Engine, Index, Table, inspect
+from sqlalchemy import Column, Dialect, Engine, Index, Table, inspect
 from sqlalchemy.engine.reflection import Inspector
 from sqlalchemy.types import TypeEngine
 
@@ -186,6 +186,19 @@ def _index_method(index: Index) -> str:
     return str(index.dialect_options["postgresql"].get("using") or "btree").lower()
 
 
+def _index_elements(index: Index) -> list[str]:
+    """What an index is on: column names, and expressions (`md5("name")`) as written."""
+    return [
+        element.name if isinstance(element, Column) else _spelled(str(element))
+        for element in index.expressions
+    ]
+
+
+def _spelled(element: str | None) -> str:
+    """An index element as compared: PostgreSQL reports `md5(index)` for `md5("index")`."""
+    return (element or "").replace('"', "").replace(" ", "").lower()
+
+
 def _check_indexes(inspector: Inspector, table: Table) -> Iterator[Check]:
     dialect = inspector.bind.dialect
     actual = {i["name"]: i for i in inspector.get_indexes(table.name)}
@@ -194,13 +207,18 @@ def _check_indexes(inspector: Inspector, table: Table) -> Iterator[Check]:
             continue
         name = f"index {index.name}"
         found = actual.get(str(index.name))
-        want = [c.name for c in index.columns]
+        want = _index_elements(index)
         if found is None:
             yield Check(name, False, "missing")
             continue
         problems = []
-        if found["column_names"] != want:
-            problems.append(f"on {found['column_names']}, expected {want}")
+        columns = found["column_names"]
+        expressions = found.get("expressions") or columns
+        have = [
+            c if c is not None else _spelled(e) for c, e in zip(columns, expressions, strict=True)
+        ]
+        if have != want:
+            problems.append(f"on {have}, expected {want}")
         if bool(found["unique"]) != bool(index.unique):
             problems.append(f"unique={bool(found['unique'])}, expected {bool(index.unique)}")
         detail = f"on {', '.join(want)}"

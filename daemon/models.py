@@ -499,6 +499,25 @@ def _host_fk() -> Mapped[int]:
     return mapped_column(BigId, ForeignKey("hosts.id", ondelete="CASCADE"), nullable=False)
 
 
+def _name_lookups(table: str, *columns: str) -> tuple[Index, ...]:
+    """The indexes a name is looked up by within a resolution: on PostgreSQL a B-tree on
+    (resolution_id, md5(column)), whatever the name's length (a B-tree entry cannot hold a
+    name over ~2.7 kB; revision 007 says why not hash indexes); on SQLite, which has no such
+    limit, on (resolution_id, column). Queries ask through daemon.resolve.load.named."""
+    return (
+        *(
+            Index(f"ix_{table}_resolution_id_{c}_md5", "resolution_id", text(f'md5("{c}")')).ddl_if(
+                dialect="postgresql"
+            )
+            for c in columns
+        ),
+        *(
+            Index(f"ix_{table}_resolution_id_{c}", "resolution_id", c).ddl_if(dialect="sqlite")
+            for c in columns
+        ),
+    )
+
+
 class ResolvedHost(Base):
     __tablename__ = "hosts"
 
@@ -517,12 +536,7 @@ class ResolvedHost(Base):
     sources: Mapped[list[Any]] = mapped_column(JSON, nullable=False)
     stack: Mapped[str | None] = mapped_column(String(64), nullable=True)  # layer stack key
 
-    # Hash on PostgreSQL: a B-tree entry cannot hold a name over ~2.7 kB (see revision 005).
-    __table_args__ = (
-        Index("ix_hosts_resolution_id_name", "resolution_id", "name").ddl_if(dialect="sqlite"),
-        Index("ix_hosts_resolution_id", "resolution_id").ddl_if(dialect="postgresql"),
-        Index("ix_hosts_name", "name", postgresql_using="hash").ddl_if(dialect="postgresql"),
-    )
+    __table_args__ = _name_lookups("hosts", "name")
 
 
 class HostMembership(Base):
@@ -540,13 +554,7 @@ class HostMembership(Base):
 
     __table_args__ = (
         Index("ix_host_memberships_host_id", "host_id"),
-        Index(
-            "ix_host_memberships_resolution_id_serverclass", "resolution_id", "serverclass"
-        ).ddl_if(dialect="sqlite"),
-        Index("ix_host_memberships_resolution_id", "resolution_id").ddl_if(dialect="postgresql"),
-        Index("ix_host_memberships_serverclass", "serverclass", postgresql_using="hash").ddl_if(
-            dialect="postgresql"
-        ),
+        *_name_lookups("host_memberships", "serverclass"),
     )
 
 
@@ -569,9 +577,7 @@ class HostApp(Base):
 
     __table_args__ = (
         Index("ix_host_apps_host_id", "host_id"),
-        Index("ix_host_apps_resolution_id_app", "resolution_id", "app").ddl_if(dialect="sqlite"),
-        Index("ix_host_apps_resolution_id", "resolution_id").ddl_if(dialect="postgresql"),
-        Index("ix_host_apps_app", "app", postgresql_using="hash").ddl_if(dialect="postgresql"),
+        *_name_lookups("host_apps", "app"),
     )
 
 
@@ -589,22 +595,6 @@ class HostEffectiveInput(Base):
 
     __table_args__ = (
         Index("ix_host_effective_inputs_resolution_id_stack", "resolution_id", "stack"),
-    )
-
-
-def _name_lookups(table: str, *columns: str) -> tuple[Index, ...]:
-    """Revision 006's indexes for name lookups: hash on PostgreSQL (a B-tree entry cannot
-    hold a name over ~2.7 kB), (resolution_id, column) B-trees on SQLite."""
-    return (
-        Index(f"ix_{table}_resolution_id", "resolution_id").ddl_if(dialect="postgresql"),
-        *(
-            Index(f"ix_{table}_{c}", c, postgresql_using="hash").ddl_if(dialect="postgresql")
-            for c in columns
-        ),
-        *(
-            Index(f"ix_{table}_resolution_id_{c}", "resolution_id", c).ddl_if(dialect="sqlite")
-            for c in columns
-        ),
     )
 
 
@@ -688,10 +678,5 @@ class ResolutionFinding(Base):
 
     __table_args__ = (
         Index("ix_resolution_findings_resolution_id_code", "resolution_id", "code"),
-        Index("ix_resolution_findings_resolution_id_host", "resolution_id", "host").ddl_if(
-            dialect="sqlite"
-        ),
-        Index("ix_resolution_findings_host", "host", postgresql_using="hash").ddl_if(
-            dialect="postgresql"
-        ),
+        *_name_lookups("resolution_findings", "host"),
     )

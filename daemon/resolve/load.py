@@ -20,6 +20,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     LargeBinary,
+    and_,
     cast,
     column,
     create_engine,
@@ -559,6 +560,14 @@ def _sql_text(connection: Connection) -> tuple[Callable[[Any], Any], Callable[[A
     return func.lower, lambda c: func.length(cast(c, LargeBinary)) != func.length(c)
 
 
+def named(connection: Connection, column: Any, name: str) -> Any:
+    """`column = name` as the name lookup indexes serve it (daemon.models._name_lookups): on
+    PostgreSQL through md5(column), whatever the name's length."""
+    if connection.dialect.name == "postgresql":
+        return and_(func.md5(column) == func.md5(name), column == name)
+    return column == name
+
+
 def host_details(db: Reader, resolution_id: int, host: dict[str, Any]) -> dict[str, Any]:
     """Classes (member and unknown) with why, apps, effective inputs and findings of a host."""
     memberships, apps, inputs = MEMBERSHIPS, HOST_APPS, EFFECTIVE_INPUTS
@@ -632,9 +641,9 @@ def stored_findings(
     ).where(findings.c.resolution_id == resolution_id)
     if code is not None:
         query = query.where(findings.c.code == code)
-    if host is not None:
-        query = query.where(findings.c.host == host)
     with db.read_session() as session:
+        if host is not None:
+            query = query.where(named(session.connection(), findings.c.host, host))
         return [
             dict(r)
             for r in session.execute(query.order_by(findings.c.code, findings.c.id)).mappings()
@@ -660,13 +669,17 @@ def stored_paths(
     )
     if host_id is not None:
         query = query.where(paths.c.host_id == host_id)
-    for name, wanted in (("index", index), ("sourcetype", sourcetype)):
-        if wanted is not None:
-            ending = select(finals.c.walk_id).where(
-                finals.c.resolution_id == resolution_id, finals.c[name] == wanted
-            )
-            query = query.where(or_(paths.c[name] == wanted, paths.c.walk_id.in_(ending)))
     with db.read_session() as session:
+        connection = session.connection()
+        for name, wanted in (("index", index), ("sourcetype", sourcetype)):
+            if wanted is not None:
+                ending = select(finals.c.walk_id).where(
+                    finals.c.resolution_id == resolution_id,
+                    named(connection, finals.c[name], wanted),
+                )
+                query = query.where(
+                    or_(named(connection, paths.c[name], wanted), paths.c.walk_id.in_(ending))
+                )
         rows = session.execute(query.order_by(hosts.c.name, paths.c.input)).mappings().all()
         # Each walk once, however many paths share it (its JSON is most of a path).
         wanted_walks = sorted({r["walk_id"] for r in rows})
