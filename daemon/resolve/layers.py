@@ -406,57 +406,95 @@ def type_stanza(conf_type: str, stanza: str) -> str | None:
     return kind if kind in INPUT_TYPE_STANZAS else None
 
 
-def effective(conf_type: str, layers: Iterable[ConfLayer]) -> EffectiveConf:
-    """The merged configuration of one conf type over one host's layers."""
+# Merged stanzas shared between stacks (effective's `shared`): a stanza whose own layers and
+# whose parents' layers are the same in two stacks merges to the same EffectiveStanza.
+StanzaMemo = dict[tuple[object, ...], EffectiveStanza]
+
+
+def effective(
+    conf_type: str, layers: Iterable[ConfLayer], shared: StanzaMemo | None = None
+) -> EffectiveConf:
+    """The merged configuration of one conf type over one host's layers.
+
+    `shared`, kept by a caller that merges many stacks of the same conf type, hands out one
+    EffectiveStanza for every stack in which that stanza and its parents come from the same
+    layers (most of a props.conf is the shipped system/default's, in every stack): the
+    stacks then hold one copy, and the merge is done once. It is keyed by the layers' ids,
+    so the caller keeps those layer objects alive as long as it keeps `shared`."""
     in_order = ordered(layers)
-    return _merge(conf_type, in_order, _stack_key(in_order))
+    return _merge(conf_type, in_order, _stack_key(in_order), shared)
 
 
-def _merge(conf_type: str, in_order: Sequence[ConfLayer], stack: str) -> EffectiveConf:
-    # Each stanza on its own: lowest layer first, so a higher layer's update() overwrites.
-    own: dict[str, dict[str, EffectiveValue]] = {}
-    header: dict[str, tuple[Origin, int]] = {}
+def _merge(
+    conf_type: str,
+    in_order: Sequence[ConfLayer],
+    stack: str,
+    shared: StanzaMemo | None = None,
+) -> EffectiveConf:
+    # The layers that have each stanza, lowest first (a higher layer's update() overwrites).
+    having: dict[str, list[tuple[ConfLayer, LayerStanza]]] = {}
     for layer in reversed(in_order):
-        origin = layer.origin
         for name, stanza in layer.stanzas.items():
-            merged = own.get(name)
-            if merged is None:
-                own[name] = dict(stanza.settings)
+            found = having.get(name)
+            if found is None:
+                having[name] = [(layer, stanza)]
             else:
-                merged.update(stanza.settings)
-            header[name] = (origin, stanza.line)
+                found.append((layer, stanza))
+    memo: StanzaMemo = {} if shared is None else shared
+    own: dict[str, dict[str, EffectiveValue]] = {}
 
-    # Then what it lacks from [<type>] and the merged [default]: never the other way round,
-    # so `[x] k` in system/default beats `[default] k` in system/local.
-    has_default = DEFAULT_STANZA in own
-    # What each chain of parents gives, merged and sorted once: a stanza's dict then starts
-    # as a copy of it (a copy of a dict is cheap) and needs sorting again only when the
-    # stanza adds keys its parents lack, as updating a key keeps its place.
+    def own_of(name: str) -> dict[str, EffectiveValue]:
+        settings = own.get(name)
+        if settings is None:
+            settings = {}
+            for _layer, stanza in having[name]:
+                settings.update(stanza.settings)
+            own[name] = settings
+        return settings
+
+    def layers_of(name: str) -> tuple[int, ...]:
+        return tuple([id(layer) for layer, _stanza in having[name]])
+
+    # Then what a stanza lacks from [<type>] and the merged [default]: never the other way
+    # round, so `[x] k` in system/default beats `[default] k` in system/local. What each
+    # chain of parents gives is merged and sorted once: a stanza's dict then starts as a
+    # copy of it (cheap) and needs sorting again only when the stanza adds keys its parents
+    # lack, as updating a key keeps its place.
+    has_default = DEFAULT_STANZA in having
     bases: dict[tuple[str, ...], dict[str, EffectiveValue]] = {}
+    parent_keys: dict[tuple[str, ...], tuple[object, ...]] = {}
     stanzas: dict[str, EffectiveStanza] = {}
-    for name in sorted(own):
-        settings = own[name]
+    for name in sorted(having):
         parents: tuple[str, ...] = ()
         if name != DEFAULT_STANZA:
             parent = type_stanza(conf_type, name)
-            if parent is not None and parent != name and parent in own:
+            if parent is not None and parent != name and parent in having:
                 parents = (parent, DEFAULT_STANZA) if has_default else (parent,)
             elif has_default:
                 parents = (DEFAULT_STANZA,)
-        if parents:
-            base = bases.get(parents)
-            if base is None:
-                chain: dict[str, EffectiveValue] = {}
-                for parent in reversed(parents):
-                    chain.update(own[parent])
-                base = bases[parents] = _sorted(chain)
-            filled = dict(base)
-            filled.update(settings)
-            settings = filled if len(filled) == len(base) else _sorted(filled)
-        else:
-            settings = _sorted(settings)
-        origin, line = header[name]
-        stanzas[name] = EffectiveStanza(name, origin, line, settings, parents)
+        from_parents = parent_keys.get(parents)
+        if from_parents is None:
+            from_parents = parent_keys[parents] = tuple((p, layers_of(p)) for p in parents)
+        key = (conf_type, name, layers_of(name), from_parents)
+        merged = memo.get(key)
+        if merged is None:
+            settings = own_of(name)
+            if parents:
+                base = bases.get(parents)
+                if base is None:
+                    chain: dict[str, EffectiveValue] = {}
+                    for parent in reversed(parents):
+                        chain.update(own_of(parent))
+                    base = bases[parents] = _sorted(chain)
+                filled = dict(base)
+                filled.update(settings)
+                settings = filled if len(filled) == len(base) else _sorted(filled)
+            else:
+                settings = _sorted(settings)
+            top_layer, top_stanza = having[name][-1]
+            merged = EffectiveStanza(name, top_layer.origin, top_stanza.line, settings, parents)
+            memo[key] = merged
+        stanzas[name] = merged
     return EffectiveConf(conf_type, stack, tuple(layer.origin for layer in in_order), stanzas)
 
 

@@ -24,6 +24,7 @@ from daemon.resolve.identity import (
 from daemon.resolve.layers import (
     ConfLayer,
     EffectiveConf,
+    StanzaMemo,
     bundle_apps,
     conf_layer,
     effective,
@@ -85,7 +86,16 @@ class _Resolver:
         # from the same DS and the same tree share each effective conf and their app whys.
         self._conf_of: dict[tuple[str, int, int, int], EffectiveConf] = {}
         self._confs: dict[tuple[str, str], EffectiveConf] = {}
-        self._shadows: dict[int, tuple[Shadow, ...]] = {}  # id(EffectiveConf) ->
+        # Stanzas merged from the same layers in several stacks, merged once (the layers live
+        # in self._layers as long as this).
+        self._stanzas: StanzaMemo = {}
+        # What each stack's layers shadow: findings with no host, one copy per stack (host
+        # findings share their text and evidence).
+        self._shadows: dict[tuple[str, str], tuple[Finding, ...]] = {}
+        self._shadows_of: dict[tuple[str, int, int, int], tuple[Finding, ...]] = {}
+        # Effective confs of the types data paths read, by content: stacks that differ only
+        # in layers that change nothing of that type share one object (and so their walks).
+        self._by_content: dict[tuple[object, ...], EffectiveConf] = {}
         self._app_why: dict[int, dict[str, Any]] = {}
 
     def run(self) -> Resolution:
@@ -340,12 +350,7 @@ class _Resolver:
     ) -> EffectiveConf:
         """A host's effective conf of that type, once per layer stack (hosts that get the same
         deliveries and have the same tree share the object)."""
-        shared = (
-            conf_type,
-            id(delivered),
-            -1 if ds is None else ds.run,
-            -1 if instance is None else instance.run,
-        )
+        shared = _signature(conf_type, delivered, instance, ds)
         found = self._conf_of.get(shared)
         if found is None:
             live = {d.app for d in delivered if _live(d, ds)}
@@ -354,9 +359,14 @@ class _Resolver:
             key = (conf_type, stack_key(layers))  # no layers at all: one key for every type
             found = self._confs.get(key)
             if found is None:
-                found = self._confs[key] = effective(conf_type, layers)
-                self._shadows[id(found)] = shadowed(conf_type, layers)
+                found = effective(conf_type, layers, self._stanzas)
+                if conf_type != "inputs":  # an inputs stack is stored under its own key
+                    content = (conf_type, *map(id, found.stanzas.values()))
+                    found = self._by_content.setdefault(content, found)
+                self._confs[key] = found
+                self._shadows[key] = tuple(_unsaid(s) for s in shadowed(conf_type, layers))
             self._conf_of[shared] = found
+            self._shadows_of[shared] = self._shadows[key]
         return found
 
     def _host_config(
@@ -388,10 +398,31 @@ class _Resolver:
             transforms=self._conf("transforms", delivered, instance, ds),
             indexes=self._conf("indexes", delivered, instance, ds),
         )
-        confs = (config.inputs, config.outputs, config.props, config.transforms, config.indexes)
-        for conf in confs:
-            self.findings.extend(s.finding(resolved.name) for s in self._shadows[id(conf)])
+        name = resolved.name
+        for conf_type in PATH_CONF_TYPES:
+            self.findings.extend(
+                Finding(f.code, f.severity, f.subject, f.message, f.evidence, name)
+                for f in self._shadows_of[_signature(conf_type, delivered, instance, ds)]
+            )
         return config
+
+
+def _signature(
+    conf_type: str, delivered: Sequence[AppDelivery], instance: Bundle | None, ds: Bundle | None
+) -> tuple[str, int, int, int]:
+    """What decides a host's layers of one conf type: its deliveries (one shared tuple per
+    signature, delivery.py), its DS and its own tree."""
+    return (
+        conf_type,
+        id(delivered),
+        -1 if ds is None else ds.run,
+        -1 if instance is None else instance.run,
+    )
+
+
+def _unsaid(shadow: Shadow) -> Finding:
+    """A SHADOWED_SETTING finding of no host yet: each host of the stack gets a copy."""
+    return shadow.finding(None)
 
 
 def instance_role(bundle: Bundle) -> str | None:

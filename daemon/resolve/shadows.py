@@ -32,7 +32,7 @@ class Shadow:
             f"({self.winner.app!r} before {loser.app!r})"
         )
 
-    def finding(self, host: str) -> Finding:
+    def finding(self, host: str | None) -> Finding:
         winner = self.winner
         others = ", ".join(f"{v.origin.label} {v.value!r}" for v in self.losers)
         return Finding(
