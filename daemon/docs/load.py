@@ -415,7 +415,8 @@ def host_details(db: Reader, site: Site, hosts: Sequence[Host]) -> dict[int, Hos
                     "groups": r.groups,
                     "servers": r.servers,
                     "walk": walk,
-                    "evidence": [*(r.evidence or ()), *evidence.get(int(r.walk_id), ())],
+                    "own_evidence": list(r.evidence or ()),
+                    "walk_evidence": evidence.get(int(r.walk_id), []),
                 }
             )
         by_name = {h.name: h.id for h in hosts}

@@ -52,6 +52,7 @@ class Names:
         self.by_kind = {kind: sorted(set(names)) for kind, names in by_kind.items()}
         self._known = {kind: set(names) for kind, names in self.by_kind.items()}
         self._slugs: dict[tuple[str, str], str] = {}
+        self._links: dict[str, dict[tuple[str, str], Markup]] = {}
 
     def has(self, kind: str, name: str | None) -> bool:
         return name is not None and name in self._known.get(kind, ())
@@ -64,12 +65,21 @@ class Names:
         return found
 
     def linker(self, root: str) -> Callable[[str, str | None], Markup]:
+        # A host page links to the same indexes, hosts and sourcetypes over and over: each
+        # link is made once per depth (Markup.format costs ~20 µs a call).
+        made = self._links.setdefault(root, {})
+
         def link(kind: str, name: str | None) -> Markup:
             if name is None:
                 return Markup("")
-            if not self.has(kind, name):
-                return escape(name)
-            return Markup('<a href="{}">{}</a>').format(root + self.path(kind, name), name)
+            found = made.get((kind, name))
+            if found is None:
+                text = escape(name)
+                if self.has(kind, name):
+                    href = escape(root + self.path(kind, name))
+                    text = Markup('<a href="') + href + Markup('">') + text + Markup("</a>")
+                found = made[(kind, name)] = text
+            return found
 
         return link
 
@@ -147,7 +157,7 @@ def build(
     _static(folder)
     _overview(write, site, idx, names)
     _listings(write, site, idx, names)
-    _hosts(write, db, site, idx)
+    _hosts(write, db, site, idx, names)
     _serverclasses(write, site, idx, names)
     _apps(write, site, idx, names)
     _indexes_and_sourcetypes(write, site, idx, names)
@@ -359,8 +369,9 @@ def _listings(write: Write, site: Site, idx: _Indexed, names: Names) -> None:
     )
 
 
-def _hosts(write: Write, db: Reader, site: Site, idx: _Indexed) -> None:
+def _hosts(write: Write, db: Reader, site: Site, idx: _Indexed, names: Names) -> None:
     configs = HostConfigs(site.bundles, site.shipped)
+    evidence = EvidenceRows(names.linker("../"))
     for batch in batches(site.hosts):
         details = host_details(db, site, batch)
         for host in batch:
@@ -377,7 +388,39 @@ def _hosts(write: Write, db: Reader, site: Site, idx: _Indexed) -> None:
                 findings=found.findings,
                 config=configs.of(host, apps),
                 why=why_text,
+                evidence_rows=evidence,
             )
+
+
+class EvidenceRows:
+    """A path's evidence as table rows: its input's own settings, then its walk's, which
+    every path sharing the walk shows alike (rendered once per walk)."""
+
+    def __init__(self, link: Callable[[str, str | None], Markup]) -> None:
+        self._link = link
+        self._walks: dict[int, Markup] = {}
+
+    def __call__(self, path: Mapping[str, Any]) -> Markup:
+        walk_id = path["walk"].id
+        shared = self._walks.get(walk_id)
+        if shared is None:
+            shared = self._walks[walk_id] = self.rows(path["walk_evidence"])
+        return self.rows(path["own_evidence"]) + shared
+
+    def rows(self, items: Iterable[Mapping[str, Any]]) -> Markup:
+        out = []
+        for e in items:
+            app = Markup(" ({})").format(self._link("app", e["app"])) if e.get("app") else ""
+            run = "shipped" if e.get("run") is None else e["run"]
+            out.append(
+                Markup(
+                    "<tr><td><code>{}.conf [{}] {} = {}</code></td>"
+                    "<td>{}:{}{}</td><td>{}</td></tr>\n"
+                ).format(
+                    e["conf"], e["stanza"], e["key"], e["value"], e["file"], e["line"], app, run
+                )
+            )
+        return Markup("").join(out)
 
 
 def why_text(membership: Mapping[str, Any]) -> str:
