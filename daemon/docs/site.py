@@ -270,10 +270,15 @@ Write = Callable[..., None]
 def _overview(write: Write, site: Site, idx: _Indexed, names: Names) -> None:
     roles = Counter(h.role for h in site.hosts)
     severities = Counter(f.severity for f in site.findings)
+    # A host is drawn under its most specific class (the one with the fewest members): the
+    # first by name is often a catch-all every forwarder is in.
+    size = Counter(m.serverclass for m in site.memberships if m.result == "member")
     group: dict[int, str] = {}
     for m in site.memberships:
         if m.result == "member":
-            group.setdefault(m.host_id, m.serverclass)
+            current = group.get(m.host_id)
+            if current is None or (size[m.serverclass], m.serverclass) < (size[current], current):
+                group[m.host_id] = m.serverclass
     flow = build_flow(
         [FlowHost(h.name, h.role, group.get(h.id)) for h in site.hosts],
         (
