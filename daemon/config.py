@@ -90,6 +90,14 @@ class ResolveConfig:
 
 
 @dataclass(frozen=True)
+class DocsConfig:
+    # The documentation site (DOCS.md): each build in <path>/<resolution id>/, <path>/latest
+    # pointing at the newest; builds beyond `keep` are removed.
+    path: Path = Path("var/docs")
+    keep: int = 20
+
+
+@dataclass(frozen=True)
 class LoggingConfig:
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["json", "console"] = "json"
@@ -109,6 +117,7 @@ class Config:
     daemon: DaemonConfig = field(default_factory=DaemonConfig)
     parse: ParseConfig = field(default_factory=ParseConfig)
     resolve: ResolveConfig = field(default_factory=ResolveConfig)
+    docs: DocsConfig = field(default_factory=DocsConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
 
@@ -124,6 +133,7 @@ _POSITIVE = {
     "max_ratio",
     "multipart_threshold_bytes",
     "multipart_chunk_bytes",
+    "keep",
 }
 _S3_MIN_PART = 5 * 1024**2
 
@@ -251,8 +261,9 @@ def _resolve(config: Config, base: Path, path: Path) -> Config:
         _inside(storage.path, inbox_root) or _inside(inbox_root, storage.path.resolve())
     ):
         raise error("storage.path", "must not overlap 'inbox.path'")
+    docs = dataclasses.replace(config.docs, path=absolute(config.docs.path))
     return dataclasses.replace(
-        config, database=DatabaseConfig(url=url), inbox=inbox, storage=storage
+        config, database=DatabaseConfig(url=url), inbox=inbox, storage=storage, docs=docs
     )
 
 

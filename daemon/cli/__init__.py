@@ -1,7 +1,8 @@
 """The `autodoc` command line. Every failure ends in one line on stderr and a named exit code.
 
 Each command group is a module here with a `register(add)` function: `ingest` (run, scan,
-ingest), `db`, `runs` (runs, parse, stanzas), `status`, `conf` (conf parse, offline).
+ingest), `db`, `runs` (runs, parse, stanzas), `status`, `estate` (resolve, hosts, host,
+paths, findings, btool), `docs` (docs build), `conf` (conf parse, offline).
 SQLAlchemy, structlog and the models are imported by the commands that use them, not here:
 `autodoc conf parse` needs none of them, and they cost ~0.7 s of start-up.
 """
@@ -30,7 +31,7 @@ from daemon.errors import (
 )
 
 # The command groups (modules of this package), in the order `autodoc --help` lists them.
-GROUPS: tuple[str, ...] = ("ingest", "db", "runs", "status", "estate", "conf")
+GROUPS: tuple[str, ...] = ("ingest", "db", "runs", "status", "estate", "docs", "conf")
 # Groups that need no config, database or logs. When one is the command, only it is built,
 # so `autodoc conf parse` imports nothing the other groups need.
 OFFLINE_GROUPS: tuple[str, ...] = ("conf",)

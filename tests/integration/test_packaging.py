@@ -43,6 +43,10 @@ def test_wheel_contains_the_migrations_as_package_data(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "daemon/migrations/env.py" in names
     assert "daemon/migrations/versions/001_initial_schema.py" in names
+    # The documentation site's templates and assets (daemon/docs).
+    for name in ("templates/base.html.j2", "templates/host.html.j2", "static/site.js"):
+        assert f"daemon/docs/{name}" in names
+    assert "daemon/docs/static/site.css" in names
     assert not any(name.startswith("tests/") for name in names)
 
 

@@ -19,6 +19,7 @@ def test_example_config_loads_with_paths_under_its_own_folder() -> None:
     assert config.database.url == f"sqlite:///{root / 'var/autodoc.db'}"
     assert config.storage.backend == "local"
     assert config.storage.s3.checksum_mode == "when_required"
+    assert (config.docs.path, config.docs.keep) == (root / "var/docs", 20)
 
 
 def test_relative_paths_resolve_against_the_config_folder_not_the_cwd(
@@ -55,6 +56,7 @@ def test_config_path_prefers_flag_then_env_then_default(monkeypatch: pytest.Monk
         ("[daemon]\nworkers = 1.5\n", "'daemon.workers' must be a whole number"),
         ("[daemon]\nthreads = 3\n", "unknown key 'daemon.threads'"),
         ("[colour]\nx = 1\n", "unknown key 'colour'"),
+        ("[docs]\nkeep = 0\n", "'docs.keep' must be greater than zero"),
         ("[inbox]\npath = 3\n", "'inbox.path' must be a string"),
         ('[logging]\nformat = "xml"\n', "'logging.format' must be one of"),
         ("[storage.s3]\nmultipart_chunk_bytes = 1024\n", "S3's minimum part size"),
