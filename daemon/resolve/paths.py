@@ -27,7 +27,7 @@ from __future__ import annotations
 import enum
 import functools
 import re
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
@@ -52,6 +52,8 @@ from daemon.resolve.vocabulary import FindingCode, Severity
 
 PARSING_ROLES = frozenset({"hf", "indexer"})
 # Receivers of forwarded data, not sources of it.
+# Props indexes that keep their compiled pattern sets (the rest are released, see _selecting).
+_ARMED = 64
 _RECEIVER_TYPES = frozenset({"splunktcp"})
 # A rewrite chain splits an event in two per conditional rewrite: past this many variants of
 # one event the rest of the chain is not followed and the outcome is `unknown`.
@@ -216,6 +218,7 @@ class _Paths:
         # caches serve every host of a stack (the confs live as long as this object).
         self._props: dict[tuple[int, int, Event], tuple[Keys, Transforms]] = {}
         self._indexes: dict[int, PropsIndex] = {}
+        self._armed: OrderedDict[int, PropsIndex] = OrderedDict()
         self._filtered: dict[tuple[int, str], _Filter] = {}
         # (host, transform): where it was seen on data it never parses / applied to data
         self._wrong_tier: dict[tuple[str, str], Finding] = {}
@@ -757,7 +760,7 @@ class _Paths:
         key = (id(host.props), id(host.transforms), event)
         found = self._props.get(key)
         if found is None:
-            keys = self._index(host.props).select(event)
+            keys = self._selecting(host.props).select(event)
             found = self._props[key] = (keys, rewrites(keys, host.transforms))
         return found
 
@@ -765,6 +768,16 @@ class _Paths:
         found = self._indexes.get(id(props))
         if found is None:
             found = self._indexes[id(props)] = PropsIndex(props)
+        return found
+
+    def _selecting(self, props: EffectiveConf) -> PropsIndex:
+        """The props index about to select: the _ARMED most recent keep their compiled sets
+        (most stacks are done with after their first host: its events are remembered)."""
+        found = self._index(props)
+        self._armed[id(props)] = found
+        self._armed.move_to_end(id(props))
+        if len(self._armed) > _ARMED:
+            self._armed.popitem(last=False)[1].release()
         return found
 
     def _cl(self, conf: EffectiveConf, stanza: str, key: str, value: EffectiveValue) -> Clue:
