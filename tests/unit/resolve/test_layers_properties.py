@@ -121,6 +121,38 @@ def test_the_result_does_not_depend_on_the_order_layers_are_given_in(
 
 
 @settings(max_examples=100, deadline=None)
+@given(
+    stacks=st.lists(layers(), min_size=1, max_size=4),
+    conf_type=st.sampled_from(["inputs", "props"]),
+    keep=st.lists(st.booleans(), min_size=16, max_size=16),
+)
+def test_stacks_merged_with_one_shared_memo_are_what_each_merged_alone_is(
+    stacks: list[list[ConfLayer]], conf_type: str, keep: list[bool]
+) -> None:
+    # Stacks that share some layer objects (as a resolution's stacks share system/default
+    # and the apps of the same deliveries), merged in turn with one memo (the resolver's).
+    pool = [layer for stack in stacks for layer in stack]
+    mixed = [
+        [layer for layer, k in zip(pool, keep * (len(pool) // 16 + 1), strict=False) if k]
+        + stack
+        for stack in stacks
+    ]
+    mixed = [list({id(la): la for la in stack}.values()) for stack in mixed]
+    shared: dict[tuple[object, ...], object] = {}
+    for stack in mixed:
+        kinds = {(la.origin.kind, la.origin.app) for la in stack}
+        if len(kinds) != len(stack):  # one file per (kind, app), as a host has it
+            continue
+        alone = effective(conf_type, stack)
+        together = effective(conf_type, stack, shared)  # type: ignore[arg-type]
+        assert effective_to_json(together) == effective_to_json(alone)
+        assert render_btool(together, debug=True) == render_btool(alone, debug=True)
+        assert [s.inherits for s in together.stanzas.values()] == [
+            s.inherits for s in alone.stanzas.values()
+        ]
+
+
+@settings(max_examples=100, deadline=None)
 @given(stack=layers(), conf_type=st.sampled_from(["inputs", "props"]))
 def test_the_result_is_what_the_rules_say(stack: list[ConfLayer], conf_type: str) -> None:
     conf = effective(conf_type, stack)
