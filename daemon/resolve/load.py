@@ -14,12 +14,14 @@ from __future__ import annotations
 import contextlib
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from json.encoder import encode_basestring_ascii as _string  # as json.dumps writes strings
 from typing import Any, Protocol
 
 from sqlalchemy import (
     JSON,
     Boolean,
     LargeBinary,
+    Text,
     and_,
     cast,
     column,
@@ -28,6 +30,7 @@ from sqlalchemy import (
     or_,
     select,
     table,
+    union_all,
 )
 from sqlalchemy.engine import Connection, Engine, Result, RowMapping
 from sqlalchemy.sql import Executable, TableClause
@@ -650,6 +653,57 @@ def stored_findings(
         ]
 
 
+def _paths_query(
+    connection: Connection,
+    resolution_id: int,
+    columns: Sequence[Any],
+    *,
+    host_id: int | None,
+    index: str | None,
+    sourcetype: str | None,
+) -> Any:
+    """The paths of a resolution (host name, walk id, then `columns`), of one host and read
+    as or ending in that index and/or sourcetype when given, by host name and input. Each
+    of "read as" and "ends in" goes through its own index (an OR of the two would read every
+    path of the resolution)."""
+    paths, hosts, finals = PATHS, HOSTS, FINALS
+    query = (
+        select(hosts.c.name, paths.c.walk_id, *columns)
+        .join(hosts, hosts.c.id == paths.c.host_id)
+        .where(paths.c.resolution_id == resolution_id)
+    )
+    if host_id is not None:
+        query = query.where(paths.c.host_id == host_id)
+    for name, wanted in (("index", index), ("sourcetype", sourcetype)):
+        if wanted is not None:
+            read_as = select(paths.c.id).where(
+                paths.c.resolution_id == resolution_id, named(connection, paths.c[name], wanted)
+            )
+            ending = select(paths.c.id).where(
+                paths.c.walk_id.in_(
+                    select(finals.c.walk_id).where(
+                        finals.c.resolution_id == resolution_id,
+                        named(connection, finals.c[name], wanted),
+                    )
+                )
+            )
+            query = query.where(paths.c.id.in_(union_all(read_as, ending)))
+    return query.order_by(hosts.c.name, paths.c.input)
+
+
+def _walks(session: Reading, ids: Collection[int], columns: Sequence[Any]) -> dict[int, Any]:
+    """Each walk once, however many paths share it (its JSON is most of a path)."""
+    walks = WALKS
+    wanted = sorted(ids)
+    shared: dict[int, Any] = {}
+    for start in range(0, len(wanted), 10_000):
+        batch = wanted[start : start + 10_000]
+        query = select(walks.c.id, *columns).where(walks.c.id.in_(batch))
+        for walk in session.execute(query):
+            shared[walk[0]] = walk
+    return shared
+
+
 def stored_paths(
     db: Reader,
     resolution_id: int,
@@ -661,33 +715,22 @@ def stored_paths(
     """A resolution's data paths ({host, input, index, sourcetype, host_field, source, groups,
     servers, receivers, final, may_drop, evidence}, RESOLVER.md §7) by host name and input:
     of one host, and read as or ending in that index and/or sourcetype, when given."""
-    paths, hosts, walks, finals = PATHS, HOSTS, WALKS, FINALS
-    query = (
-        select(hosts.c.name, paths.c.walk_id, *(paths.c[f] for f in PATH_FIELDS))
-        .join(hosts, hosts.c.id == paths.c.host_id)
-        .where(paths.c.resolution_id == resolution_id)
-    )
-    if host_id is not None:
-        query = query.where(paths.c.host_id == host_id)
+    paths, walks = PATHS, WALKS
     with db.read_session() as session:
-        connection = session.connection()
-        for name, wanted in (("index", index), ("sourcetype", sourcetype)):
-            if wanted is not None:
-                ending = select(finals.c.walk_id).where(
-                    finals.c.resolution_id == resolution_id,
-                    named(connection, finals.c[name], wanted),
-                )
-                query = query.where(
-                    or_(named(connection, paths.c[name], wanted), paths.c.walk_id.in_(ending))
-                )
-        rows = session.execute(query.order_by(hosts.c.name, paths.c.input)).mappings().all()
-        # Each walk once, however many paths share it (its JSON is most of a path).
-        wanted_walks = sorted({r["walk_id"] for r in rows})
-        shared: dict[int, Any] = {}
-        for start in range(0, len(wanted_walks), 10_000):
-            batch = wanted_walks[start : start + 10_000]
-            for walk in session.execute(select(walks).where(walks.c.id.in_(batch))).mappings():
-                shared[walk["id"]] = walk
+        query = _paths_query(
+            session.connection(),
+            resolution_id,
+            [paths.c[f] for f in PATH_FIELDS],
+            host_id=host_id,
+            index=index,
+            sourcetype=sourcetype,
+        )
+        rows = session.execute(query).mappings().all()
+        columns = (walks.c.hops, walks.c.final, walks.c.may_drop, walks.c.evidence)
+        shared = {
+            walk_id: walk._mapping
+            for walk_id, walk in _walks(session, {r["walk_id"] for r in rows}, columns).items()
+        }
     out = []
     for r in rows:
         walk = shared[r["walk_id"]]
@@ -703,3 +746,64 @@ def stored_paths(
             }
         )
     return out
+
+
+def stored_paths_json(
+    db: Reader,
+    resolution_id: int,
+    *,
+    host_id: int | None = None,
+    index: str | None = None,
+    sourcetype: str | None = None,
+) -> Iterator[str]:
+    """stored_paths as JSON text, one path an item, without decoding the JSON the store
+    wrote: each object's text is spliced from the stored texts (tens of thousands of paths
+    an index may have: decoding and encoding them again was most of `paths --json`)."""
+    paths, walks = PATHS, WALKS
+    texts = [cast(paths.c[f], Text) for f in ("groups", "servers", "evidence")]
+    with db.read_session() as session:
+        query = _paths_query(
+            session.connection(),
+            resolution_id,
+            [*(paths.c[f] for f in _OWN_STRINGS), *texts],
+            host_id=host_id,
+            index=index,
+            sourcetype=sourcetype,
+        )
+        rows = session.execute(query).all()
+        columns = [cast(walks.c[f], Text) for f in ("hops", "final", "evidence")]
+        shared = _walks(session, {r[1] for r in rows}, [*columns, walks.c.may_drop])
+    for (
+        host,
+        walk_id,
+        input_,
+        index_,
+        sourcetype_,
+        host_field,
+        source,
+        groups,
+        servers,
+        own,
+    ) in rows:
+        _id, hops, final, evidence, may_drop = shared[walk_id]
+        yield (
+            f'{{"host": {_string(host)}, "input": {_string(input_)}, '
+            f'"index": {_string(index_)}, "sourcetype": {_string(sourcetype_)}, '
+            f'"host_field": {_string(host_field)}, "source": {_string(source)}, '
+            f'"groups": {groups}, "servers": {servers}, "receivers": {hops}, '
+            f'"final": {final}, "may_drop": {"true" if may_drop else "false"}, '
+            f'"evidence": {_joined(own, evidence)}}}'
+        )
+
+
+_OWN_STRINGS = PATH_FIELDS[:5]  # input, index, sourcetype, host_field, source
+
+
+def _joined(first: str, second: str) -> str:
+    """Two JSON arrays' texts as the text of one array holding the items of both."""
+    first, second = first.strip(), second.strip()
+    if first == "[]":
+        return second
+    if second == "[]":
+        return first
+    return f"{first[:-1]}, {second[1:]}"

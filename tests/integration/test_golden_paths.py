@@ -458,6 +458,21 @@ def test_every_path_of_the_three_tier_estate_is_the_golden_one(
     assert keys(checkout) == [("uf-web01", "monitor:///opt/shop/logs/checkout.log")]
 
 
+def test_paths_json_spliced_from_the_stored_text_is_what_host_json_decodes(
+    estate: Estate, tmp_path: Path
+) -> None:
+    # `paths --json` writes the stored JSON text as it is (load.stored_paths_json); `host
+    # NAME --json` decodes the rows (load.stored_paths): the two must tell the same paths.
+    every, *hosts = autodoc_json(
+        estate,
+        tmp_path / "cli",
+        ("paths", "--json"),
+        *(("host", host, "--json") for host in HOSTS),
+    )
+    for host, shown in zip(HOSTS, hosts, strict=True):
+        assert [p for p in every if p["host"] == host] == shown["paths"], host
+
+
 def test_the_shipped_internal_inputs_are_paths_on_every_host(
     estate: Estate, tmp_path: Path
 ) -> None:
