@@ -58,6 +58,8 @@ _RECEIVER_TYPES = frozenset({"splunktcp"})
 # A rewrite chain splits an event in two per conditional rewrite: past this many variants of
 # one event the rest of the chain is not followed and the outcome is `unknown`.
 MAX_VARIANTS = 64
+# Clones of clones followed (a clone into a sourcetype already in its chain is not).
+MAX_CLONE_CHAIN = 8
 _PORT = re.compile(r"^(?:(?:\[[^\]]*\]|[^:]*):)?([0-9]{1,5})$", re.ASCII)
 Keys = Mapping[str, EffectiveValue]
 # In a finding's subject and message, its own host: written in when the findings are done,
@@ -428,9 +430,13 @@ class _Paths:
             found = self._host_reps[host] = self._host_rep_of.setdefault(signature, host)
         return found
 
-    def _parse(self, host: HostConfig, state: _State, walk: _Walk) -> list[_State]:
+    def _parse(
+        self, host: HostConfig, state: _State, walk: _Walk, cloned: tuple[str, ...] = ()
+    ) -> list[_State]:
         """The variants of the event after this host's parsing phase (itself when this host
-        does not parse it)."""
+        does not parse it). `cloned`: for a clone made on this host while parsing it (and so
+        parsed here, with the transforms of its sourcetype), the sourcetypes from the original
+        to it."""
         sourcetype = state.sourcetype if state.sourcetype != "auto" else None
         keys, found = self._props_of(
             host, Event(sourcetype, state.source, self._host_rep(state.host))
@@ -446,7 +452,9 @@ class _Paths:
                 (self._clue(host.props, named_by),),
             )
         forced = forces_local_processing(keys)
-        parses = not state.parsed and (host.role in PARSING_ROLES or forced is not None)
+        parses = bool(cloned) or (
+            not state.parsed and (host.role in PARSING_ROLES or forced is not None)
+        )
         if not parses:
             # The shipped system/default's own props ([source::...stash_new] ...) are the
             # product's, on every host: not an administrator's transform on a wrong tier.
@@ -479,6 +487,7 @@ class _Paths:
         if forced is not None:
             walk.evidence.append(self._clue(host.props, forced))
         variants = [replace(state, parsed=True)]
+        clones: list[_State] = []
         capped = False
         for rewrite in found.rewrites:
             clues = self._rewrite_clues(host, rewrite)
@@ -490,12 +499,24 @@ class _Paths:
                     walk.evidence.extend(clues)
                 continue
             walk.evidence.extend(clues)
-            if len(variants) > MAX_VARIANTS:
-                variants = [replace(v, certainty=Certainty.UNKNOWN) for v in variants]
-                capped = True
+            if len(variants) + len(clones) > MAX_VARIANTS:
+                variants = [replace(v, certainty=Certainty.UNKNOWN) for v in (*variants, *clones)]
+                clones, capped = [], True
+                continue
+            if rewrite.kind is RewriteKind.CLONE:
+                # The copy leaves this list: it gets the transforms of its new sourcetype
+                # (transforms.conf.spec CLONE_SOURCETYPE), the original goes on as it was.
+                clones.extend(_rewritten(rewrite, variants, clues[-1]))
                 continue
             variants = _unique(_rewritten(rewrite, variants, clues[-1]))
-        return variants
+        chain = cloned or (state.sourcetype or "",)
+        for clone in _unique(clones):
+            sourcetype = clone.sourcetype or ""
+            if sourcetype in chain or len(chain) > MAX_CLONE_CHAIN:
+                variants.append(clone)  # cloned back into a sourcetype of its chain: as it is
+            else:
+                variants.extend(self._parse(host, clone, walk, (*chain, sourcetype)))
+        return _unique(variants)
 
     def _leave(
         self,
@@ -953,14 +974,13 @@ def _disabled(settings: Mapping[str, EffectiveValue]) -> bool:
 
 def _rewritten(rewrite: Rewrite, variants: list[_State], clue_: Clue) -> Iterator[_State]:
     """The variants after one rewrite. A certain one replaces each variant (a drop removes
-    it); a conditional one keeps each as it is and adds it rewritten, both conditional. A
-    clone adds a copy with its sourcetype beside the original, which goes on as it was."""
+    it); a conditional one keeps each as it is and adds it rewritten, both conditional. For
+    a clone, the copies with its sourcetype (conditional unless its REGEX is certain)."""
     for variant in variants:
         changed = _apply(rewrite.kind, rewrite.value, variant)
         if changed is not None and rewrite.kind is RewriteKind.INDEX:
             changed = replace(changed, index_set_by=clue_)
-        if rewrite.kind is RewriteKind.CLONE:
-            yield variant
+        if rewrite.kind is RewriteKind.CLONE:  # the clones only (_parse keeps the originals)
             if changed is not None:
                 yield changed if rewrite.certain else _conditional(changed)
         elif rewrite.certain:

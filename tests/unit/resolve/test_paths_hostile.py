@@ -435,13 +435,6 @@ def test_a_thousand_clones_are_bounded() -> None:
     assert 0 < len(path.final) <= 2 * MAX_VARIANTS + 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a clone is not given the TRANSFORMS of its new sourcetype (transforms.conf.spec "
-    "CLONE_SOURCETYPE: the duplicated events receive the index-time transforms that match "
-    "their new sourcetype): [a]'s routing of the clone to index os is never seen "
-    "(daemon/resolve/paths.py:_Paths._parse, _rewritten)",
-)
 def test_a_clone_goes_through_the_transforms_of_its_new_sourcetype() -> None:
     props = "[web]\nTRANSFORMS-c = cl_a\n[a]\nTRANSFORMS-i = to_os\n"
     transforms = (
@@ -450,6 +443,30 @@ def test_a_clone_goes_through_the_transforms_of_its_new_sourcetype() -> None:
     )
     path = only(data_paths([parsing_hf(props, transforms), indexer("idx1")]), "hf1", "monitor:///w")
     assert ("os", "a") in {(f.index, f.sourcetype) for f in path.final}
+
+
+def test_a_clone_leaves_the_originals_transforms_and_the_original_goes_on_as_it_was() -> None:
+    # [web]'s list: clone into a, then route to index w2. The clone gets [a]'s transforms
+    # (none) and not the rest of [web]'s; the original is routed.
+    props = "[web]\nTRANSFORMS-c = cl_a, to_w2\n"
+    transforms = (
+        "[cl_a]\nREGEX = .\nCLONE_SOURCETYPE = a\n"
+        "[to_w2]\nREGEX = .\nDEST_KEY = _MetaData:Index\nFORMAT = w2\n"
+    )
+    path = only(data_paths([parsing_hf(props, transforms), indexer("idx1")]), "hf1", "monitor:///w")
+    assert {(f.index, f.sourcetype) for f in path.final} == {("w2", "web"), ("web", "a")}
+
+
+def test_clones_cloning_each_other_back_end() -> None:
+    props = "[web]\nTRANSFORMS-c = cl_a\n[a]\nTRANSFORMS-c = cl_web, to_os\n"
+    transforms = (
+        "[cl_a]\nREGEX = .\nCLONE_SOURCETYPE = a\n"
+        "[cl_web]\nREGEX = .\nCLONE_SOURCETYPE = web\n"
+        "[to_os]\nREGEX = .\nDEST_KEY = _MetaData:Index\nFORMAT = os\n"
+    )
+    path = only(data_paths([parsing_hf(props, transforms), indexer("idx1")]), "hf1", "monitor:///w")
+    # web goes on; its clone a is routed to os; a's clone back into web is not cloned again.
+    assert {(f.index, f.sourcetype) for f in path.final} == {("web", "web"), ("os", "a")}
 
 
 @pytest.mark.parametrize(
