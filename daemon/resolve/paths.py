@@ -27,7 +27,7 @@ from __future__ import annotations
 import enum
 import functools
 import re
-from collections import OrderedDict, defaultdict
+from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
@@ -38,12 +38,12 @@ from daemon.conf.normalize import parse_bool, split_list
 from daemon.resolve.layers import EffectiveConf, EffectiveValue, LayerKind, input_type
 from daemon.resolve.props import (
     Event,
+    PatternMatcher,
     PropsIndex,
     Rewrite,
     RewriteKind,
     Transforms,
     forces_local_processing,
-    matches,
     re2_options,
     rewrites,
 )
@@ -52,8 +52,6 @@ from daemon.resolve.vocabulary import FindingCode, Severity
 
 PARSING_ROLES = frozenset({"hf", "indexer"})
 # Receivers of forwarded data, not sources of it.
-# Props indexes that keep their compiled pattern sets (the rest are released, see _selecting).
-_ARMED = 64
 _RECEIVER_TYPES = frozenset({"splunktcp"})
 # A rewrite chain splits an event in two per conditional rewrite: past this many variants of
 # one event the rest of the chain is not followed and the outcome is `unknown`.
@@ -220,7 +218,8 @@ class _Paths:
         # caches serve every host of a stack (the confs live as long as this object).
         self._props: dict[tuple[int, int, Event], tuple[Keys, Transforms]] = {}
         self._indexes: dict[int, PropsIndex] = {}
-        self._armed: OrderedDict[int, PropsIndex] = OrderedDict()
+        # Every props.conf's [source::] and [host::] patterns, compiled once for all.
+        self._matcher = PatternMatcher(h.props for h in hosts)
         self._filtered: dict[tuple[int, str], _Filter] = {}
         # (host, transform): where it was seen on data it never parses / applied to data
         self._wrong_tier: dict[tuple[str, str], Finding] = {}
@@ -230,16 +229,8 @@ class _Paths:
         self._groups: dict[tuple[int, tuple[str, ...] | None], tuple[list[str], list[str]]] = {}
         # The host field matters only through the [host::] stanzas it matches: hosts whose
         # field matches the same ones stand for each other (one walk, one props lookup).
-        self._host_patterns = sorted(
-            {
-                name[len("host::") :]
-                for h in hosts
-                for name in h.props.stanzas
-                if name.startswith("host::")
-            }
-        )
         self._host_reps: dict[str, str] = {}
-        self._host_rep_of: dict[tuple[bool, ...], str] = {}
+        self._host_rep_of: dict[tuple[str, ...], str] = {}
 
     def run(self) -> Paths:
         paths: list[DataPath] = []
@@ -424,9 +415,7 @@ class _Paths:
         """The first host field seen that matches the same [host::] patterns as `host`."""
         found = self._host_reps.get(host)
         if found is None:
-            signature = tuple(
-                matches(pattern, host, ignore_case=True) for pattern in self._host_patterns
-            )
+            signature = self._matcher.matching(1, host)
             found = self._host_reps[host] = self._host_rep_of.setdefault(signature, host)
         return found
 
@@ -781,24 +770,14 @@ class _Paths:
         key = (id(host.props), id(host.transforms), event)
         found = self._props.get(key)
         if found is None:
-            keys = self._selecting(host.props).select(event)
+            keys = self._index(host.props).select(event)
             found = self._props[key] = (keys, rewrites(keys, host.transforms))
         return found
 
     def _index(self, props: EffectiveConf) -> PropsIndex:
         found = self._indexes.get(id(props))
         if found is None:
-            found = self._indexes[id(props)] = PropsIndex(props)
-        return found
-
-    def _selecting(self, props: EffectiveConf) -> PropsIndex:
-        """The props index about to select: the _ARMED most recent keep their compiled sets
-        (most stacks are done with after their first host: its events are remembered)."""
-        found = self._index(props)
-        self._armed[id(props)] = found
-        self._armed.move_to_end(id(props))
-        if len(self._armed) > _ARMED:
-            self._armed.popitem(last=False)[1].release()
+            found = self._indexes[id(props)] = PropsIndex(props, self._matcher)
         return found
 
     def _cl(self, conf: EffectiveConf, stanza: str, key: str, value: EffectiveValue) -> Clue:

@@ -1,33 +1,54 @@
-"""PropsIndex (daemon/resolve/props.py): selections are the same whether its compiled RE2
-sets are kept or released between events (the data paths keep only the most recent ones)."""
+"""PropsIndex and PatternMatcher (daemon/resolve/props.py): a props.conf selects the same
+keys through a matcher shared with other props.conf files as through its own, and a matcher
+that lacks some of its patterns is never trusted for it."""
 
 from __future__ import annotations
 
-from daemon.resolve.layers import LayerKind, Origin, effective, layer_from_rows
-from daemon.resolve.props import Event, PropsIndex
+from daemon.resolve.layers import EffectiveConf, LayerKind, Origin, effective, layer_from_rows
+from daemon.resolve.props import Event, PatternMatcher, PropsIndex
+
+EVENTS = [
+    Event(None, "/var/log/nginx/access.log", "web01"),
+    Event(None, "/var/log/messages", "WEB02"),
+    Event("syslog", "/opt/x", "db01"),
+    Event(None, None, None),
+]
 
 
-def _props() -> PropsIndex:
-    origin = Origin(LayerKind.APP_DEFAULT, "web", "etc/apps/web/default/props.conf", 1)
-    rows = [
-        ("source::/var/log/...", 1, {"sourcetype": "syslog"}, [["sourcetype", "syslog", 2]]),
-        ("source::/var/log/nginx/*.log", 3, {"priority": "50"}, [["priority", "50", 4]]),
-        ("host::WEB*", 5, {"TRANSFORMS-a": "t1"}, [["TRANSFORMS-a", "t1", 6]]),
+def _props(app: str, *extra: tuple[str, dict[str, str]]) -> EffectiveConf:
+    origin = Origin(LayerKind.APP_DEFAULT, app, f"etc/apps/{app}/default/props.conf", 1)
+    stanzas = [
+        ("source::/var/log/...", {"sourcetype": "syslog"}),
+        ("source::/var/log/nginx/*.log", {"priority": "50"}),
+        ("host::WEB*", {"TRANSFORMS-a": "t1"}),
+        *extra,
     ]
-    return PropsIndex(effective("props", [layer_from_rows(origin, rows)]))
+    rows = [
+        (name, 10 * n, values, [[k, v, 10 * n + 1 + i] for i, (k, v) in enumerate(values.items())])
+        for n, (name, values) in enumerate(stanzas)
+    ]
+    return effective("props", [layer_from_rows(origin, rows)])
 
 
-def test_a_released_index_selects_what_a_kept_one_does_and_still_knows_where_values_came_from() -> (
-    None
-):
-    kept, released = _props(), _props()
-    first = Event(None, "/var/log/nginx/access.log", "web01")
-    later = Event(None, "/var/log/messages", "WEB02")
-    before = released.select(first)
-    released.release()
-    assert released.select(later) == kept.select(later)
-    assert released.select(first) is before  # remembered, not selected again
-    assert before == kept.select(first)
-    assert sorted(before) == ["TRANSFORMS-a", "priority", "sourcetype"]
-    assert released.where(before["sourcetype"]) == ("source::/var/log/...", "sourcetype")
-    assert released.where(before["TRANSFORMS-a"]) == ("host::WEB*", "TRANSFORMS-a")
+def test_a_shared_matcher_selects_what_each_props_conf_alone_selects() -> None:
+    one = _props("a", ("source::/opt/*", {"TZ": "UTC"}))
+    other = _props("b", ("host::db*", {"TZ": "CET"}), ("source::/var/log/messages", {"k": "v"}))
+    shared = PatternMatcher([one, other])
+    for props in (one, other):
+        together, alone = PropsIndex(props, shared), PropsIndex(props)
+        for event in EVENTS:
+            selected = together.select(event)
+            assert selected == alone.select(event), event
+            for value in selected.values():
+                assert together.where(value) == alone.where(value)
+    assert sorted(PropsIndex(other, shared).select(EVENTS[1])) == [
+        "TRANSFORMS-a",
+        "k",
+        "sourcetype",
+    ]
+
+
+def test_a_matcher_that_lacks_a_props_confs_patterns_is_not_used_for_it() -> None:
+    unseen = _props("c", ("source::/srv/...", {"TZ": "X"}))
+    index = PropsIndex(unseen, PatternMatcher([_props("a")]))
+    assert index.select(Event(None, "/srv/app.log", None))["TZ"].value == "X"
