@@ -802,8 +802,8 @@ _OWN_STRINGS = PATH_FIELDS[:5]  # input, index, sourcetype, host_field, source
 def _joined(first: str, second: str) -> str:
     """Two JSON arrays' texts as the text of one array holding the items of both."""
     first, second = first.strip(), second.strip()
-    if first == "[]":
+    if not first[1:-1].strip():
         return second
-    if second == "[]":
+    if not second[1:-1].strip():
         return first
     return f"{first[:-1]}, {second[1:]}"

@@ -56,8 +56,6 @@ _RECEIVER_TYPES = frozenset({"splunktcp"})
 # A rewrite chain splits an event in two per conditional rewrite: past this many variants of
 # one event the rest of the chain is not followed and the outcome is `unknown`.
 MAX_VARIANTS = 64
-# Clones of clones followed (a clone into a sourcetype already in its chain is not).
-MAX_CLONE_CHAIN = 8
 _PORT = re.compile(r"^(?:(?:\[[^\]]*\]|[^:]*):)?([0-9]{1,5})$", re.ASCII)
 Keys = Mapping[str, EffectiveValue]
 # In a finding's subject and message, its own host: written in when the findings are done,
@@ -419,13 +417,34 @@ class _Paths:
             found = self._host_reps[host] = self._host_rep_of.setdefault(signature, host)
         return found
 
-    def _parse(
-        self, host: HostConfig, state: _State, walk: _Walk, cloned: tuple[str, ...] = ()
-    ) -> list[_State]:
+    def _parse(self, host: HostConfig, state: _State, walk: _Walk) -> list[_State]:
         """The variants of the event after this host's parsing phase (itself when this host
-        does not parse it). `cloned`: for a clone made on this host while parsing it (and so
-        parsed here, with the transforms of its sourcetype), the sourcetypes from the original
-        to it."""
+        does not parse it). A CLONE_SOURCETYPE copy made while parsing is parsed here too,
+        with the transforms of its new sourcetype (transforms.conf.spec), and so are the
+        copies it makes: each distinct copy once, a copy identical to the event or to one
+        already parsed adds nothing, and past MAX_VARIANTS the rest are kept as they are,
+        their outcome unknown."""
+        variants, clones = self._parse_once(host, state, walk, clone=False)
+        seen = {replace(state, parsed=True)}
+        while clones:
+            copy = clones.pop(0)
+            if copy in seen:
+                continue
+            seen.add(copy)
+            if len(seen) > MAX_VARIANTS or len(variants) > MAX_VARIANTS:
+                variants.append(replace(copy, certainty=Certainty.UNKNOWN))
+                continue
+            more, further = self._parse_once(host, copy, walk, clone=True)
+            variants.extend(more)
+            clones.extend(further)
+        return _unique(variants)
+
+    def _parse_once(
+        self, host: HostConfig, state: _State, walk: _Walk, *, clone: bool
+    ) -> tuple[list[_State], list[_State]]:
+        """One pass of this host's parsing phase over one event (`clone`: a copy made on
+        this host while parsing, so parsed here): its variants, and the copies its
+        CLONE_SOURCETYPE transforms make."""
         sourcetype = state.sourcetype if state.sourcetype != "auto" else None
         keys, found = self._props_of(
             host, Event(sourcetype, state.source, self._host_rep(state.host))
@@ -441,9 +460,7 @@ class _Paths:
                 (self._clue(host.props, named_by),),
             )
         forced = forces_local_processing(keys)
-        parses = bool(cloned) or (
-            not state.parsed and (host.role in PARSING_ROLES or forced is not None)
-        )
+        parses = clone or (not state.parsed and (host.role in PARSING_ROLES or forced is not None))
         if not parses:
             # The shipped system/default's own props ([source::...stash_new] ...) are the
             # product's, on every host: not an administrator's transform on a wrong tier.
@@ -470,7 +487,7 @@ class _Paths:
                         host.name,
                     ),
                 )
-            return [state]
+            return [state], []
         for rewrite in found.rewrites:
             self._applied_at(host.name, rewrite.transform)
         if forced is not None:
@@ -498,14 +515,7 @@ class _Paths:
                 clones.extend(_rewritten(rewrite, variants, clues[-1]))
                 continue
             variants = _unique(_rewritten(rewrite, variants, clues[-1]))
-        chain = cloned or (state.sourcetype or "",)
-        for clone in _unique(clones):
-            sourcetype = clone.sourcetype or ""
-            if sourcetype in chain or len(chain) > MAX_CLONE_CHAIN:
-                variants.append(clone)  # cloned back into a sourcetype of its chain: as it is
-            else:
-                variants.extend(self._parse(host, clone, walk, (*chain, sourcetype)))
-        return _unique(variants)
+        return _unique(variants), _unique(clones)
 
     def _leave(
         self,

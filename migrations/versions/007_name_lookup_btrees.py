@@ -9,8 +9,8 @@ final indexes over 421,465 data paths of one resolution, 100 apps over 107,634 h
 so every resolution stored made the next one's inserts slower. Measured on the 10,000-host
 estate with three resolutions already stored: COPY of one resolution's data paths into a
 table with a hash index on `index` 13.8 s, with B-trees on (resolution_id, md5(index)) and
-(resolution_id, md5(sourcetype)) together 5.9 s; the whole `host_data_paths` write went from
-37 s to (see benchmarks/RESULTS.md).
+(resolution_id, md5(sourcetype)) together 5.9 s; the whole `host_data_paths` write of a
+resolution went from 37 s to 12-14 s (benchmarks/RESULTS.md).
 
 md5 keeps an entry at 32 characters whatever the name's length, and the leading
 resolution_id keeps one resolution's rows together (and serves the cascade from it, so the

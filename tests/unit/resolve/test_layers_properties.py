@@ -133,8 +133,7 @@ def test_stacks_merged_with_one_shared_memo_are_what_each_merged_alone_is(
     # and the apps of the same deliveries), merged in turn with one memo (the resolver's).
     pool = [layer for stack in stacks for layer in stack]
     mixed = [
-        [layer for layer, k in zip(pool, keep * (len(pool) // 16 + 1), strict=False) if k]
-        + stack
+        [layer for layer, k in zip(pool, keep * (len(pool) // 16 + 1), strict=False) if k] + stack
         for stack in stacks
     ]
     mixed = [list({id(la): la for la in stack}.values()) for stack in mixed]
@@ -184,3 +183,21 @@ def test_btool_text_reads_back_as_the_same_configuration(text: str) -> None:
     column = len("/opt/splunk/etc/system/local/x.conf ")
     debug = render_btool(conf, debug=True).split("\n")  # not splitlines(): values keep CRs
     assert "\n".join(line[column:] for line in debug) == plain
+
+
+def test_one_memo_tells_apart_a_shared_stanza_under_different_defaults() -> None:
+    # The same app layer in two stacks whose [default] differ: [x] merges to two stanzas.
+    def at(kind: LayerKind, app: str | None, text: str, run: int) -> ConfLayer:
+        where = "etc/system" if app is None else f"etc/apps/{app}"
+        origin = Origin(kind, app, f"{where}/{kind.scope}/inputs.conf", run)
+        return layer_from_stanzas(origin, parse_text(text)[0])
+
+    app = at(LayerKind.APP_DEFAULT, "a", "[x]\nk = 1\n", 1)
+    one = at(LayerKind.SYSTEM_LOCAL, None, "[default]\nhost = one\n", 2)
+    other = at(LayerKind.SYSTEM_LOCAL, None, "[default]\nhost = other\n", 3)
+    shared: dict[tuple[object, ...], object] = {}
+    first = effective("inputs", [app, one], shared)  # type: ignore[arg-type]
+    second = effective("inputs", [app, other], shared)  # type: ignore[arg-type]
+    assert first.value("x", "host") == "one"
+    assert second.value("x", "host") == "other"
+    assert first.value("x", "k") == second.value("x", "k") == "1"

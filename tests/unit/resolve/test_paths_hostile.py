@@ -597,3 +597,39 @@ def test_a_last_chance_index_that_does_not_exist_drops() -> None:
     idx = indexer("idx1", indexes=INDEXES + "[default]\nlastChanceIndex = ghost\n")
     result = data_paths([uf, idx])
     assert only(result, "uf1", "monitor:///a").may_drop
+
+
+def test_sourcetypes_that_all_clone_into_each_other_are_each_parsed_once() -> None:
+    # 12 sourcetypes, each cloning into the 11 others: following every chain of clones
+    # would take hours (review of issue 11); each distinct copy is parsed once.
+    names = ["web"] + [f"s{i:02d}" for i in range(1, 12)]
+    props = "".join(
+        f"[{a}]\n" + "".join(f"TRANSFORMS-c{b} = cl_{b}\n" for b in names if b != a) for a in names
+    )
+    transforms = "".join(f"[cl_{b}]\nREGEX = .\nCLONE_SOURCETYPE = {b}\n" for b in names)
+    path = only(data_paths([parsing_hf(props, transforms), indexer("idx1")]), "hf1", "monitor:///w")
+    assert {(f.index, f.sourcetype, f.certainty.value) for f in path.final} == {
+        ("web", name, "certain") for name in names
+    }
+
+
+def test_clones_count_against_the_variant_cap() -> None:
+    # [web]: 60 conditional index rewrites, then a clone into a; [a]: 60 more.
+    web = "".join(f"TRANSFORMS-r{i:02d} = r{i}\n" for i in range(60)) + "TRANSFORMS-z = cl_a\n"
+    a = "".join(f"TRANSFORMS-q{i:02d} = q{i}\n" for i in range(60))
+    transforms = (
+        "".join(
+            f"[r{i}]\nREGEX = x{i}\nDEST_KEY = _MetaData:Index\nFORMAT = w{i}\n" for i in range(60)
+        )
+        + "".join(
+            f"[q{i}]\nREGEX = y{i}\nDEST_KEY = _MetaData:Index\nFORMAT = y{i}\n" for i in range(60)
+        )
+        + "[cl_a]\nREGEX = .\nCLONE_SOURCETYPE = a\n"
+    )
+    path = only(
+        data_paths([parsing_hf(f"[web]\n{web}[a]\n{a}", transforms), indexer("idx1")]),
+        "hf1",
+        "monitor:///w",
+    )
+    assert 0 < len(path.final) <= 5 * MAX_VARIANTS
+    assert any(f.certainty.value == "unknown" for f in path.final)

@@ -104,3 +104,16 @@ def test_effective_inputs_encode_as_btool_json() -> None:
         shaped = effective_to_json(conf)
         for name, stanza in conf.stanzas.items():
             assert encode.settings(stanza.settings) == json.dumps(shaped[name])
+
+
+def test_two_stored_evidence_arrays_join_into_one_whatever_their_spacing() -> None:
+    from daemon.resolve.load import _joined
+
+    for first, second, items in [
+        ("[1]", "[2, 3]", [1, 2, 3]),
+        ("[]", "[2]", [2]),
+        ("[1]", "[ ]", [1]),
+        ("[\n]", "[\n]", []),
+        (" [1] ", "[\n 2\n]", [1, 2]),
+    ]:
+        assert json.loads(_joined(first, second)) == items, (first, second)
