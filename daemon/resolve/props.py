@@ -31,6 +31,7 @@ _PATTERN_KINDS = (("source::", 0), ("host::", 1))
 _SOURCETYPE_KIND = 2
 _DEFAULT_KIND = 3
 _RE2_MAX_MEM = 8 << 20
+_SET_SIZE = 1_000  # patterns in one RE2 set of a PatternMatcher
 _CERTAIN_REGEXES = frozenset({".", ".*"})
 # INGEST_EVAL `index = "x"` / `queue := "nullQueue"`: a literal assignment (ours: anything
 # else, an if() or a field, is a rewrite to an unknown value).
@@ -125,7 +126,12 @@ class PatternMatcher:
             for prefix, rank in _PATTERN_KINDS:
                 every[rank].update(_patterns(props, prefix))
         self.known = [frozenset(patterns) for patterns in every]
-        self._sets = [_pattern_set(sorted(every[rank]), rank == 1) for rank in (0, 1)]
+        # In sets of _SET_SIZE patterns: one pattern that blows RE2's memory budget sends
+        # only its own set to matching one pattern at a time.
+        self._sets = [
+            [_pattern_set(chunk, rank == 1) for chunk in _chunked(sorted(every[rank]), _SET_SIZE)]
+            for rank in (0, 1)
+        ]
         self._matched: list[dict[str, tuple[str, ...]]] = [{}, {}]
 
     def covers(self, props: EffectiveConf) -> bool:
@@ -137,9 +143,11 @@ class PatternMatcher:
         """The patterns of that kind (0 source, 1 host) that match the whole text."""
         found = self._matched[rank].get(text)
         if found is None:
-            kept, compiled = self._sets[rank]
-            hits = () if compiled is None else compiled.Match(text) or ()  # type: ignore[attr-defined]
-            found = self._matched[rank][text] = tuple(kept[i] for i in hits)
+            hits: list[str] = []
+            for kept, compiled in self._sets[rank]:
+                if compiled is not None:
+                    hits.extend(kept[i] for i in compiled.Match(text) or ())  # type: ignore[attr-defined]
+            found = self._matched[rank][text] = tuple(hits)
         return found
 
 
@@ -201,6 +209,10 @@ class PropsIndex:
     def where(self, value: EffectiveValue) -> tuple[str, str] | None:
         """The (stanza, key) a value select() handed out was taken from."""
         return self._where.get(id(value))
+
+
+def _chunked(items: list[str], size: int) -> list[list[str]]:
+    return [items[start : start + size] for start in range(0, len(items), size)]
 
 
 def _pattern_set(patterns: list[str], ignore_case: bool) -> tuple[list[str], object | None]:

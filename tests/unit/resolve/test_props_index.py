@@ -52,3 +52,12 @@ def test_a_matcher_that_lacks_a_props_confs_patterns_is_not_used_for_it() -> Non
     unseen = _props("c", ("source::/srv/...", {"TZ": "X"}))
     index = PropsIndex(unseen, PatternMatcher([_props("a")]))
     assert index.select(Event(None, "/srv/app.log", None))["TZ"].value == "X"
+
+
+def test_patterns_over_several_sets_all_match() -> None:
+    many = [(f"source::/logs/{n:04d}/*.log", {"N": str(n)}) for n in range(2_500)]
+    props = _props("a", *many)
+    index = PropsIndex(props, PatternMatcher([props]))
+    for n in (0, 999, 1_000, 2_499):
+        assert index.select(Event(None, f"/logs/{n:04d}/x.log", None))["N"].value == str(n)
+    assert "N" not in index.select(Event(None, "/logs/2500/x.log", None))
