@@ -6,6 +6,8 @@ would refuse gives the drop's reason."""
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import io
 import json
 import os
@@ -14,10 +16,13 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
+from structlog.testing import capture_logs
 
-from daemon.config import Config
+from daemon.config import Config, DatabaseConfig
 from daemon.database import Database
+from daemon.docs.publish import current, last_failure
 from daemon.domain import UploadType
 from daemon.models import Base
 from tests.cli_driver import run_commands
@@ -216,3 +221,40 @@ def _empty_tarball() -> bytes:
     with tarfile.open(fileobj=buffer, mode="w:gz"):
         pass
     return buffer.getvalue()
+
+
+def test_a_failed_daemon_build_leaves_latest_logs_why_and_waits_before_trying_again(
+    config: Config, db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from daemon.cli.docs import cmd_build
+    from daemon.docs import site
+
+    config = dataclasses.replace(config, database=DatabaseConfig(url=db.url))
+    root = config.docs.path
+    daemon_build = argparse.Namespace(out=None, resolution=None, quiet=True, if_stale=True)
+    changed_ds(config, db, tmp_path)
+    first = resolve(config, db)
+    assert cmd_build(daemon_build, config) == 0
+    assert current(root) == first
+    ingest(config, db, tmp_path, "ds-v2.tgz", tar(CHANGE_V2), UploadType.DS_ETC, "ds1")
+    second = resolve(config, db)
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(site, "build", broken)
+    with capture_logs() as logs:
+        assert cmd_build(daemon_build, config) == 1
+    [event] = [e for e in logs if e["event"] == "docs.build_failed"]
+    assert event["resolution_id"] == second and "disk on fire" in event["error"]
+    assert current(root) == first  # the previous site stays
+    assert not [p for p in root.iterdir() if p.name.startswith(".building-")]
+    failed = last_failure(root)
+    assert failed is not None and failed["resolution"] == second
+    monkeypatch.undo()
+    # The daemon does not try a failed build again at once; by hand it is built.
+    assert cmd_build(daemon_build, config) == 0
+    assert current(root) == first
+    by_hand = argparse.Namespace(out=None, resolution=None, quiet=True, if_stale=False)
+    assert cmd_build(by_hand, config) == 0
+    assert current(root) == second and last_failure(root) is None
