@@ -93,10 +93,13 @@ def cmd_build(args: argparse.Namespace, config: Config) -> int:
     log = get_logger()
     try:
         start = time.monotonic()
+        rid = args.resolution
         try:
-            if args.if_stale and not stale(db, root, args.resolution):
-                return RET_OK
-            folder, pages = build_docs(config, db, args.resolution, args.out)
+            if args.if_stale:
+                rid = _latest_id(db, rid)
+                if not stale(root, rid):
+                    return RET_OK
+            folder, pages = build_docs(config, db, rid, args.out)
         except NoResolution as exc:
             if args.if_stale:
                 return RET_OK
@@ -108,7 +111,6 @@ def cmd_build(args: argparse.Namespace, config: Config) -> int:
             if not args.if_stale:
                 raise
             # The daemon's build: `latest` stays on the previous site; say why, once.
-            rid = _latest_id(db, args.resolution)
             record_failure(root, rid, repr(exc))
             log.error("docs.build_failed", resolution_id=rid, error=repr(exc), exc_info=exc)
             return RET_ITEM_FAILED
@@ -149,14 +151,12 @@ def build_docs(
     return folder, counts
 
 
-def stale(db: Reader, root: Path, resolution_id: int | None = None) -> bool:
-    """Whether the site of the resolution (the latest when None) is still to be built: it is
-    not where `latest` points, and no build of it failed in the last FAILED_RETRY_SECONDS
-    (one that fails every time is not retried at every resolver wake-up). Raises
-    NoResolution."""
+def stale(root: Path, rid: int) -> bool:
+    """Whether the site of resolution `rid` is still to be built under `root`: `latest` does
+    not point at it, and no build of it failed in the last FAILED_RETRY_SECONDS (one that
+    fails every time is not tried again at every resolver wake-up)."""
     from daemon.docs.publish import FAILED_RETRY_SECONDS, current, last_failure
 
-    rid = _latest_id(db, resolution_id)
     if current(root) == rid:
         return False
     failed = last_failure(root)

@@ -5,7 +5,8 @@ Two passes keep a 10,000-host estate small in memory. `load_site` reads what eve
 at once, by a few set-based queries and without the heavy JSON (whys, evidence): hosts,
 memberships, apps, data paths and their walks' hops and finals, findings, and the bundles'
 conf files of the types the pages show. `host_details` then reads the heavy part of a batch
-of hosts at a time (whys, evidence), for their own pages only.
+of hosts at a time (whys, evidence), for their own pages only. `load_view` reads what a diff
+compares (daemon.docs.diff.ResolutionView).
 """
 
 from __future__ import annotations
