@@ -16,7 +16,8 @@ INGEST_STEPS = (
 )
 PARSE_STEPS = ("after_parse_claim", "mid_parse", "after_normalized")  # daemon.parsing
 RESOLVE_STEPS = ("after_resolution_computed", "after_resolution_rows")  # daemon.resolving
-STEPS = (*INGEST_STEPS, *PARSE_STEPS, *RESOLVE_STEPS)
+DOCS_STEPS = ("mid_docs_build",)  # daemon.docs.site: host pages written, the rest not yet
+STEPS = (*INGEST_STEPS, *PARSE_STEPS, *RESOLVE_STEPS, *DOCS_STEPS)
 
 _ARMED = os.environ.get("AUTODOC_FAULT", "")
 

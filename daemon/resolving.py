@@ -208,7 +208,12 @@ class AutoResolver:
     """The daemon's resolver: woken when a run completes, it waits for `[resolve]
     debounce_seconds` without another wake, then runs `autodoc resolve --if-changed` as a
     child process (which does nothing when the estate has not changed). Its log lines go to
-    the daemon's stdout. A failed child is retried after RETRY_SECONDS."""
+    the daemon's stdout. A failed child is retried after RETRY_SECONDS.
+
+    Then it keeps the documentation site current: `autodoc docs build --if-stale`, a child of
+    its own (the resolver's memory is given back first), builds the latest resolution's site
+    when `latest` does not point at it yet. A failed build leaves `latest` where it was and
+    never touches the resolution; the child logs why (`docs.build_failed`)."""
 
     def __init__(self, config: Config) -> None:
         self.config = config
@@ -243,23 +248,20 @@ class AutoResolver:
                 if self.stop.is_set():
                     return
                 self.wake.clear()
-            code = self._run_child()
+            code = self._run_child("resolve", "--if-changed", "--quiet")
             if code not in (0, None) and not self.stop.is_set():
                 log.warning("resolution.retry", exit_code=code, retry_in_s=RETRY_SECONDS)
                 self.stop.wait(RETRY_SECONDS)
                 self.wake.set()
+            elif code == 0:
+                docs = self._run_child("docs", "build", "--if-stale", "--quiet")
+                if docs not in (0, None):
+                    log.warning(
+                        "docs.build_failed", exit_code=docs, docs=str(self.config.docs.path)
+                    )
 
-    def _run_child(self) -> int | None:
-        command = [
-            sys.executable,
-            "-m",
-            "daemon",
-            "--config",
-            str(self.config.source),
-            "resolve",
-            "--if-changed",
-            "--quiet",
-        ]
+    def _run_child(self, *args: str) -> int | None:
+        command = [sys.executable, "-m", "daemon", "--config", str(self.config.source), *args]
         with self._lock:
             if self.stop.is_set():
                 return None

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +57,7 @@ def collect_status(config: Config) -> dict[str, Any]:
         "runs_by_status": {},
         "last_runs": [],
         "daemons": _daemons(inbox),
+        "docs": docs_status(config.docs.path),
     }
     try:
         db = _existing_database(config.database.url)
@@ -128,6 +131,49 @@ def _daemons(inbox: Inbox) -> list[dict[str, Any]]:
     return found
 
 
+def docs_status(root: Path) -> dict[str, Any]:
+    """The documentation site: where it is, which resolution it shows and since when (the
+    swap of `latest`), and the last failed build when none succeeded since."""
+    from daemon.docs.publish import LATEST, current, last_failure
+
+    found: dict[str, Any] = {
+        "path": str(root / LATEST / "index.html"),
+        "resolution": current(root),
+        "built_at": None,
+        "age_seconds": None,
+        "last_failure": last_failure(root),
+    }
+    if found["resolution"] is not None:
+        with contextlib.suppress(OSError):
+            built = (root / LATEST).lstat().st_mtime
+            found["built_at"] = datetime.fromtimestamp(built, UTC).isoformat(timespec="seconds")
+            found["age_seconds"] = max(0, round(time.time() - built))
+    return found
+
+
+def _age(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds // size:.0f} {unit}"
+    return f"{seconds:.0f} s"
+
+
+def _docs_line(docs: dict[str, Any]) -> str:
+    if docs["resolution"] is None:
+        line = f"not built yet ({docs['path']})"
+    else:
+        line = (
+            f"{docs['path']}: resolution {docs['resolution']}, built "
+            f"{_age(docs['age_seconds'] or 0)} ago"
+        )
+    failure = docs.get("last_failure")
+    if failure:
+        line += (
+            f"; the build of resolution {failure.get('resolution')} FAILED: {failure.get('error')}"
+        )
+    return line
+
+
 def _existing_database(url: str) -> Database:
     """The database, without creating an SQLite file that is not there (status changes nothing)."""
     parsed = make_url(url)
@@ -146,6 +192,7 @@ def render_status(status: dict[str, Any]) -> str:
         f"failed       {status['failed_files']} file(s) in {status['failed_path']}",
         f"database     {'ok' if status['database']['ok'] else status['database']['error']}",
         f"storage      {'ok' if status['storage']['ok'] else status['storage']['error']}",
+        f"docs         {_docs_line(status['docs'])}",
     ]
     for d in status["daemons"]:
         if not d.get("running"):

@@ -169,3 +169,54 @@ def crawl(start: Path) -> tuple[set[Path], list[str]]:
         if fragment not in parse(target).ids:
             broken.append(f"{page.relative_to(site)}: #{fragment} not in {target.name}")
     return seen, broken
+
+
+# -- a deployment server changed in known ways (the diff and preview tests) ---------------------
+
+CHANGE_CLIENTS = (
+    "clientName,hostname,ip,dns,guid,utsname\n"
+    "web01,web01,10.1.0.1,web01.example.com,,linux-x86_64\n"
+    "web02,web02,10.1.0.2,web02.example.com,,linux-x86_64\n"
+    "db01,db01,10.1.0.3,db01.example.com,,linux-x86_64\n"
+    "db02,db02,10.1.0.4,db02.example.com,,linux-x86_64\n"
+)
+_SERVERCLASS = (
+    "[serverClass:all]\nwhitelist.0 = *\n"
+    "[serverClass:all:app:base_outputs]\n"
+    "[serverClass:web]\nwhitelist.0 = web*\n"
+    "[serverClass:web:app:web_inputs]\n"
+    "[serverClass:db]\nwhitelist.0 = db01\nwhitelist.1 = db02\n"
+    "[serverClass:db:app:db_inputs]\n"
+)
+_APPS = "etc/deployment-apps"
+CHANGE_V1 = {
+    "etc/system/local/serverclass.conf": _SERVERCLASS.encode(),
+    f"{_APPS}/base_outputs/local/outputs.conf": (
+        b"[tcpout]\ndefaultGroup = idx\n[tcpout:idx]\nserver = idx01.example.com:9997\n"
+    ),
+    f"{_APPS}/web_inputs/local/inputs.conf": (
+        b"[monitor:///var/log/nginx]\nindex = web\nsourcetype = nginx\n"
+    ),
+    f"{_APPS}/db_inputs/local/inputs.conf": b"[monitor:///var/log/mysql]\nindex = db\n",
+    f"{_APPS}/audit_inputs/local/inputs.conf": b"[monitor:///var/log/audit]\nindex = audit\n",
+}
+# An app added to a class (audit_inputs to web), a class losing a host (db02 leaves db), an
+# input's index changed (nginx: web -> web_v2). Nothing else.
+CHANGE_V2 = {
+    **CHANGE_V1,
+    "etc/system/local/serverclass.conf": _SERVERCLASS.replace("whitelist.1 = db02\n", "")
+    .replace(
+        "[serverClass:web:app:web_inputs]\n",
+        "[serverClass:web:app:web_inputs]\n[serverClass:web:app:audit_inputs]\n",
+    )
+    .encode(),
+    f"{_APPS}/web_inputs/local/inputs.conf": (
+        b"[monitor:///var/log/nginx]\nindex = web_v2\nsourcetype = nginx\n"
+    ),
+}
+
+
+def changed_ds(config: Config, db: Database, folder: Path) -> None:
+    """CHANGE_V1 and its client list, parsed (not resolved)."""
+    ingest(config, db, folder, "ds-v1.tgz", tar(CHANGE_V1), UploadType.DS_ETC, "ds1")
+    ingest(config, db, folder, "c.csv", CHANGE_CLIENTS.encode(), UploadType.INVENTORY, "ds1")

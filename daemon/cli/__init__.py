@@ -2,7 +2,8 @@
 
 Each command group is a module here with a `register(add)` function: `ingest` (run, scan,
 ingest), `db`, `runs` (runs, parse, stanzas), `status`, `estate` (resolve, hosts, host,
-paths, findings, btool), `docs` (docs build), `conf` (conf parse, offline).
+paths, findings, btool), `docs` (docs build, diff, preview), `conf` (conf parse,
+offline).
 SQLAlchemy, structlog and the models are imported by the commands that use them, not here:
 `autodoc conf parse` needs none of them, and they cost ~0.7 s of start-up.
 """

@@ -5,7 +5,8 @@ Two passes keep a 10,000-host estate small in memory. `load_site` reads what eve
 at once, by a few set-based queries and without the heavy JSON (whys, evidence): hosts,
 memberships, apps, data paths and their walks' hops and finals, findings, and the bundles'
 conf files of the types the pages show. `host_details` then reads the heavy part of a batch
-of hosts at a time (whys, evidence), for their own pages only.
+of hosts at a time (whys, evidence), for their own pages only. `load_view` reads what a diff
+compares (daemon.docs.diff.ResolutionView).
 """
 
 from __future__ import annotations
@@ -17,15 +18,28 @@ from typing import Any
 
 from sqlalchemy import JSON, column, func, select, table
 
+from daemon.docs.diff import (
+    ConfStanzas,
+    FindingView,
+    HostView,
+    InputStanza,
+    ResolutionView,
+    app_contents,
+    final_indexes,
+)
+from daemon.domain import ResolutionStatus, UploadType
 from daemon.resolve.defaults import shipped_system_default
 from daemon.resolve.estate import Bundle, ConfFile
 from daemon.resolve.load import (
     CONF_FILES,
+    EFFECTIVE_INPUTS,
+    FINALS,
     FINDINGS,
     HOST_APPS,
     HOSTS,
     MEMBERSHIPS,
     PATHS,
+    RESOLUTIONS,
     STANZAS,
     WALKS,
     Reader,
@@ -439,3 +453,133 @@ def host_details(db: Reader, site: Site, hosts: Sequence[Host]) -> dict[int, Hos
 def batches(hosts: Sequence[Host], size: int = BATCH) -> Iterator[Sequence[Host]]:
     for start in range(0, len(hosts), size):
         yield hosts[start : start + size]
+
+
+# -- the view of a resolution a diff compares (daemon.docs.diff) --------------------------------
+
+
+def previous_resolution(db: Reader, resolution_id: int) -> int | None:
+    """The newest complete resolution before this one; None when it is the first."""
+    with db.read_session() as session:
+        found = session.execute(
+            select(func.max(RESOLUTIONS.c.id)).where(
+                RESOLUTIONS.c.status == ResolutionStatus.COMPLETE.value,
+                RESOLUTIONS.c.id < resolution_id,
+            )
+        ).scalar()
+    return None if found is None else int(found)
+
+
+def load_view(db: Reader, resolution_id: int | None = None) -> ResolutionView:
+    """A stored resolution (the latest complete one when None) as a diff compares it. Raises
+    NoResolution."""
+    resolution = latest_resolution(db, resolution_id)
+    rid = int(resolution["id"])
+    ds_runs: dict[str, int] = (
+        (resolution.get("inputs") or {}).get("runs", {}).get(UploadType.DS_ETC.value, {})
+    )
+    with db.read_session() as session:
+        hosts = {
+            int(r.id): (r.name, r.stack)
+            for r in session.execute(
+                select(HOSTS.c.id, HOSTS.c.name, HOSTS.c.stack).where(HOSTS.c.resolution_id == rid)
+            )
+        }
+        classes: dict[int, set[str]] = defaultdict(set)
+        for host_id, name in session.execute(
+            select(MEMBERSHIPS.c.host_id, MEMBERSHIPS.c.serverclass).where(
+                MEMBERSHIPS.c.resolution_id == rid, MEMBERSHIPS.c.result == "member"
+            )
+        ):
+            classes[int(host_id)].add(name)
+        apps: dict[int, set[str]] = defaultdict(set)
+        for host_id, app in session.execute(
+            select(HOST_APPS.c.host_id, HOST_APPS.c.app).where(
+                HOST_APPS.c.resolution_id == rid, HOST_APPS.c.result == "deployed"
+            )
+        ):
+            apps[int(host_id)].add(app)
+        stacks: dict[str, dict[str, InputStanza]] = defaultdict(dict)
+        for stack, stanza, settings in session.execute(
+            select(
+                EFFECTIVE_INPUTS.c.stack, EFFECTIVE_INPUTS.c.stanza, EFFECTIVE_INPUTS.c.settings
+            ).where(EFFECTIVE_INPUTS.c.resolution_id == rid)
+        ):
+            stacks[stack][stanza] = InputStanza(
+                {k: v["value"] for k, v in (settings or {}).items()},
+                any(v.get("run") is not None for v in (settings or {}).values()),
+            )
+        ends: dict[int, list[str | None]] = defaultdict(list)
+        for walk_id, index in session.execute(
+            select(FINALS.c.walk_id, FINALS.c.index).where(FINALS.c.resolution_id == rid)
+        ):
+            ends[int(walk_id)].append(index)
+        walk_finals = {w: final_indexes(found) for w, found in ends.items()}
+        finals: dict[int, dict[str, tuple[str | None, ...]]] = defaultdict(dict)
+        for host_id, name, walk_id in session.execute(
+            select(PATHS.c.host_id, PATHS.c.input, PATHS.c.walk_id).where(
+                PATHS.c.resolution_id == rid
+            )
+        ):
+            finals[int(host_id)][name] = walk_finals.get(int(walk_id), ())
+        findings = tuple(
+            FindingView(r.code, r.severity, r.host, r.subject, r.message)
+            for r in session.execute(
+                select(
+                    FINDINGS.c.code,
+                    FINDINGS.c.severity,
+                    FINDINGS.c.host,
+                    FINDINGS.c.subject,
+                    FINDINGS.c.message,
+                ).where(FINDINGS.c.resolution_id == rid)
+            )
+        )
+        contents = app_contents(_deployment_app_files(session.connection(), ds_runs))
+    empty: dict[str, InputStanza] = {}
+    return ResolutionView(
+        id=rid,
+        hosts={
+            name: HostView(
+                serverclasses=frozenset(classes.get(host_id, ())),
+                apps=frozenset(apps.get(host_id, ())),
+                inputs=stacks.get(stack, empty) if stack is not None else empty,
+                finals=finals.get(host_id, {}),
+            )
+            for host_id, (name, stack) in hosts.items()
+        },
+        apps=contents,
+        findings=findings,
+    )
+
+
+def _deployment_app_files(
+    connection: Any, ds_runs: Mapping[str, int]
+) -> Iterator[tuple[str, str, str, ConfStanzas]]:
+    """(DS label, app, path, stanzas) of each conf file in the DS repositories of these runs."""
+    if not ds_runs:
+        return
+    labels = {int(run): label for label, run in ds_runs.items()}
+    files: dict[int, tuple[str, str, str]] = {}
+    stanzas: dict[int, dict[str, dict[str, str]]] = defaultdict(dict)
+    for file_id, run_id, path, app, name, settings in connection.execute(
+        select(
+            CONF_FILES.c.id,
+            CONF_FILES.c.run_id,
+            CONF_FILES.c.path,
+            CONF_FILES.c.app,
+            STANZAS.c.name,
+            STANZAS.c.settings,
+        )
+        .select_from(CONF_FILES.outerjoin(STANZAS, STANZAS.c.conf_file_id == CONF_FILES.c.id))
+        .where(
+            CONF_FILES.c.run_id.in_(list(labels)),
+            CONF_FILES.c.layer == "deployment_app",
+            CONF_FILES.c.app.is_not(None),
+        )
+        .order_by(CONF_FILES.c.id, STANZAS.c.order_in_file)
+    ):
+        files.setdefault(int(file_id), (labels[int(run_id)], app, path))
+        if name is not None:
+            stanzas[int(file_id)][name] = dict(settings or {})
+    for file_id, (label, app, path) in files.items():
+        yield label, app, path, stanzas.get(file_id, {})

@@ -5,19 +5,29 @@ through `publish`.
 
 A build is written into a hidden folder beside its final place and renamed into it in one
 step. A rebuild of the same resolution renames the old build away first (two renames: a
-reader of `latest` may see it missing for that instant, never half of it).
+reader of `latest` may see it missing for that instant, never half of it). The hidden folder
+names the process building it: what a build killed midway leaves is removed by the next
+publish. The daemon's build records a failure in `.failed` (what `autodoc status` shows).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+from daemon.owners import is_gone, this_process
 
 LATEST = "latest"
+FAILED = ".failed"
+# A build of a resolution that failed is not tried again by the daemon before this long.
+FAILED_RETRY_SECONDS = 600.0
 
 
 def publish(root: Path, resolution_id: int, build: Callable[[Path], object], keep: int) -> Path:
@@ -25,7 +35,7 @@ def publish(root: Path, resolution_id: int, build: Callable[[Path], object], kee
     the published folder. A failing build leaves nothing behind and `latest` unchanged."""
     root.mkdir(parents=True, exist_ok=True)
     token = uuid.uuid4().hex[:12]
-    work = root / f".building-{resolution_id}-{token}"
+    work = root / f".building-{resolution_id}-{token}-{this_process()}"
     try:
         build(work)
         final = root / str(resolution_id)
@@ -39,6 +49,7 @@ def publish(root: Path, resolution_id: int, build: Callable[[Path], object], kee
     finally:
         shutil.rmtree(work, ignore_errors=True)
     point_latest(root, str(resolution_id))
+    (root / FAILED).unlink(missing_ok=True)
     prune(root, keep)
     return final
 
@@ -74,4 +85,38 @@ def prune(root: Path, keep: int) -> list[int]:
         shutil.rmtree(root / str(rid), ignore_errors=True)
     for leftover in root.glob(".old-*"):
         shutil.rmtree(leftover, ignore_errors=True)
+    for work in root.glob(".building-*"):
+        owner = work.name.split("-", 3)[-1]  # .building-<id>-<token>-<host>:<pid>
+        if is_gone(owner):
+            shutil.rmtree(work, ignore_errors=True)
     return removed
+
+
+def current(root: Path) -> int | None:
+    """The resolution `latest` points at; None when there is no site yet."""
+    try:
+        name = os.readlink(root / LATEST)
+    except OSError:
+        return None
+    return int(name) if name.isdigit() and (root / name / "index.html").is_file() else None
+
+
+def record_failure(root: Path, resolution_id: int | None, error: str) -> None:
+    """Note that the build of a resolution failed, and why (replacing the previous note)."""
+    with contextlib.suppress(OSError):
+        root.mkdir(parents=True, exist_ok=True)
+        note = root / f".failed-{uuid.uuid4().hex[:12]}"
+        note.write_text(
+            json.dumps({"resolution": resolution_id, "error": error, "at": time.time()}),
+            encoding="utf-8",
+        )
+        os.replace(note, root / FAILED)
+
+
+def last_failure(root: Path) -> dict[str, Any] | None:
+    """{resolution, error, at} of the last failed build, unless a build succeeded since."""
+    try:
+        found = json.loads((root / FAILED).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return found if isinstance(found, dict) else None

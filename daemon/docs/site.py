@@ -20,10 +20,12 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup, escape
 
+from daemon import faults
 from daemon.docs.flow import FlowHost, FlowPath, build_flow
 from daemon.docs.hostconfig import HostConfigs
 from daemon.docs.load import DataPath, Host, HostApp, Membership, Site, batches, host_details
 from daemon.docs.slug import slug
+from daemon.docs.ticket import group_hosts, headline
 from daemon.resolve.load import Reader
 
 # kind -> folder of its pages
@@ -158,6 +160,7 @@ def build(
     _overview(write, site, idx, names)
     _listings(write, site, idx, names)
     _hosts(write, db, site, idx, names)
+    faults.point("mid_docs_build")
     _serverclasses(write, site, idx, names)
     _apps(write, site, idx, names)
     _indexes_and_sourcetypes(write, site, idx, names)
@@ -175,16 +178,18 @@ def build(
 
 def changes_context(diff: Mapping[str, Any] | None) -> dict[str, Any]:
     """What changes.html shows: the diff against the previous resolution in DOCS.md's JSON
-    shape (`autodoc diff --json`), or None when there is none to show."""
+    shape (`autodoc diff --json`), or None when there is none to show. Hosts whose change
+    is the same share one entry, as in `autodoc diff`'s text."""
     if diff is None:
         return {"diff": None}
-    hosts = [h for h in diff.get("hosts", ()) if h.get("change")]
+    findings = diff.get("findings") or {}
     return {
         "diff": diff,
-        "hosts": hosts,
+        "summary": headline(diff),
+        "host_groups": group_hosts(list(diff.get("hosts", ()))),
         "apps": list(diff.get("apps", ())),
-        "new_findings": list((diff.get("findings") or {}).get("new", ())),
-        "resolved_findings": list((diff.get("findings") or {}).get("resolved", ())),
+        "new_findings": list(findings.get("new", ())),
+        "resolved_findings": list(findings.get("resolved", ())),
     }
 
 

@@ -16,6 +16,8 @@ PURE = [
     "daemon.conf.normalize",
     "daemon.inventory",
     "daemon.resolve",
+    "daemon.docs.diff",
+    "daemon.docs.ticket",
 ]
 # Whole packages that must not come along with them.
 IMPURE = ["sqlalchemy", "alembic", "psycopg", "boto3", "botocore", "daemon.models", "daemon.cli"]

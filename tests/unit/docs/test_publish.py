@@ -1,11 +1,15 @@
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from daemon.docs.publish import builds, publish
+from daemon.docs.publish import builds, current, last_failure, publish, record_failure
+from daemon.owners import this_process
+from daemon.status import _docs_line, docs_status
 
 
 def _writer(text: str):  # type: ignore[no-untyped-def]
@@ -47,3 +51,36 @@ def test_pruning_never_removes_the_build_latest_points_at(tmp_path: Path) -> Non
     publish(tmp_path, 3, _writer("three"), keep=1)  # an older resolution rebuilt last
     assert os.readlink(tmp_path / "latest") == "3"
     assert (tmp_path / "3").is_dir()
+
+
+def test_what_a_killed_build_left_goes_at_the_next_publish_and_a_live_one_stays(
+    tmp_path: Path,
+) -> None:
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    left = tmp_path / f".building-7-0123456789ab-{socket.gethostname()}:{dead.pid}"
+    live = tmp_path / f".building-8-0123456789ab-{this_process()}"
+    for folder in (left, live):
+        (folder / "hosts").mkdir(parents=True)
+    publish(tmp_path, 9, _writer("nine"), keep=5)
+    assert not left.exists()
+    assert live.is_dir()  # another build at work (here: this process)
+
+
+def test_a_failed_build_is_noted_until_a_build_succeeds_and_status_says_so(
+    tmp_path: Path,
+) -> None:
+    assert current(tmp_path) is None
+    assert docs_status(tmp_path)["resolution"] is None
+    assert _docs_line(docs_status(tmp_path)).startswith("not built yet")
+    publish(tmp_path, 4, _writer("four"), keep=5)
+    record_failure(tmp_path, 5, "RuntimeError('disk on fire')")
+    status = docs_status(tmp_path)
+    assert (current(tmp_path), status["resolution"]) == (4, 4)
+    assert status["last_failure"]["resolution"] == 5
+    line = _docs_line(status)
+    assert line.startswith(f"{tmp_path / 'latest' / 'index.html'}: resolution 4, built ")
+    assert "the build of resolution 5 FAILED: RuntimeError('disk on fire')" in line
+    publish(tmp_path, 5, _writer("five"), keep=5)
+    assert last_failure(tmp_path) is None
+    assert docs_status(tmp_path)["resolution"] == 5
