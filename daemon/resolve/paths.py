@@ -228,7 +228,7 @@ class _Paths:
         # The host field matters only through the [host::] stanzas it matches: hosts whose
         # field matches the same ones stand for each other (one walk, one props lookup).
         self._host_reps: dict[str, str] = {}
-        self._host_rep_of: dict[tuple[str, ...], str] = {}
+        self._host_rep_of: dict[frozenset[str], str] = {}
 
     def run(self) -> Paths:
         paths: list[DataPath] = []
@@ -497,8 +497,8 @@ class _Paths:
         capped = False
         for rewrite in found.rewrites:
             clues = self._rewrite_clues(host, rewrite)
-            if rewrite.kind is RewriteKind.DROP:
-                walk.may_drop = True
+            if rewrite.kind is RewriteKind.DROP and not clone:
+                walk.may_drop = True  # a copy dropped is not the input's data dropped
             if capped:
                 # Past the cap only what may drop the event is kept (and its evidence).
                 if rewrite.kind is RewriteKind.DROP:

@@ -126,28 +126,27 @@ class PatternMatcher:
             for prefix, rank in _PATTERN_KINDS:
                 every[rank].update(_patterns(props, prefix))
         self.known = [frozenset(patterns) for patterns in every]
-        # In sets of _SET_SIZE patterns: one pattern that blows RE2's memory budget sends
-        # only its own set to matching one pattern at a time.
+        # In sets of at most _SET_SIZE patterns, split further where RE2's memory budget
+        # asks for it (_pattern_sets).
         self._sets = [
-            [_pattern_set(chunk, rank == 1) for chunk in _chunked(sorted(every[rank]), _SET_SIZE)]
+            [
+                found
+                for chunk in _chunked(sorted(every[rank]), _SET_SIZE)
+                for found in _pattern_sets(chunk, rank == 1)
+            ]
             for rank in (0, 1)
         ]
-        self._matched: list[dict[str, tuple[str, ...]]] = [{}, {}]
+        self._matched: list[dict[str, frozenset[str]]] = [{}, {}]
 
-    def covers(self, props: EffectiveConf) -> bool:
-        return all(
-            self.known[rank].issuperset(_patterns(props, prefix)) for prefix, rank in _PATTERN_KINDS
-        )
-
-    def matching(self, rank: int, text: str) -> tuple[str, ...]:
+    def matching(self, rank: int, text: str) -> frozenset[str]:
         """The patterns of that kind (0 source, 1 host) that match the whole text."""
         found = self._matched[rank].get(text)
         if found is None:
-            hits: list[str] = []
-            for kept, compiled in self._sets[rank]:
-                if compiled is not None:
-                    hits.extend(kept[i] for i in compiled.Match(text) or ())  # type: ignore[attr-defined]
-            found = self._matched[rank][text] = tuple(hits)
+            found = self._matched[rank][text] = frozenset(
+                kept[i]
+                for kept, compiled in self._sets[rank]
+                for i in compiled.Match(text) or ()  # type: ignore[attr-defined]
+            )
         return found
 
 
@@ -160,18 +159,23 @@ class PropsIndex:
     def __init__(self, props: EffectiveConf, matcher: PatternMatcher | None = None) -> None:
         self.props = props
         self._matcher = matcher
-        self._checked = False
+        self._own: list[frozenset[str]] | None = None
         self._selected: dict[Event, dict[str, EffectiveValue]] = {}
         self._where: dict[int, tuple[str, str]] = {}  # id(value) -> (stanza, key) it came from
 
-    def _patterns(self) -> PatternMatcher:
+    def _patterns(self) -> tuple[PatternMatcher, list[frozenset[str]]]:
         """The matcher, once checked to know every pattern of this props.conf (else one of
-        its own)."""
-        matcher = self._matcher
-        if matcher is None or (not self._checked and not matcher.covers(self.props)):
+        its own), and this props.conf's own patterns of each kind."""
+        matcher, own = self._matcher, self._own
+        if own is None:
+            own = self._own = [
+                frozenset(_patterns(self.props, prefix)) for prefix, _rank in _PATTERN_KINDS
+            ]
+            if matcher is None or not all(matcher.known[r] >= own[r] for r in (0, 1)):
+                matcher = None
+        if matcher is None:
             matcher = self._matcher = PatternMatcher([self.props])
-        self._checked = True
-        return matcher
+        return matcher, own
 
     def select(self, event: Event) -> dict[str, EffectiveValue]:
         found = self._selected.get(event)
@@ -186,12 +190,13 @@ class PropsIndex:
             text = event.source if rank == 0 else event.host
             if text is None:
                 continue
-            for pattern in self._patterns().matching(rank, text):
-                name = prefix + pattern
-                stanza = stanzas.get(name)
-                if stanza is not None:
-                    priority = _priority(stanza.settings, not _is_pattern(pattern))
-                    matching.append((rank, -priority, name))
+            matcher, own = self._patterns()
+            # Those of this props.conf (the intersection walks the smaller set: the matcher's
+            # may hold most of the estate's patterns).
+            for pattern in own[rank] & matcher.matching(rank, text):
+                stanza = stanzas[prefix + pattern]
+                priority = _priority(stanza.settings, not _is_pattern(pattern))
+                matching.append((rank, -priority, prefix + pattern))
         if event.sourcetype is not None and event.sourcetype in stanzas:
             name = event.sourcetype
             if not name.startswith(("source::", "host::")) and name != "default":
@@ -215,26 +220,39 @@ def _chunked(items: list[str], size: int) -> list[list[str]]:
     return [items[start : start + size] for start in range(0, len(items), size)]
 
 
-def _pattern_set(patterns: list[str], ignore_case: bool) -> tuple[list[str], object | None]:
-    """(the patterns RE2 takes, in Set order; their Set), None when none. A pattern RE2
-    refuses matches nothing, as one matched alone would."""
+def _pattern_sets(patterns: list[str], ignore_case: bool) -> list[tuple[list[str], object]]:
+    """The patterns RE2 takes, in sets that fit its memory budget: (patterns in Set order,
+    their Set) each. A set over the budget is split in halves until its parts fit; a single
+    pattern that fits no set of its own is matched alone. A pattern RE2 refuses matches
+    nothing, as one matched alone would."""
     kept: list[str] = []
     alone: list[object] = []
-    together = re2.Set.FullMatchSet(re2_options(ignore_case=ignore_case))
     for pattern in patterns:
         compiled = props_pattern(pattern, ignore_case=ignore_case)
-        if compiled is None:
-            continue
+        if compiled is not None:
+            kept.append(pattern)
+            alone.append(compiled)
+    return _fitting(kept, alone, ignore_case)
+
+
+def _fitting(
+    patterns: list[str], alone: list[object], ignore_case: bool
+) -> list[tuple[list[str], object]]:
+    if not patterns:
+        return []
+    together = re2.Set.FullMatchSet(re2_options(ignore_case=ignore_case))
+    for pattern in patterns:
         together.Add(_regex(pattern))
-        kept.append(pattern)
-        alone.append(compiled)
-    if not kept:
-        return kept, None
     try:
         together.Compile()
-    except re2.error:  # over the memory budget together: one at a time
-        return kept, _OneByOne(alone)
-    return kept, together
+    except re2.error:  # over the memory budget together
+        if len(patterns) == 1:
+            return [(patterns, _OneByOne(alone))]
+        half = len(patterns) // 2
+        return _fitting(patterns[:half], alone[:half], ignore_case) + _fitting(
+            patterns[half:], alone[half:], ignore_case
+        )
+    return [(patterns, together)]
 
 
 class _OneByOne:

@@ -184,9 +184,13 @@ def test_a_hostile_estate_is_stored_and_every_paths_command_answers(
         ("findings",),
         ("paths", "--host", "uf-evil", "--json"),
         ("host", "uf-self"),
+        ("host", "uf-evil", "--json"),
     )
-    every, text, findings, findings_text, evil, shown = results
+    every, text, findings, findings_text, evil, shown, evil_host = results
     paths = own(ok_json(every))
+    # `paths --json` splices the stored JSON text; `host --json` decodes it: the same paths,
+    # odd names (HTML, NUL, non-ASCII, 10 kB) included.
+    assert ok_json(evil) == ok_json(evil_host)["paths"]
 
     # 1,000 groups, each to hf-evil: cloned, then parsed there with 1,000 conditional
     # classes: the variants stop at MAX_VARIANTS (unknown), bounded.

@@ -633,3 +633,16 @@ def test_clones_count_against_the_variant_cap() -> None:
     )
     assert 0 < len(path.final) <= 5 * MAX_VARIANTS
     assert any(f.certainty.value == "unknown" for f in path.final)
+
+
+def test_a_copy_that_is_dropped_leaves_the_original_path_not_may_drop() -> None:
+    props = "[web]\nTRANSFORMS-c = cl\n[copy]\nTRANSFORMS-d = drop\n"
+    transforms = (
+        "[cl]\nREGEX = .\nCLONE_SOURCETYPE = copy\n"
+        "[drop]\nREGEX = .\nDEST_KEY = queue\nFORMAT = nullQueue\n"
+    )
+    path = only(data_paths([parsing_hf(props, transforms), indexer("idx1")]), "hf1", "monitor:///w")
+    assert {(f.index, f.sourcetype, f.certainty.value) for f in path.final} == {
+        ("web", "web", "certain")
+    }
+    assert not path.may_drop  # the input's data is always indexed; only its copy is dropped

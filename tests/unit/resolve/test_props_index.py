@@ -61,3 +61,54 @@ def test_patterns_over_several_sets_all_match() -> None:
     for n in (0, 999, 1_000, 2_499):
         assert index.select(Event(None, f"/logs/{n:04d}/x.log", None))["N"].value == str(n)
     assert "N" not in index.select(Event(None, "/logs/2500/x.log", None))
+
+
+def test_a_set_of_long_ordinary_patterns_is_split_until_re2_takes_it_not_matched_one_by_one() -> (
+    None
+):
+    # 1,000 patterns of ~120 characters (long application paths): together over RE2's
+    # memory budget, each far under it (review of issue 11).
+    names = [(f"source::/opt/app{i}/{'d' * 100}/*.log", {"N": str(i)}) for i in range(1_000)]
+    props = _props("a", *names)
+    matcher = PatternMatcher([props])
+    kinds = [type(compiled).__name__ for _kept, compiled in matcher._sets[0]]
+    assert "_OneByOne" not in kinds and len(kinds) > 1
+    index = PropsIndex(props, matcher)
+    assert index.select(Event(None, f"/opt/app999/{'d' * 100}/x.log", None))["N"].value == "999"
+
+
+def test_good_patterns_next_to_refused_and_huge_ones_still_match() -> None:
+    huge = "..." + "(a|b)" * 3000  # RE2 refuses it (over its memory budget)
+    props = _props(
+        "a",
+        ("source::/var/(log", {"K": "refused"}),
+        ("source::" + huge, {"K": "huge"}),
+        ("source::/var/log/*.log", {"K": "good"}),
+        ("host::web*", {"H": "lower"}),
+    )
+    matcher = PatternMatcher([props])
+    assert matcher.matching(0, "/var/log/a.log") == {"/var/log/*.log", "/var/log/..."}
+    assert matcher.matching(1, "WEB01") == {"WEB*", "web*"}  # host patterns ignore case
+    assert matcher.matching(0, "/VAR/log/a.log") == set()  # source patterns do not
+
+
+def test_one_props_conf_looks_up_only_its_own_matching_patterns() -> None:
+    # 2,000 props.conf, each its own [host::*|h<n>] matching every host: selecting for one
+    # must not walk the 2,000 estate-wide matches (quadratic in the hosts).
+    confs = [_props(f"app{n}", (f"host::*|h{n}", {"N": str(n)})) for n in range(2_000)]
+    matcher = PatternMatcher(confs)
+    looked: list[str] = []
+
+    class Counting(dict):  # type: ignore[type-arg]
+        def __getitem__(self, key: str) -> object:
+            looked.append(key)
+            return super().__getitem__(key)
+
+        def get(self, key: str, default: object = None) -> object:
+            looked.append(key)
+            return super().get(key, default)
+
+    mine = confs[7]
+    object.__setattr__(mine, "stanzas", Counting(mine.stanzas))
+    assert PropsIndex(mine, matcher).select(Event(None, None, "web01"))["N"].value == "7"
+    assert sum(1 for key in looked if key.startswith("host::")) <= 10  # 2 own, not 2,000
