@@ -23,7 +23,17 @@ from markupsafe import Markup, escape
 from daemon import faults
 from daemon.docs.flow import FlowHost, FlowPath, build_flow
 from daemon.docs.hostconfig import HostConfigs
-from daemon.docs.load import DataPath, Host, HostApp, Membership, Site, batches, host_details
+from daemon.docs.hostpage import HostFragments, data_table, link_list
+from daemon.docs.load import (
+    DataPath,
+    Finding,
+    Host,
+    HostApp,
+    Membership,
+    Site,
+    batches,
+    host_details,
+)
 from daemon.docs.slug import slug
 from daemon.docs.ticket import group_hosts, headline
 from daemon.resolve.load import Reader
@@ -381,12 +391,13 @@ def _listings(write: Write, site: Site, idx: _Indexed, names: Names) -> None:
 
 def _hosts(write: Write, db: Reader, site: Site, idx: _Indexed, names: Names) -> None:
     configs = HostConfigs(site.bundles, site.shipped)
-    evidence = EvidenceRows(names.linker("../"))
+    fragments = HostFragments(names.linker("../"))
     for batch in batches(site.hosts):
         details = host_details(db, site, batch)
         for host in batch:
             apps = idx.apps_of.get(host.id, [])
-            found = details[host.id]
+            found = details.pop(host.id)
+            inputs_html, config_html = fragments.config(configs.of(host, apps))
             write(
                 f"hosts/{slug(host.name)}.html",
                 "host.html.j2",
@@ -394,43 +405,12 @@ def _hosts(write: Write, db: Reader, site: Site, idx: _Indexed, names: Names) ->
                 host=host,
                 memberships=found.memberships,
                 apps=apps,
-                paths=found.paths,
+                paths_html=fragments.paths(found.paths),
                 findings=found.findings,
-                config=configs.of(host, apps),
+                inputs_html=inputs_html,
+                config_html=config_html,
                 why=why_text,
-                evidence_rows=evidence,
             )
-
-
-class EvidenceRows:
-    """A path's evidence as table rows: its input's own settings, then its walk's, which
-    every path sharing the walk shows alike (rendered once per walk)."""
-
-    def __init__(self, link: Callable[[str, str | None], Markup]) -> None:
-        self._link = link
-        self._walks: dict[int, Markup] = {}
-
-    def __call__(self, path: Mapping[str, Any]) -> Markup:
-        walk_id = path["walk"].id
-        shared = self._walks.get(walk_id)
-        if shared is None:
-            shared = self._walks[walk_id] = self.rows(path["walk_evidence"])
-        return self.rows(path["own_evidence"]) + shared
-
-    def rows(self, items: Iterable[Mapping[str, Any]]) -> Markup:
-        out = []
-        for e in items:
-            app = Markup(" ({})").format(self._link("app", e["app"])) if e.get("app") else ""
-            run = "shipped" if e.get("run") is None else e["run"]
-            out.append(
-                Markup(
-                    "<tr><td><code>{}.conf [{}] {} = {}</code></td>"
-                    "<td>{}:{}{}</td><td>{}</td></tr>\n"
-                ).format(
-                    e["conf"], e["stanza"], e["key"], e["value"], e["file"], e["line"], app, run
-                )
-            )
-        return Markup("").join(out)
 
 
 def why_text(membership: Mapping[str, Any]) -> str:
@@ -459,6 +439,7 @@ def _serverclasses(write: Write, site: Site, idx: _Indexed, names: Names) -> Non
         for c in a.serverclasses:
             apps_by_class[c].add(a.app)
     rules = _class_rules(site)
+    by_subject = _findings_by_subject(site)
     for name in names.by_kind["serverclass"]:
         found = rules.get(name, {})
         apps_by_class[name].update(found.get("apps", ()))
@@ -478,11 +459,17 @@ def _serverclasses(write: Write, site: Site, idx: _Indexed, names: Names) -> Non
             ],
             apps=sorted(apps_by_class[name]),
             findings=[
-                f
-                for f in site.findings
-                if f.subject in (f"serverclass:{name}", f"serverClass:{name}")
+                *by_subject.get(f"serverclass:{name}", ()),
+                *by_subject.get(f"serverClass:{name}", ()),
             ],
         )
+
+
+def _findings_by_subject(site: Site) -> dict[str, list[Finding]]:
+    found: dict[str, list[Finding]] = defaultdict(list)
+    for f in site.findings:
+        found[f.subject].append(f)
+    return found
 
 
 def _class_rules(site: Site) -> dict[str, dict[str, Any]]:
@@ -544,6 +531,7 @@ def _apps(write: Write, site: Site, idx: _Indexed, names: Names) -> None:
     hosts_of: dict[str, list[HostApp]] = defaultdict(list)
     for a in site.host_apps:
         hosts_of[a.app].append(a)
+    by_subject = _findings_by_subject(site)
     for name in names.by_kind["app"]:
         delivered = hosts_of.get(name, [])
         write(
@@ -556,7 +544,7 @@ def _apps(write: Write, site: Site, idx: _Indexed, names: Names) -> None:
             inputs=_app_inputs(site, name),
             classes=sorted({c for a in delivered for c in a.serverclasses}),
             hosts=[(idx.hosts_by_id[a.host_id], a) for a in delivered],
-            findings=[f for f in site.findings if f.subject == f"app:{name}"],
+            findings=by_subject.get(f"app:{name}", []),
         )
 
 
@@ -619,24 +607,35 @@ def _indexes_and_sourcetypes(write: Write, site: Site, idx: _Indexed, names: Nam
     props = _stanzas_of(site, "props")
     transforms = _stanzas_of(site, "transforms")
     roles = _roles_of_files(site, idx)
+    link = names.linker("../")
     for name in names.by_kind["index"]:
+        fed = feeds.get(name, {})
         write(
             names.path("index", name),
             "index_page.html.j2",
             title=f"Index {name}",
             name=name,
-            feeds=[
-                (idx.hosts_by_id[h], sorted(r[0]), sorted(r[1]), sorted(r[2]), sorted(r[3]))
-                for h, r in sorted(
-                    feeds.get(name, {}).items(), key=lambda i: idx.hosts_by_id[i[0]].name
-                )
-            ],
+            feeds=len(fed),
+            feeds_html=data_table(
+                ["host", "inputs", "sourcetypes", "certainty", "at"],
+                [
+                    (
+                        link("host", idx.hosts_by_id[h].name),
+                        str(len(r[0])),
+                        link_list(link, "sourcetype", sorted(r[1])),
+                        str(escape(", ".join(sorted(r[2])))),
+                        link_list(link, "host", sorted(r[3])),
+                    )
+                    for h, r in sorted(fed.items(), key=lambda i: idx.hosts_by_id[i[0]].name)
+                ],
+            ),
             definitions=definitions.get(name, []),
             roles=roles,
             findings=[f for f in site.findings if f.subject == f"index:{name}"],
         )
     for name in names.by_kind["sourcetype"]:
         stanzas = props.get(name, [])
+        read = sources.get(name, {})
         used = sorted(
             {
                 t.strip()
@@ -652,12 +651,19 @@ def _indexes_and_sourcetypes(write: Write, site: Site, idx: _Indexed, names: Nam
             "sourcetype.html.j2",
             title=f"Sourcetype {name}",
             name=name,
-            sources=[
-                (idx.hosts_by_id[h], sorted(r[0]), sorted(r[1]), sorted(r[2]))
-                for h, r in sorted(
-                    sources.get(name, {}).items(), key=lambda i: idx.hosts_by_id[i[0]].name
-                )
-            ],
+            sources=len(read),
+            sources_html=data_table(
+                ["host", "inputs", "indexes", "rewritten from"],
+                [
+                    (
+                        link("host", idx.hosts_by_id[h].name),
+                        str(len(r[0])),
+                        link_list(link, "index", sorted(r[1])),
+                        link_list(link, "sourcetype", sorted(r[2])),
+                    )
+                    for h, r in sorted(read.items(), key=lambda i: idx.hosts_by_id[i[0]].name)
+                ],
+            ),
             props=stanzas,
             transforms=[(t, transforms.get(t, [])) for t in used],
             roles=roles,
