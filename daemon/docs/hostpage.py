@@ -39,19 +39,19 @@ class HostFragments:
 
     def __init__(self, link: Link) -> None:
         self._link = link
-        self._by_config: dict[int, tuple[HostConfig, Markup, Markup]] = {}
+        self._inputs_of: dict[int, tuple[HostConfig, Markup]] = {}
         self._own_rows: dict[str, tuple[str, int]] = {}
+        self._groups: dict[str, str] = {}
+        self._row_html: dict[tuple[Any, ...], str] = {}
 
     def config(self, config: HostConfig) -> tuple[Markup, Markup]:
-        """(inputs table, effective configuration details) of a layer stack's config."""
-        found = self._by_config.get(id(config))
+        """(inputs table, effective configuration details) of a layer stack's config. The
+        inputs table is kept per stack; the details are joined again for each page (the
+        btool texts are shared, their join per stack would hold ~200 KB for each)."""
+        found = self._inputs_of.get(id(config))
         if found is None or found[0] is not config:
-            found = self._by_config[id(config)] = (
-                config,
-                self._inputs(config),
-                self._confs(config),
-            )
-        return found[1], found[2]
+            found = self._inputs_of[id(config)] = (config, self._inputs(config))
+        return found[1], self._confs(config)
 
     def _inputs(self, config: HostConfig) -> Markup:
         if not config.inputs:
@@ -95,13 +95,13 @@ class HostFragments:
         for n, p in enumerate(paths, 1):
             walk: Walk = p["walk"]
             sourcetype = p["sourcetype"]
-            groups = p["groups"]
+            groups = self._group_text(p["groups"])
             out.append(
                 f'<section class="path" id="path-{n}">\n<h3><code>{_e(p["input"])}</code></h3>\n'
                 f"<p>index {link('index', p['index']) if p['index'] else '?'}, "
                 f"sourcetype {link('sourcetype', sourcetype) if sourcetype else '?'}, "
                 f"host field {_e(p['host_field'] or '?')}, source {_e(p['source'] or '?')}"
-                f"{'; output groups ' + _e(', '.join(groups)) if groups else ''}"
+                f"{'; output groups ' + groups if groups else ''}"
                 f"{'; <strong>may be dropped</strong>' if walk.may_drop else ''}</p>\n"
             )
             hops = walk_html.get(walk.id)
@@ -131,6 +131,41 @@ class HostFragments:
                     f"{_EVIDENCE_HEAD}{rows}</tbody></table></details>\n"
                 )
             out.append("</section>\n")
+        return Markup("".join(out))  # noqa: S704 - built from escaped parts
+
+    def _group_text(self, stored: str | None) -> str:
+        """The output groups, comma separated and escaped, from their stored JSON text."""
+        key = stored or "[]"
+        found = self._groups.get(key)
+        if found is None:
+            found = self._groups[key] = _e(", ".join(json.loads(key) or ()))
+        return found
+
+    def findings(
+        self, items: Sequence[Mapping[str, Any]], subject: Callable[[str], Markup]
+    ) -> Markup:
+        """macros.html.j2's findings_table without the host column, evidence included."""
+        if not items:
+            return Markup("<p>No findings.</p>")
+        filterable = " filterable" if len(items) > 15 else ""
+        out = [
+            f'<table class="data sortable{filterable}"><thead><tr><th>severity</th>'
+            "<th>code</th><th>subject</th><th>message</th></tr></thead><tbody>\n"
+        ]
+        for f in items:
+            evidence = f.get("evidence") or ()
+            details = (
+                f"<details><summary>evidence ({len(evidence)})</summary>{_EVIDENCE_HEAD}"
+                f"{self._rows(evidence)}</tbody></table></details>"
+                if evidence
+                else ""
+            )
+            severity = _e(f["severity"])
+            out.append(
+                f'<tr class="sev-{severity}"><td>{severity}</td><td>{_e(f["code"])}</td>'
+                f"<td>{subject(f['subject'])}</td><td>{_e(f['message'])}{details}</td></tr>\n"
+            )
+        out.append("</tbody></table>")
         return Markup("".join(out))  # noqa: S704 - built from escaped parts
 
     def _hops(self, walk: Walk) -> str:
@@ -166,17 +201,44 @@ class HostFragments:
         return found
 
     def _rows(self, items: Iterable[Mapping[str, Any]]) -> str:
-        link = self._link
+        """Evidence rows; each distinct row is built once (routes of many hosts go through
+        the same props and transforms settings)."""
         out = []
+        made = self._row_html
         for e in items:
-            app = f" ({link('app', e['app'])})" if e.get("app") else ""
-            run = "shipped" if e.get("run") is None else e["run"]
-            out.append(
-                f"<tr><td><code>{_e(e['conf'])}.conf [{_e(e['stanza'])}] {_e(e['key'])} = "
-                f"{_e(e['value'])}</code></td><td>{_e(e['file'])}:{_e(e['line'])}{app}</td>"
-                f"<td>{_e(run)}</td></tr>\n"
+            key = (
+                e["conf"],
+                e["stanza"],
+                e["key"],
+                e["value"],
+                e["file"],
+                e["line"],
+                e.get("app"),
+                e.get("run"),
             )
+            found = made.get(key)
+            if found is None:
+                found = made[key] = self._row(*key)
+            out.append(found)
         return "".join(out)
+
+    def _row(
+        self,
+        conf: str,
+        stanza: str,
+        key: str,
+        value: str,
+        file: str,
+        line: object,
+        app: str | None,
+        run: object,
+    ) -> str:
+        shown_app = f" ({self._link('app', app)})" if app else ""
+        shown_run = "shipped" if run is None else run
+        return (
+            f"<tr><td><code>{_e(conf)}.conf [{_e(stanza)}] {_e(key)} = {_e(value)}</code></td>"
+            f"<td>{_e(file)}:{_e(line)}{shown_app}</td><td>{_e(shown_run)}</td></tr>\n"
+        )
 
 
 def _as(link: Link, final: str | None, read: str | None) -> str:

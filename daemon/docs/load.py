@@ -170,8 +170,9 @@ class HostDetails:
     """The heavy part of one host's page."""
 
     memberships: list[dict[str, Any]] = field(default_factory=list)  # {name, result, why, missing}
-    # RESOLVER.md §7 shape, but the evidence lists as their stored JSON text (own_evidence,
-    # walk_evidence): a page decodes each distinct one once (daemon.docs.hostpage)
+    # RESOLVER.md §7 shape without servers (the hops say them), the output groups and the
+    # evidence lists as their stored JSON text (groups, own_evidence, walk_evidence): a page
+    # decodes each distinct one once (daemon.docs.hostpage)
     paths: list[dict[str, Any]] = field(default_factory=list)
     findings: list[dict[str, Any]] = field(default_factory=list)  # with evidence
 
@@ -402,8 +403,7 @@ def host_details(db: Reader, site: Site, hosts: Sequence[Host]) -> dict[int, Hos
                 PATHS.c.sourcetype,
                 PATHS.c.host_field,
                 PATHS.c.source,
-                PATHS.c.groups,
-                PATHS.c.servers,
+                cast(PATHS.c.groups, Text).label("groups"),
                 cast(PATHS.c.evidence, Text).label("evidence"),
             )
             .where(PATHS.c.resolution_id == rid, PATHS.c.host_id.in_(ids))
@@ -429,7 +429,6 @@ def host_details(db: Reader, site: Site, hosts: Sequence[Host]) -> dict[int, Hos
                     "host_field": r.host_field,
                     "source": r.source,
                     "groups": r.groups,
-                    "servers": r.servers,
                     "walk": walk,
                     "own_evidence": r.evidence,
                     "walk_evidence": evidence.get(int(r.walk_id)),

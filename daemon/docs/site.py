@@ -392,6 +392,7 @@ def _listings(write: Write, site: Site, idx: _Indexed, names: Names) -> None:
 def _hosts(write: Write, db: Reader, site: Site, idx: _Indexed, names: Names) -> None:
     configs = HostConfigs(site.bundles, site.shipped)
     fragments = HostFragments(names.linker("../"))
+    subject = names.subject("../")
     for batch in batches(site.hosts):
         details = host_details(db, site, batch)
         for host in batch:
@@ -406,7 +407,7 @@ def _hosts(write: Write, db: Reader, site: Site, idx: _Indexed, names: Names) ->
                 memberships=found.memberships,
                 apps=apps,
                 paths_html=fragments.paths(found.paths),
-                findings=found.findings,
+                findings_html=fragments.findings(found.findings, subject),
                 inputs_html=inputs_html,
                 config_html=config_html,
                 why=why_text,
