@@ -53,6 +53,10 @@ class HostFragments:
             found = self._inputs_of[id(config)] = (config, self._inputs(config))
         return found[1], self._confs(config)
 
+    def forget(self) -> None:
+        """Drop the inputs tables kept per stack (see HostConfigs.forget)."""
+        self._inputs_of.clear()
+
     def _inputs(self, config: HostConfig) -> Markup:
         if not config.inputs:
             return Markup("<p>No inputs.</p>")
