@@ -75,6 +75,12 @@ class HostConfigs:
             found = self._by_key[key] = self._compute(ds, instance, live)
         return found
 
+    def forget(self) -> None:
+        """Drop the configurations computed so far (~200 KB of btool text a stack): a caller
+        going through the hosts stack by stack calls it between stacks."""
+        self._by_key.clear()
+        self._views.clear()
+
     def _compute(
         self, ds: Bundle | None, instance: Bundle | None, live: frozenset[str]
     ) -> HostConfig:

@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import JSON, column, func, select, table
+from sqlalchemy import JSON, Text, cast, column, func, select, table
 
 from daemon.docs.diff import (
     ConfStanzas,
@@ -170,7 +170,10 @@ class HostDetails:
     """The heavy part of one host's page."""
 
     memberships: list[dict[str, Any]] = field(default_factory=list)  # {name, result, why, missing}
-    paths: list[dict[str, Any]] = field(default_factory=list)  # RESOLVER.md §7 shape
+    # RESOLVER.md §7 shape without servers (the hops say them), the output groups and the
+    # evidence lists as their stored JSON text (groups, own_evidence, walk_evidence): a page
+    # decodes each distinct one once (daemon.docs.hostpage)
+    paths: list[dict[str, Any]] = field(default_factory=list)
     findings: list[dict[str, Any]] = field(default_factory=list)  # with evidence
 
 
@@ -400,22 +403,21 @@ def host_details(db: Reader, site: Site, hosts: Sequence[Host]) -> dict[int, Hos
                 PATHS.c.sourcetype,
                 PATHS.c.host_field,
                 PATHS.c.source,
-                PATHS.c.groups,
-                PATHS.c.servers,
-                PATHS.c.evidence,
+                cast(PATHS.c.groups, Text).label("groups"),
+                cast(PATHS.c.evidence, Text).label("evidence"),
             )
             .where(PATHS.c.resolution_id == rid, PATHS.c.host_id.in_(ids))
             .order_by(PATHS.c.host_id, PATHS.c.input)
         ).all()
         wanted = sorted({int(r.walk_id) for r in rows})
-        evidence: dict[int, list[Any]] = {}
+        evidence: dict[int, str | None] = {}
         for start in range(0, len(wanted), 5000):
             for walk_id, found in session.execute(
-                select(WALKS.c.id, WALKS.c.evidence).where(
+                select(WALKS.c.id, cast(WALKS.c.evidence, Text)).where(
                     WALKS.c.id.in_(wanted[start : start + 5000])
                 )
             ):
-                evidence[int(walk_id)] = found or []
+                evidence[int(walk_id)] = found
         for r in rows:
             walk = site.walks[int(r.walk_id)]
             details[int(r.host_id)].paths.append(
@@ -427,10 +429,9 @@ def host_details(db: Reader, site: Site, hosts: Sequence[Host]) -> dict[int, Hos
                     "host_field": r.host_field,
                     "source": r.source,
                     "groups": r.groups,
-                    "servers": r.servers,
                     "walk": walk,
-                    "own_evidence": list(r.evidence or ()),
-                    "walk_evidence": evidence.get(int(r.walk_id), []),
+                    "own_evidence": r.evidence,
+                    "walk_evidence": evidence.get(int(r.walk_id)),
                 }
             )
         by_name = {h.name: h.id for h in hosts}

@@ -23,7 +23,18 @@ from markupsafe import Markup, escape
 from daemon import faults
 from daemon.docs.flow import FlowHost, FlowPath, build_flow
 from daemon.docs.hostconfig import HostConfigs
-from daemon.docs.load import DataPath, Host, HostApp, Membership, Site, batches, host_details
+from daemon.docs.hostpage import HostFragments, data_table, link_list
+from daemon.docs.load import (
+    DataPath,
+    Final,
+    Finding,
+    Host,
+    HostApp,
+    Membership,
+    Site,
+    batches,
+    host_details,
+)
 from daemon.docs.slug import slug
 from daemon.docs.ticket import group_hosts, headline
 from daemon.resolve.load import Reader
@@ -381,12 +392,22 @@ def _listings(write: Write, site: Site, idx: _Indexed, names: Names) -> None:
 
 def _hosts(write: Write, db: Reader, site: Site, idx: _Indexed, names: Names) -> None:
     configs = HostConfigs(site.bundles, site.shipped)
-    evidence = EvidenceRows(names.linker("../"))
-    for batch in batches(site.hosts):
+    fragments = HostFragments(names.linker("../"))
+    subject = names.subject("../")
+    # Stack by stack: the hosts of a stack share their effective configuration, computed
+    # once and dropped at the next stack, so memory stays bounded whatever the estate.
+    ordered = sorted(site.hosts, key=lambda h: (h.stack or "", h.name))
+    stack: str | None = None
+    for batch in batches(ordered):
         details = host_details(db, site, batch)
         for host in batch:
+            if host.stack != stack or host.stack is None:
+                configs.forget()
+                fragments.forget()
+                stack = host.stack
             apps = idx.apps_of.get(host.id, [])
-            found = details[host.id]
+            found = details.pop(host.id)
+            inputs_html, config_html = fragments.config(configs.of(host, apps))
             write(
                 f"hosts/{slug(host.name)}.html",
                 "host.html.j2",
@@ -394,43 +415,12 @@ def _hosts(write: Write, db: Reader, site: Site, idx: _Indexed, names: Names) ->
                 host=host,
                 memberships=found.memberships,
                 apps=apps,
-                paths=found.paths,
-                findings=found.findings,
-                config=configs.of(host, apps),
+                paths_html=fragments.paths(found.paths),
+                findings_html=fragments.findings(found.findings, subject),
+                inputs_html=inputs_html,
+                config_html=config_html,
                 why=why_text,
-                evidence_rows=evidence,
             )
-
-
-class EvidenceRows:
-    """A path's evidence as table rows: its input's own settings, then its walk's, which
-    every path sharing the walk shows alike (rendered once per walk)."""
-
-    def __init__(self, link: Callable[[str, str | None], Markup]) -> None:
-        self._link = link
-        self._walks: dict[int, Markup] = {}
-
-    def __call__(self, path: Mapping[str, Any]) -> Markup:
-        walk_id = path["walk"].id
-        shared = self._walks.get(walk_id)
-        if shared is None:
-            shared = self._walks[walk_id] = self.rows(path["walk_evidence"])
-        return self.rows(path["own_evidence"]) + shared
-
-    def rows(self, items: Iterable[Mapping[str, Any]]) -> Markup:
-        out = []
-        for e in items:
-            app = Markup(" ({})").format(self._link("app", e["app"])) if e.get("app") else ""
-            run = "shipped" if e.get("run") is None else e["run"]
-            out.append(
-                Markup(
-                    "<tr><td><code>{}.conf [{}] {} = {}</code></td>"
-                    "<td>{}:{}{}</td><td>{}</td></tr>\n"
-                ).format(
-                    e["conf"], e["stanza"], e["key"], e["value"], e["file"], e["line"], app, run
-                )
-            )
-        return Markup("").join(out)
 
 
 def why_text(membership: Mapping[str, Any]) -> str:
@@ -459,6 +449,7 @@ def _serverclasses(write: Write, site: Site, idx: _Indexed, names: Names) -> Non
         for c in a.serverclasses:
             apps_by_class[c].add(a.app)
     rules = _class_rules(site)
+    by_subject = _findings_by_subject(site)
     for name in names.by_kind["serverclass"]:
         found = rules.get(name, {})
         apps_by_class[name].update(found.get("apps", ()))
@@ -478,11 +469,17 @@ def _serverclasses(write: Write, site: Site, idx: _Indexed, names: Names) -> Non
             ],
             apps=sorted(apps_by_class[name]),
             findings=[
-                f
-                for f in site.findings
-                if f.subject in (f"serverclass:{name}", f"serverClass:{name}")
+                *by_subject.get(f"serverclass:{name}", ()),
+                *by_subject.get(f"serverClass:{name}", ()),
             ],
         )
+
+
+def _findings_by_subject(site: Site) -> dict[str, list[Finding]]:
+    found: dict[str, list[Finding]] = defaultdict(list)
+    for f in site.findings:
+        found[f.subject].append(f)
+    return found
 
 
 def _class_rules(site: Site) -> dict[str, dict[str, Any]]:
@@ -544,6 +541,7 @@ def _apps(write: Write, site: Site, idx: _Indexed, names: Names) -> None:
     hosts_of: dict[str, list[HostApp]] = defaultdict(list)
     for a in site.host_apps:
         hosts_of[a.app].append(a)
+    by_subject = _findings_by_subject(site)
     for name in names.by_kind["app"]:
         delivered = hosts_of.get(name, [])
         write(
@@ -556,7 +554,7 @@ def _apps(write: Write, site: Site, idx: _Indexed, names: Names) -> None:
             inputs=_app_inputs(site, name),
             classes=sorted({c for a in delivered for c in a.serverclasses}),
             hosts=[(idx.hosts_by_id[a.host_id], a) for a in delivered],
-            findings=[f for f in site.findings if f.subject == f"app:{name}"],
+            findings=by_subject.get(f"app:{name}", []),
         )
 
 
@@ -594,49 +592,107 @@ def _bundle_name(kind: str, label: str | None) -> str:
     return f"{kind} {label}" if label else kind
 
 
+def _union(a: frozenset[str], b: frozenset[str]) -> frozenset[str]:
+    return a if b <= a else b if a <= b else a | b
+
+
+def _adds(
+    finals: Sequence[Final], read: str | None
+) -> tuple[
+    list[tuple[str, frozenset[str], frozenset[str], frozenset[str]]],
+    list[tuple[str, frozenset[str], frozenset[str]]],
+]:
+    """What one path (its walk's finals, the sourcetype it is read as) adds to the rows of
+    the indexes and the sourcetypes it reaches: (index, sourcetypes, certainties, at) and
+    (sourcetype, indexes, rewritten from)."""
+    indexes = []
+    for index in dict.fromkeys(f.index for f in finals if f.index):
+        ending = [f for f in finals if f.index == index]
+        indexes.append(
+            (
+                index,
+                frozenset(f.sourcetype or read or "" for f in ending),
+                frozenset(f.certainty for f in ending),
+                frozenset(f.at for f in ending if f.at),
+            )
+        )
+    sourcetypes = [
+        (
+            st,
+            frozenset(f.index or "?" for f in finals if f.sourcetype in (None, st)),
+            frozenset({read or ""}) if st != read else frozenset(),
+        )
+        for st in {read, *(f.sourcetype for f in finals)}
+        if st
+    ]
+    return indexes, sourcetypes
+
+
 def _indexes_and_sourcetypes(write: Write, site: Site, idx: _Indexed, names: Names) -> None:
-    # index -> host -> (inputs, sourcetypes, certainties); sourcetype -> host -> (inputs, indexes)
+    # index -> host -> [inputs, sourcetypes, certainties, at];
+    # sourcetype -> host -> [inputs, indexes, rewritten from]. A host has one path per input,
+    # so its inputs are counted, not collected (a 10,000-host estate has ~420,000 paths).
     feeds: dict[str, dict[int, list[Any]]] = defaultdict(dict)
     sources: dict[str, dict[int, list[Any]]] = defaultdict(dict)
+    adds_of: dict[tuple[Any, str | None], Any] = {}
     for p in site.paths:
         walk = site.walks[p.walk_id]
-        for final in walk.final:
-            if final.index:
-                row = feeds[final.index].setdefault(p.host_id, [set(), set(), set(), set()])
-                row[0].add(p.input)
-                row[1].add(final.sourcetype or p.sourcetype or "")
-                row[2].add(final.certainty)
-                if final.at:
-                    row[3].add(final.at)
-        for st in {p.sourcetype, *(f.sourcetype for f in walk.final)}:
-            if st:
-                row = sources[st].setdefault(p.host_id, [set(), set(), set()])
-                row[0].add(p.input)
-                row[1].update(f.index or "?" for f in walk.final if f.sourcetype in (None, st))
-                if st != p.sourcetype:
-                    row[2].add(p.sourcetype or "")
+        # What a path adds to each index's row and each sourcetype's row, as frozensets
+        # shared by every path with the same finals and sourcetype (~400,000 rows in all).
+        key = (walk.final, p.sourcetype)
+        adds = adds_of.get(key)
+        if adds is None:
+            adds = adds_of[key] = _adds(walk.final, p.sourcetype)
+        for index, sts, certainties, at in adds[0]:
+            row = feeds[index].get(p.host_id)
+            if row is None:
+                feeds[index][p.host_id] = [1, sts, certainties, at]
+            else:
+                row[0] += 1
+                row[1] = _union(row[1], sts)
+                row[2] = _union(row[2], certainties)
+                row[3] = _union(row[3], at)
+        for st, ends, was in adds[1]:
+            row = sources[st].get(p.host_id)
+            if row is None:
+                sources[st][p.host_id] = [1, ends, was]
+            else:
+                row[0] += 1
+                row[1] = _union(row[1], ends)
+                row[2] = _union(row[2], was)
     definitions = _stanzas_of(site, "indexes")
     props = _stanzas_of(site, "props")
     transforms = _stanzas_of(site, "transforms")
     roles = _roles_of_files(site, idx)
+    link = names.linker("../")
     for name in names.by_kind["index"]:
+        fed = feeds.get(name, {})
         write(
             names.path("index", name),
             "index_page.html.j2",
             title=f"Index {name}",
             name=name,
-            feeds=[
-                (idx.hosts_by_id[h], sorted(r[0]), sorted(r[1]), sorted(r[2]), sorted(r[3]))
-                for h, r in sorted(
-                    feeds.get(name, {}).items(), key=lambda i: idx.hosts_by_id[i[0]].name
-                )
-            ],
+            feeds=len(fed),
+            feeds_html=data_table(
+                ["host", "inputs", "sourcetypes", "certainty", "at"],
+                [
+                    (
+                        link("host", idx.hosts_by_id[h].name),
+                        str(r[0]),
+                        link_list(link, "sourcetype", sorted(r[1])),
+                        str(escape(", ".join(sorted(r[2])))),
+                        link_list(link, "host", sorted(r[3])),
+                    )
+                    for h, r in sorted(fed.items(), key=lambda i: idx.hosts_by_id[i[0]].name)
+                ],
+            ),
             definitions=definitions.get(name, []),
             roles=roles,
             findings=[f for f in site.findings if f.subject == f"index:{name}"],
         )
     for name in names.by_kind["sourcetype"]:
         stanzas = props.get(name, [])
+        read = sources.get(name, {})
         used = sorted(
             {
                 t.strip()
@@ -652,12 +708,19 @@ def _indexes_and_sourcetypes(write: Write, site: Site, idx: _Indexed, names: Nam
             "sourcetype.html.j2",
             title=f"Sourcetype {name}",
             name=name,
-            sources=[
-                (idx.hosts_by_id[h], sorted(r[0]), sorted(r[1]), sorted(r[2]))
-                for h, r in sorted(
-                    sources.get(name, {}).items(), key=lambda i: idx.hosts_by_id[i[0]].name
-                )
-            ],
+            sources=len(read),
+            sources_html=data_table(
+                ["host", "inputs", "indexes", "rewritten from"],
+                [
+                    (
+                        link("host", idx.hosts_by_id[h].name),
+                        str(r[0]),
+                        link_list(link, "index", sorted(r[1])),
+                        link_list(link, "sourcetype", sorted(r[2])),
+                    )
+                    for h, r in sorted(read.items(), key=lambda i: idx.hosts_by_id[i[0]].name)
+                ],
+            ),
             props=stanzas,
             transforms=[(t, transforms.get(t, [])) for t in used],
             roles=roles,

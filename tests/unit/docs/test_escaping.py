@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from markupsafe import escape
+
 from daemon.docs.load import Host
 from daemon.docs.site import Names, environment, why_text
 
@@ -53,3 +55,48 @@ def test_why_is_plain_text_for_the_template_to_escape() -> None:
     }
     text = why_text({"result": "member", "why": {"whitelist": {"entry": entry}}})
     assert EVIL in text  # escaped by the template, not twice
+
+
+def test_a_host_pages_string_built_parts_escape_what_they_are_given() -> None:
+    import json
+
+    from daemon.docs.hostconfig import ConfView, HostConfig, InputRow
+    from daemon.docs.hostpage import HostFragments, data_table
+    from daemon.docs.load import Final, Walk
+
+    names = Names({"host": [EVIL], "app": [EVIL], "index": [EVIL], "sourcetype": [EVIL]})
+    fragments = HostFragments(names.linker("../"))
+    evidence = [
+        {"conf": EVIL, "stanza": EVIL, "key": EVIL, "value": EVIL, "file": EVIL, "line": 1}
+        | {"app": EVIL, "run": None}
+    ]
+    walk = Walk(7, ((EVIL, EVIL, EVIL, EVIL),), (Final(EVIL, EVIL, EVIL, EVIL),), True)
+    path = {
+        "input": EVIL,
+        "index": EVIL,
+        "sourcetype": "other",
+        "host_field": EVIL,
+        "source": EVIL,
+        "groups": json.dumps([EVIL]),
+        "walk": walk,
+        "own_evidence": json.dumps(evidence),
+        "walk_evidence": json.dumps(evidence),
+    }
+    config = HostConfig(
+        (ConfView(EVIL, escape(EVIL), 1, 0),), (InputRow(EVIL, False, EVIL, EVIL, EVIL),)
+    )
+    inputs, confs = fragments.config(config)
+    finding = {"severity": EVIL, "code": EVIL, "subject": EVIL, "message": EVIL}
+    parts = [
+        fragments.paths([path, {**path, "input": "second"}]),
+        inputs,
+        confs,
+        fragments.findings([finding | {"evidence": evidence}], names.subject("../")),
+        data_table([EVIL], [[str(escape(EVIL))]]),
+    ]
+    for html in parts:
+        assert "<script>" not in html and "<img" not in html, html
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    # The second path of the same route links to the first's evidence instead of repeating it:
+    # the first's title, own and route rows, the second's own row.
+    assert 'href="#route-1"' in parts[0] and parts[0].count("<code>&lt;script") == 4
