@@ -84,7 +84,7 @@ def register(add: AddCommand) -> None:
 
 
 def cmd_build(args: argparse.Namespace, config: Config) -> int:
-    from daemon.docs.publish import record_failure
+    from daemon.docs.publish import PublishError, record_failure
     from daemon.logs import get_logger
     from daemon.resolve.load import EstateReader, NoResolution
 
@@ -106,6 +106,11 @@ def cmd_build(args: argparse.Namespace, config: Config) -> int:
             return fail(str(exc), RET_USAGE)
         except TransientError:
             raise  # the database or the store: tried again at the resolver's next wake-up
+        except PublishError as exc:
+            if args.if_stale:
+                record_failure(root, rid, str(exc))
+                log.error("docs.build_failed", resolution_id=rid, error=str(exc))
+            return fail(str(exc), RET_ITEM_FAILED)
         except Exception as exc:
             open_database(config).dispose()  # a database at another revision says so
             if not args.if_stale:

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from daemon.errors import AutodocError
 from daemon.owners import is_gone, this_process
 
 LATEST = "latest"
@@ -30,28 +31,60 @@ FAILED = ".failed"
 FAILED_RETRY_SECONDS = 600.0
 
 
+class PublishError(AutodocError):
+    """The site cannot be published there."""
+
+
 def publish(root: Path, resolution_id: int, build: Callable[[Path], object], keep: int) -> Path:
     """Build the site of one resolution with `build(folder)` and publish it under `root`;
-    the published folder. A failing build leaves nothing behind and `latest` unchanged."""
-    root.mkdir(parents=True, exist_ok=True)
+    the published folder. A failing build leaves nothing behind and `latest` unchanged.
+    Raises PublishError when `root` cannot hold it (a file, `latest` a real folder, ...)."""
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise PublishError(f"cannot publish the site in {root}: {_why(exc)}") from exc
     token = uuid.uuid4().hex[:12]
     work = root / f".building-{resolution_id}-{token}-{this_process()}"
+    final = root / str(resolution_id)
     try:
         build(work)
-        final = root / str(resolution_id)
-        if final.exists():
-            old = root / f".old-{resolution_id}-{token}"
-            os.rename(final, old)
-            os.rename(work, final)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(work, final)
+        _into_place(work, final, root / f".old-{resolution_id}-{token}")
+        point_latest(root, str(resolution_id))
+    except OSError as exc:
+        raise PublishError(f"cannot publish the site in {root}: {_why(exc)}") from exc
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    point_latest(root, str(resolution_id))
     (root / FAILED).unlink(missing_ok=True)
     prune(root, keep)
     return final
+
+
+def _into_place(work: Path, final: Path, old: Path) -> None:
+    """Rename the build to its final name, moving a previous build of that resolution out
+    of the way first; another build landing there meanwhile (the daemon's and one by hand)
+    is moved away in turn, the last renamed in wins."""
+    moved: list[Path] = []
+    try:
+        for attempt in range(5):
+            try:
+                os.rename(work, final)
+                return
+            except OSError:
+                if not final.exists():
+                    raise
+            aside = old.with_name(f"{old.name}-{attempt}")
+            with contextlib.suppress(FileNotFoundError):
+                os.rename(final, aside)
+                moved.append(aside)
+        os.rename(work, final)  # still taken: raises the reason
+    finally:
+        for aside in moved:
+            shutil.rmtree(aside, ignore_errors=True)
+
+
+def _why(exc: OSError) -> str:
+    where = f": {exc.filename}" if exc.filename else ""
+    return f"{exc.strerror or exc}{where}"
 
 
 def point_latest(root: Path, name: str) -> None:
@@ -70,7 +103,7 @@ def builds(root: Path) -> list[int]:
     """The resolution ids with a published build, oldest first."""
     if not root.is_dir():
         return []
-    return sorted(int(p.name) for p in root.iterdir() if p.name.isdigit() and p.is_dir())
+    return sorted(int(p.name) for p in root.iterdir() if _is_id(p.name) and p.is_dir())
 
 
 def prune(root: Path, keep: int) -> list[int]:
@@ -98,7 +131,12 @@ def current(root: Path) -> int | None:
         name = os.readlink(root / LATEST)
     except OSError:
         return None
-    return int(name) if name.isdigit() and (root / name / "index.html").is_file() else None
+    return int(name) if _is_id(name) and (root / name / "index.html").is_file() else None
+
+
+def _is_id(name: str) -> bool:
+    """A resolution id as a folder name: ASCII digits ("²".isdigit() is true too)."""
+    return name.isascii() and name.isdigit()
 
 
 def record_failure(root: Path, resolution_id: int | None, error: str) -> None:

@@ -37,6 +37,7 @@ from daemon.docs.load import (
 )
 from daemon.docs.slug import slug
 from daemon.docs.ticket import group_hosts, headline
+from daemon.resolve.levels import serverclass_stanza
 from daemon.resolve.load import Reader
 
 # kind -> folder of its pages
@@ -273,8 +274,9 @@ def _defined_classes(site: Site) -> set[str]:
             continue
         for file in bundle.conf("serverclass"):
             for row in file.stanzas:
-                if row.name.startswith("serverClass:"):
-                    found.add(row.name.split(":")[1])
+                named = serverclass_stanza(row.name)
+                if named is not None:
+                    found.add(named[0])
     return found
 
 
@@ -496,13 +498,14 @@ def _class_rules(site: Site) -> dict[str, dict[str, Any]]:
         ]
         glob = [s for s in stanzas if s[0] == "global"]
         for name, path, _line, settings, lines in stanzas:
-            parts = name.split(":")
-            if parts[0] != "serverClass" or len(parts) < 2:
+            named = serverclass_stanza(name)
+            if named is None:
                 continue
-            entry = out.setdefault(parts[1], {"rules": [], "apps": set()})
-            if len(parts) >= 4 and parts[2] == "app":
-                entry["apps"].add(":".join(parts[3:]))
-            level = "class" if len(parts) == 2 else "app " + ":".join(parts[3:])
+            class_name, app = named
+            entry = out.setdefault(class_name, {"rules": [], "apps": set()})
+            if app is not None:
+                entry["apps"].add(app)
+            level = "class" if app is None else f"app {app}"
             for key, value in settings.items():
                 entry["rules"].append(
                     {

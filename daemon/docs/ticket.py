@@ -40,7 +40,12 @@ def _counts(items: Sequence[Mapping[str, Any]]) -> list[str]:
 
 
 def to_text(diff: Mapping[str, Any], title: str) -> str:
-    """The whole text; `title` names the two sides ("resolution 4 -> preview of x.tgz")."""
+    """The whole text; `title` names the two sides ("resolution 4 -> preview of x.tgz").
+    Every name and value from the bundles is shown on one line with its control characters
+    escaped (a value continued with a backslash holds a newline: printed as it is it could
+    forge lines of the ticket, and escape sequences would reach the terminal)."""
+    diff = _escaped(diff)
+    title = _escaped(title)
     lines = [f"Changes: {title}", headline(diff)]
     if not diff["hosts"] and not diff["apps"] and not any(diff["findings"].values()):
         lines.append("")
@@ -65,6 +70,20 @@ def to_text(diff: Mapping[str, Any], title: str) -> str:
                     f"{f['message']}"
                 )
     return "\n".join(lines) + "\n"
+
+
+def _escaped(value: Any) -> Any:
+    """Strings (in containers too) with every non-printable character as \\n, \\x1b,
+    \\u2028 ...: one line each, nothing a terminal acts on."""
+    if isinstance(value, str):
+        if value.isprintable():
+            return value
+        return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in value)
+    if isinstance(value, Mapping):
+        return {k: _escaped(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_escaped(v) for v in value]
+    return value
 
 
 def group_hosts(

@@ -110,6 +110,15 @@ def parse_version(text: str | None) -> tuple[int, int, int] | None:
     return int(major), int(minor or 0), int(patch or 0)
 
 
+def serverclass_stanza(name: str) -> tuple[str, str | None] | None:
+    """(class, app or None) of a `[serverClass:<class>]` or `[serverClass:<class>:app:<app>]`
+    stanza, None for any other: the class name is all up to `:app:`, colons included."""
+    if not name.startswith("serverClass:"):
+        return None
+    class_name, sep, app = name[len("serverClass:") :].partition(":app:")
+    return class_name, app if sep else None
+
+
 def build_tree(
     stanzas: Stanzas, read_file: Callable[[str], bytes | None], ds_version: str | None
 ) -> Tree:
@@ -121,10 +130,10 @@ def build_tree(
     for name, settings in stanzas.items():
         if name == GLOBAL:
             continue
-        if name.startswith("serverClass:"):
-            rest = name[len("serverClass:") :]
-            class_name, sep, app = rest.partition(":app:")
-            if sep:
+        named = serverclass_stanza(name)
+        if named is not None:
+            class_name, app = named
+            if app is not None:
                 app_settings.setdefault(class_name, {})[app] = settings
                 class_settings.setdefault(class_name, {})
             else:
