@@ -27,7 +27,8 @@ def register(add: AddCommand) -> None:
         "Render a resolution as a static site (DOCS.md): the overview, a page per host,\n"
         "server class, app, index and sourcetype, the findings, the changes, and a search\n"
         "index. It is built into OUT/<resolution id>/ and OUT/latest is then pointed at it in\n"
-        "one step, so a reader never sees half a site; builds beyond [docs] keep are removed.\n"
+        "one step (unless latest already shows a newer resolution), so a reader never sees\n"
+        "half a site; builds beyond [docs] keep are removed.\n"
         "Open OUT/latest/index.html in a browser: no server, CDN or network is needed, and it\n"
         "reads without JavaScript (the search box aside). Exit 2 when there is no such\n"
         "resolution.",
@@ -114,7 +115,7 @@ def cmd_build(args: argparse.Namespace, config: Config) -> int:
         except Exception as exc:
             open_database(config).dispose()  # a database at another revision says so
             if not args.if_stale:
-                raise
+                return fail(f"the site could not be built: {exc!r}", RET_ITEM_FAILED)
             # The daemon's build: `latest` stays on the previous site; say why, once.
             record_failure(root, rid, repr(exc))
             log.error("docs.build_failed", resolution_id=rid, error=repr(exc), exc_info=exc)

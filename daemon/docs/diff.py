@@ -3,8 +3,8 @@
 A `ResolutionView` is what a diff compares, the same whether it was read from a stored
 resolution (daemon.docs.load.load_view) or made from one in memory (daemon.docs.preview): per
 host its member classes, delivered apps, effective inputs and the final indexes of its data
-paths; per deployment app its conf files; the findings. `diff` gives DOCS.md's JSON shape,
-`to_text` the change-ticket text of `autodoc diff` and `autodoc preview`.
+paths; per deployment app its conf files; the findings. `diff` gives DOCS.md's JSON shape
+(daemon.docs.ticket writes its change-ticket text for `autodoc diff` and `autodoc preview`).
 """
 
 from __future__ import annotations
@@ -81,23 +81,22 @@ def final_indexes(indexes: Iterable[str | None]) -> tuple[str | None, ...]:
 
 def app_contents(files: Iterable[tuple[str, str, str, ConfStanzas]]) -> dict[str, AppFiles]:
     """The deployment apps' conf files from (DS label, app, path, stanzas) of each DS
-    repository's files. An app that several deployment servers hold has its paths prefixed
-    with the DS label, so their copies are told apart."""
-    found: dict[str, dict[str, dict[str, ConfStanzas]]] = {}
+    repository's files, each by its path from the repository (`<app>/default/inputs.conf`,
+    whatever folder the bundle was packed from), after its DS's label when it has one: the
+    same file compares as the same, and the copies of several deployment servers apart."""
+    out: dict[str, dict[str, ConfStanzas]] = {}
     for label, app, path, stanzas in files:
-        found.setdefault(app, {}).setdefault(label, {})[path] = stanzas
-    out: dict[str, AppFiles] = {}
-    for app, by_label in found.items():
-        if len(by_label) == 1:
-            [only] = by_label.values()
-            out[app] = only
-        else:
-            out[app] = {
-                f"{label or '(unlabelled)'}: {path}": stanzas
-                for label, paths in by_label.items()
-                for path, stanzas in paths.items()
-            }
-    return out
+        shown = repository_path(app, path)
+        out.setdefault(app, {})[f"{label}: {shown}" if label else shown] = stanzas
+    return dict(out)
+
+
+def repository_path(app: str, path: str) -> str:
+    """A file's path from its DS repository: `etc/deployment-apps/a/default/x.conf` and
+    `opt/splunk/etc/deployment-apps/a/default/x.conf` are both `a/default/x.conf`."""
+    marker = f"deployment-apps/{app}/"
+    at = path.rfind(marker)
+    return path[at + len("deployment-apps/") :] if at >= 0 else path
 
 
 # -- the rules --------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 indexes, each edge weighted by the number of inputs whose data takes it. Pure: paths in, a
 laid-out picture out (the template draws it as inline SVG).
 
-A column of more than `limit` nodes is grouped: hosts by their first member server class
+A column of more than `limit` nodes is grouped: hosts by their smallest member server class
 (else their role), indexes beyond the busiest ones into one "other" node, so that the picture
 stays readable — and small — for 10,000 hosts.
 """

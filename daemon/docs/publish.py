@@ -49,13 +49,17 @@ def publish(root: Path, resolution_id: int, build: Callable[[Path], object], kee
     try:
         build(work)
         _into_place(work, final, root / f".old-{resolution_id}-{token}")
-        point_latest(root, str(resolution_id))
+        shown = current(root)
+        newest = shown is None or resolution_id >= shown
+        if newest:  # an older resolution built by hand does not take latest back
+            point_latest(root, str(resolution_id))
     except OSError as exc:
         raise PublishError(f"cannot publish the site in {root}: {_why(exc)}") from exc
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    (root / FAILED).unlink(missing_ok=True)
-    prune(root, keep)
+    if newest:
+        (root / FAILED).unlink(missing_ok=True)
+    prune(root, keep, also=resolution_id)
     return final
 
 
@@ -106,14 +110,17 @@ def builds(root: Path) -> list[int]:
     return sorted(int(p.name) for p in root.iterdir() if _is_id(p.name) and p.is_dir())
 
 
-def prune(root: Path, keep: int) -> list[int]:
-    """Remove the oldest builds beyond `keep`, never the one `latest` points at; the ids
-    removed. Leftovers of builds that died (hidden folders) go too."""
+def prune(root: Path, keep: int, also: int | None = None) -> list[int]:
+    """Remove the oldest builds beyond `keep`, never the one `latest` points at nor `also`
+    (the one just built); the ids removed. Leftovers of builds that died (hidden folders)
+    go too."""
     current = None
     with contextlib.suppress(OSError):
         current = os.readlink(root / LATEST)
     found = builds(root)
-    removed = [rid for rid in found[: max(0, len(found) - keep)] if str(rid) != current]
+    removed = [
+        rid for rid in found[: max(0, len(found) - keep)] if str(rid) != current and rid != also
+    ]
     for rid in removed:
         shutil.rmtree(root / str(rid), ignore_errors=True)
     for leftover in root.glob(".old-*"):

@@ -54,6 +54,7 @@ _SUBJECT_KINDS = {
     "app": "app",
     "index": "index",
     "serverclass": "serverclass",
+    "serverClass": "serverclass",  # SERVERCLASS_EMPTY's subject
     "host": "host",
     "sourcetype": "sourcetype",
 }
@@ -788,7 +789,3 @@ def _search_index(folder: Path, names: Names) -> None:
     (folder / "search-index.js").write_text(
         f"window.AUTODOC_SEARCH = {script};\n", encoding="utf-8"
     )
-
-
-def host_pages(site: Site) -> Sequence[str]:
-    return [f"hosts/{slug(h.name)}.html" for h in site.hosts]

@@ -74,7 +74,7 @@ EXPECTED_APPS = [
         "change": "changed",
         "files": [
             {
-                "path": "etc/deployment-apps/web_inputs/local/inputs.conf",
+                "path": "ds1: web_inputs/local/inputs.conf",
                 "stanzas_added": [],
                 "stanzas_removed": [],
                 "keys_changed": [{"stanza": NGINX, "key": "index", "from": "web", "to": "web_v2"}],

@@ -144,18 +144,18 @@ def test_app_changes_by_file_stanza_and_key_and_apps_added_or_removed_whole() ->
     ]
 
 
-def test_an_app_on_several_deployment_servers_names_each_copy_by_its_label() -> None:
+def test_an_app_file_is_named_by_its_repository_path_after_its_deployment_servers_label() -> None:
     files = [
         ("ds1", "nix", "etc/deployment-apps/nix/local/inputs.conf", {"s": {}}),
-        ("ds2", "nix", "etc/deployment-apps/nix/local/inputs.conf", {"t": {}}),
+        ("ds2", "nix", "opt/splunk/etc/deployment-apps/nix/local/inputs.conf", {"t": {}}),
         ("ds1", "web", "etc/deployment-apps/web/local/inputs.conf", {}),
+        ("", "web", "splunk/etc/deployment-apps/web/local/inputs.conf", {}),
     ]
     found = app_contents(files)
-    assert sorted(found["nix"]) == [
-        "ds1: etc/deployment-apps/nix/local/inputs.conf",
-        "ds2: etc/deployment-apps/nix/local/inputs.conf",
-    ]
-    assert list(found["web"]) == ["etc/deployment-apps/web/local/inputs.conf"]
+    # The folder the bundle was packed from does not count; a second DS holding an app
+    # does not rename the first one's files (both would show as changed).
+    assert sorted(found["nix"]) == ["ds1: nix/local/inputs.conf", "ds2: nix/local/inputs.conf"]
+    assert sorted(found["web"]) == ["ds1: web/local/inputs.conf", "web/local/inputs.conf"]
 
 
 def test_findings_are_the_same_by_code_host_and_subject_whatever_their_message() -> None:

@@ -49,8 +49,10 @@ def test_a_rebuild_replaces_the_build_and_a_failed_build_changes_nothing(tmp_pat
 def test_pruning_never_removes_the_build_latest_points_at(tmp_path: Path) -> None:
     publish(tmp_path, 9, _writer("nine"), keep=5)
     publish(tmp_path, 3, _writer("three"), keep=1)  # an older resolution rebuilt last
-    assert os.readlink(tmp_path / "latest") == "3"
-    assert (tmp_path / "3").is_dir()
+    assert os.readlink(tmp_path / "latest") == "9"  # latest stays on the newest
+    assert (tmp_path / "9").is_dir() and (tmp_path / "3").is_dir()  # and the one just built
+    publish(tmp_path, 10, _writer("ten"), keep=1)
+    assert builds(tmp_path) == [10]
 
 
 def test_what_a_killed_build_left_goes_at_the_next_publish_and_a_live_one_stays(
@@ -84,3 +86,16 @@ def test_a_failed_build_is_noted_until_a_build_succeeds_and_status_says_so(
     publish(tmp_path, 5, _writer("five"), keep=5)
     assert last_failure(tmp_path) is None
     assert docs_status(tmp_path)["resolution"] == 5
+
+
+def test_an_older_resolution_built_by_hand_does_not_take_latest_back(tmp_path: Path) -> None:
+    def build(folder: Path) -> None:
+        folder.mkdir(parents=True)
+        (folder / "index.html").write_text("x")
+
+    publish(tmp_path, 5, build, 20)
+    publish(tmp_path, 3, build, 20)
+    assert os.readlink(tmp_path / "latest") == "5"
+    assert (tmp_path / "3" / "index.html").is_file()
+    publish(tmp_path, 6, build, 20)
+    assert os.readlink(tmp_path / "latest") == "6"
