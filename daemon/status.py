@@ -176,12 +176,21 @@ def _docs_line(docs: dict[str, Any]) -> str:
 
 def _existing_database(url: str) -> Database:
     """The database, without creating an SQLite file that is not there (status changes nothing)."""
+    missing = missing_sqlite_file(url)
+    if missing is not None:
+        raise SchemaError(missing)
+    return Database(url)
+
+
+def missing_sqlite_file(url: str) -> str | None:
+    """Why an SQLite database cannot be read without creating its file (connecting would),
+    None when it is not SQLite or its file is there."""
     parsed = make_url(url)
     file = parsed.database or ""
     is_file = parsed.get_backend_name() == "sqlite" and file not in ("", ":memory:")
     if is_file and not Path(file).exists():
-        raise SchemaError(f"database file {file} does not exist: run 'autodoc db upgrade'")
-    return Database(url)
+        return f"database file {file} does not exist: run 'autodoc db upgrade'"
+    return None
 
 
 def render_status(status: dict[str, Any]) -> str:

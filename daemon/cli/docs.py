@@ -17,6 +17,9 @@ if TYPE_CHECKING:
     from daemon.resolve.load import Reader
 
 
+_JSON_HELP = "print the changes as JSON: {from, to, hosts, apps, findings: {new, resolved}}"
+
+
 def register(add: AddCommand) -> None:
     p = add("docs", None, "the documentation site of the estate (static HTML)")
     sub = p.add_subparsers(dest="docs_command", metavar="COMMAND", required=True)
@@ -62,7 +65,11 @@ def register(add: AddCommand) -> None:
     )
     d.add_argument("frm", metavar="FROM", nargs="?", type=record_id, help="default: the previous")
     d.add_argument("to", metavar="TO", nargs="?", type=record_id, help="default: the latest")
-    d.add_argument("--json", action="store_true", help="print DOCS.md's JSON object")
+    d.add_argument(
+        "--json",
+        action="store_true",
+        help="print the changes as JSON: {from, to, hosts, apps, findings: {new, resolved}}",
+    )
 
     p = add(
         "preview",
@@ -81,7 +88,11 @@ def register(add: AddCommand) -> None:
         metavar="L",
         help="the deployment server it stands in for (default: the only one)",
     )
-    p.add_argument("--json", action="store_true", help="print DOCS.md's JSON object")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print the changes as JSON: {from, to, hosts, apps, findings: {new, resolved}}",
+    )
 
 
 def cmd_build(args: argparse.Namespace, config: Config) -> int:
@@ -221,7 +232,11 @@ def cmd_preview(args: argparse.Namespace, config: Config) -> int:
     from daemon.docs.preview import PreviewRefused, preview
     from daemon.docs.ticket import to_text
     from daemon.resolve.load import EstateReader
+    from daemon.status import missing_sqlite_file
 
+    missing = missing_sqlite_file(config.database.url)
+    if missing is not None:  # preview stores nothing, not even an empty database file
+        return fail(missing, RET_USAGE)
     db = EstateReader(config.database.url)
     try:
         try:

@@ -11,6 +11,7 @@ The result is turned into the same view a stored resolution gives (daemon.docs.d
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -59,10 +60,8 @@ class Preview:
 TreeReader = Callable[[Iterable[str]], dict[str, bytes]]
 
 
-def read_bundle(config: Config, path: Path, label: str) -> tuple[Bundle, TreeReader]:
-    """The ds_etc bundle in `path`, parsed in memory as the pipeline would store it, and a
-    reader of its other files (for `whitelist.from_pathname`). Raises PreviewRefused with
-    the reason a drop of it would fail with."""
+def _regular_file(path: Path) -> os.stat_result:
+    """The file's stat; PreviewRefused when it is missing or not a regular file."""
     try:
         st = path.stat()
         check_regular(st, single_link=False)
@@ -72,6 +71,14 @@ def read_bundle(config: Config, path: Path, label: str) -> tuple[Bundle, TreeRea
         raise PreviewRefused(f"{path}: not a regular file ({exc.message})") from None
     except OSError as exc:
         raise PreviewRefused(f"{path}: {exc.strerror}") from None
+    return st
+
+
+def read_bundle(config: Config, path: Path, label: str) -> tuple[Bundle, TreeReader]:
+    """The ds_etc bundle in `path`, parsed in memory as the pipeline would store it, and a
+    reader of its other files (for `whitelist.from_pathname`). Raises PreviewRefused with
+    the reason a drop of it would fail with."""
+    st = _regular_file(path)
     if st.st_size == 0:
         raise PreviewRefused(f"{path}: the file is empty")
     limit = config.inbox.max_file_bytes
@@ -259,6 +266,7 @@ def preview(config: Config, db: Reader, path: Path, label: str | None = None) ->
     from daemon.resolving import bundle_files
 
     start = time.monotonic()
+    _regular_file(path)  # a missing file says so before anything is asked of the database
     resolution, runs = base_runs(db)
     chosen = pick_label(runs, label)
     bundle, read_tree = read_bundle(config, path, chosen)

@@ -258,3 +258,25 @@ def test_a_failed_daemon_build_leaves_latest_logs_why_and_waits_before_trying_ag
     by_hand = argparse.Namespace(out=None, resolution=None, quiet=True, if_stale=False)
     assert cmd_build(by_hand, config) == 0
     assert current(root) == second and last_failure(root) is None
+
+
+def test_preview_creates_no_database_file_and_names_a_missing_file_first(tmp_path: Path) -> None:
+    # No database yet: preview says so and leaves no empty SQLite file behind.
+    (tmp_path / "v1.tgz").write_bytes(tar(CHANGE_V1))
+    nowhere = tmp_path / "none.db"
+    [refused] = run_commands(
+        f"sqlite:///{nowhere}", tmp_path / "cli", ("preview", str(tmp_path / "v1.tgz"))
+    )
+    assert refused["code"] == 2 and "does not exist" in refused["stderr"]
+    assert not nowhere.exists()
+
+
+def test_a_missing_file_is_named_before_any_label_question(
+    config: Config, db: Database, tmp_path: Path
+) -> None:
+    changed_ds(config, db, tmp_path)
+    resolve(config, db)
+    [missing] = run_commands(
+        db.url, tmp_path / "cli", ("preview", str(tmp_path / "gone.tgz"), "--label", "nope")
+    )
+    assert missing["code"] == 2 and "gone.tgz: no such file" in missing["stderr"]
