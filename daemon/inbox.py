@@ -16,7 +16,7 @@ from pathlib import Path
 
 from daemon import faults
 from daemon.domain import UploadType
-from daemon.errors import BadFileName, InboxUnavailable, Refused
+from daemon.errors import BadFileName, ConfigError, InboxUnavailable, Refused
 from daemon.fsutil import fsync_dir, makedirs_durable, open_for_writing_elsewhere
 
 PROCESSING_DIR = ".processing"
@@ -99,6 +99,21 @@ def is_settled(st: os.stat_result, now: float, settle_seconds: float) -> bool:
     A file published by rename keeps its writer's (older) mtime and is ready at once.
     """
     return now - st.st_mtime >= settle_seconds
+
+
+def given_file(path: Path) -> os.stat_result:
+    """The stat of a file named on the command line (`autodoc ingest`, `autodoc preview`):
+    followed if a link, it must be there and regular. Raises ConfigError saying why not."""
+    try:
+        st = path.stat()
+        check_regular(st, single_link=False)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: {exc.strerror}") from None
+    except Refused as exc:
+        raise ConfigError(f"{path}: not a regular file ({exc.message})") from None
+    return st
 
 
 def check_regular(st: os.stat_result, *, single_link: bool = True) -> None:

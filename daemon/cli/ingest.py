@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from daemon.cli.common import AddCommand, non_negative, open_database
-from daemon.errors import RET_ITEM_FAILED, RET_OK, ConfigError, Refused
+from daemon.errors import RET_ITEM_FAILED, RET_OK, ConfigError
 
 if TYPE_CHECKING:
     from daemon.config import Config
@@ -130,18 +130,11 @@ def cmd_scan(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace, config: Config) -> int:
-    from daemon.inbox import check_regular
+    from daemon.inbox import given_file
     from daemon.models import UploadType
 
     path = Path(args.file)
-    try:
-        check_regular(path.stat(), single_link=False)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: {exc.strerror}") from None
-    except Refused as exc:
-        raise ConfigError(f"{path}: not a regular file ({exc.message})") from None
+    given_file(path)
     _inbox, pipeline = build_runtime(config)
     outcome = pipeline.ingest(path, UploadType(args.type), args.label)
     if outcome.result == "failed":

@@ -32,8 +32,8 @@ from daemon.docs.diff import (
     final_indexes,
 )
 from daemon.domain import UploadType
-from daemon.errors import AutodocError, PermanentError, Refused
-from daemon.inbox import check_regular
+from daemon.errors import AutodocError, ConfigError, PermanentError
+from daemon.inbox import given_file
 from daemon.parsing import archive_limits
 from daemon.resolve.estate import Bundle, ConfFile, Estate, StanzaRow
 from daemon.resolve.layers import EffectiveConf
@@ -63,15 +63,9 @@ TreeReader = Callable[[Iterable[str]], dict[str, bytes]]
 def _regular_file(path: Path) -> os.stat_result:
     """The file's stat; PreviewRefused when it is missing or not a regular file."""
     try:
-        st = path.stat()
-        check_regular(st, single_link=False)
-    except FileNotFoundError:
-        raise PreviewRefused(f"{path}: no such file") from None
-    except Refused as exc:
-        raise PreviewRefused(f"{path}: not a regular file ({exc.message})") from None
-    except OSError as exc:
-        raise PreviewRefused(f"{path}: {exc.strerror}") from None
-    return st
+        return given_file(path)
+    except ConfigError as exc:
+        raise PreviewRefused(exc.message) from None
 
 
 def read_bundle(config: Config, path: Path, label: str) -> tuple[Bundle, TreeReader]:

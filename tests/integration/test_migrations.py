@@ -743,14 +743,18 @@ NAME_LOOKUPS = {
 
 
 def _methods(db: Database, table: str) -> dict[str, tuple[list[str], str]]:
-    """{index: (columns, method)} as the database reports them."""
-    return {
-        i["name"]: (
-            i["column_names"],
+    """{index: (what it is on, method)} as the database reports them, an expression as
+    PostgreSQL spells it."""
+    found = {}
+    for i in inspect(db.engine).get_indexes(table):
+        columns = i["column_names"]
+        expressions = i.get("expressions") or columns
+        on = [c or str(e) for c, e in zip(columns, expressions, strict=True)]
+        found[i["name"]] = (
+            on,
             str(i.get("dialect_options", {}).get("postgresql_using") or "btree"),
         )
-        for i in inspect(db.engine).get_indexes(table)
-    }
+    return found
 
 
 def _resolution_with_host(conn: Connection, name: str) -> tuple[int, int]:
@@ -881,27 +885,13 @@ LOOKUPS_007 = (
 )
 
 
-def _elements(db: Database, table: str) -> dict[str, tuple[list[str], str]]:
-    """{index: (what it is on, method)}, an expression as PostgreSQL spells it."""
-    found = {}
-    for i in inspect(db.engine).get_indexes(table):
-        columns = i["column_names"]
-        expressions = i.get("expressions") or columns
-        on = [c or str(e) for c, e in zip(columns, expressions, strict=True)]
-        found[i["name"]] = (
-            on,
-            str(i.get("dialect_options", {}).get("postgresql_using") or "btree"),
-        )
-    return found
-
-
 def test_upgrade_007_looks_names_up_by_resolution_and_md5_and_downgrades_to_hash(
     empty_db_url: str,
 ) -> None:
     db = Database(empty_db_url)
     migrate.upgrade(db.engine, "007")
     for table, column in LOOKUPS_007:
-        found = _elements(db, table)
+        found = _methods(db, table)
         if db.is_postgresql:
             assert found[f"ix_{table}_resolution_id_{column}_md5"] == (
                 ["resolution_id", f"md5({column})"],
@@ -932,7 +922,7 @@ def test_upgrade_007_looks_names_up_by_resolution_and_md5_and_downgrades_to_hash
     migrate.downgrade(db.engine, "006")
     for table, column in LOOKUPS_007:
         if db.is_postgresql:
-            assert _elements(db, table)[f"ix_{table}_{column}"] == ([column], "hash"), table
+            assert _methods(db, table)[f"ix_{table}_{column}"] == ([column], "hash"), table
     migrate.upgrade(db.engine)
     assert all(c.ok for c in migrate.check(db.engine))
     db.dispose()
