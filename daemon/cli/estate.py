@@ -392,25 +392,10 @@ def _quoted(name: str) -> str:
 
 
 def _why(membership: dict[str, Any]) -> str:
-    why = membership.get("why") or {}
-    entry = (why.get("whitelist") or {}).get("entry")
-    if membership["result"] == "member" and entry:
-        return (
-            f" — {entry['stanza']} {entry['key']} = {entry['pattern']} matched "
-            f"{entry['attribute']} = {entry['value']}"
-        )
-    if membership.get("missing"):
-        return f" — lacks {', '.join(membership['missing'])}"
-    if membership["result"] == "not_member":
-        black = (why.get("blacklist") or {}).get("entry")
-        if black:
-            return (
-                f" — {black['stanza']} {black['key']} = {black['pattern']} excludes it "
-                f"({black['attribute']} = {black['value']})"
-            )
-        if why.get("whitelist") and not why["whitelist"].get("matched"):
-            return f" — no whitelist entry of {why['whitelist']['stanza']} matches it"
-    return ""
+    from daemon.resolve.types import why_sentence
+
+    sentence = why_sentence(membership)
+    return f" — {sentence}" if sentence else ""
 
 
 def register_btool(add: AddCommand) -> None:

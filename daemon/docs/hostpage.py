@@ -61,9 +61,7 @@ class HostFragments:
         if not config.inputs:
             return Markup("<p>No inputs.</p>")
         link = self._link
-        out = [
-            _table_open(["input", "disabled", "index", "sourcetype", "from"], len(config.inputs))
-        ]
+        out = [table_open(["input", "disabled", "index", "sourcetype", "from"], len(config.inputs))]
         for i in config.inputs:
             out.append(
                 f"<tr><td><code>{_e(i.stanza)}</code></td><td>{'yes' if i.disabled else ''}</td>"
@@ -254,7 +252,7 @@ def data_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> Markup:
     """A sortable table (filterable past 15 rows) of cells already escaped, as
     macros.html.j2's table_open/table_close write it: for tables of thousands of rows."""
     body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>\n" for row in rows)
-    return Markup(f"{_table_open(headers, len(rows))}\n{body}</tbody></table>")  # noqa: S704
+    return Markup(f"{table_open(headers, len(rows))}\n{body}</tbody></table>")  # noqa: S704
 
 
 def link_list(link: Link, kind: str, items: Iterable[str]) -> str:
@@ -262,8 +260,14 @@ def link_list(link: Link, kind: str, items: Iterable[str]) -> str:
     return ", ".join(str(link(kind, item)) for item in items)
 
 
-def _table_open(headers: Sequence[str], rows: int) -> str:
-    """macros.html.j2's table_open."""
+def table_open(headers: Sequence[str], rows: int = 0) -> Markup:
+    """A sortable table's start, filterable past 15 rows (a screen): the templates' too."""
     filterable = " filterable" if rows > 15 else ""
     cells = "".join(f'<th scope="col">{_e(h)}</th>' for h in headers)
-    return f'<table class="data sortable{filterable}">\n<thead><tr>{cells}</tr></thead>\n<tbody>'
+    return Markup(  # noqa: S704 - built from escaped parts
+        f'<table class="data sortable{filterable}">\n<thead><tr>{cells}</tr></thead>\n<tbody>'
+    )
+
+
+def table_close() -> Markup:
+    return Markup("</tbody></table>")

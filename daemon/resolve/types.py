@@ -245,3 +245,29 @@ def to_json(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): to_json(v) for k, v in value.items()}
     return value
+
+
+def why_sentence(membership: Mapping[str, Any]) -> str:
+    """One sentence of why a host is, may be or is not in a class, from a membership's stored
+    JSON (`result`, `why`, `missing`): the whitelist entry that matched, what the host lacks
+    for it to be decided, the blacklist entry that excludes it, or that no whitelist entry
+    matches. Empty when the stored why says none of these."""
+    why = membership.get("why") or {}
+    entry = (why.get("whitelist") or {}).get("entry")
+    if membership.get("result") == "member" and entry:
+        return (
+            f"{entry['stanza']} {entry['key']} = {entry['pattern']} matched "
+            f"{entry['attribute']} = {entry['value']}"
+        )
+    if membership.get("missing"):
+        return f"cannot be decided: the host's {', '.join(membership['missing'])} is not known"
+    if membership.get("result") == "not_member":
+        black = (why.get("blacklist") or {}).get("entry")
+        if black:
+            return (
+                f"{black['stanza']} {black['key']} = {black['pattern']} excludes it "
+                f"({black['attribute']} = {black['value']})"
+            )
+        if why.get("whitelist") and not why["whitelist"].get("matched"):
+            return f"no whitelist entry of {why['whitelist']['stanza']} matches it"
+    return ""

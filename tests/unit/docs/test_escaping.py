@@ -5,7 +5,9 @@ from __future__ import annotations
 from markupsafe import escape
 
 from daemon.docs.load import Host
-from daemon.docs.site import Names, environment, why_text
+from daemon.docs.names import Names
+from daemon.docs.site import environment
+from daemon.resolve.types import why_sentence
 
 EVIL = '<script>alert(1)</script>"><img src=x onerror=alert(2)>'
 
@@ -53,7 +55,7 @@ def test_why_is_plain_text_for_the_template_to_escape() -> None:
         "attribute": "dns",
         "value": EVIL,
     }
-    text = why_text({"result": "member", "why": {"whitelist": {"entry": entry}}})
+    text = why_sentence({"result": "member", "why": {"whitelist": {"entry": entry}}})
     assert EVIL in text  # escaped by the template, not twice
 
 

@@ -1,0 +1,142 @@
+"""The pages a site has, by kind, and the links between them (DOCS.md's paths): every link
+goes through `Names.link`, which links only names that have a page, so a crawl of the site
+finds no broken link whatever the estate holds."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+
+from markupsafe import Markup, escape
+
+from daemon.docs.load import Site
+from daemon.docs.slug import slug
+from daemon.resolve.levels import serverclass_stanza
+
+FOLDERS = {
+    "host": "hosts",
+    "serverclass": "serverclasses",
+    "app": "apps",
+    "index": "indexes",
+    "sourcetype": "sourcetypes",
+}
+# A finding's subject "kind:name" names a page of that kind.
+_SUBJECT_KINDS = {
+    "app": "app",
+    "index": "index",
+    "serverclass": "serverclass",
+    "serverClass": "serverclass",  # SERVERCLASS_EMPTY's subject
+    "host": "host",
+    "sourcetype": "sourcetype",
+}
+
+
+class Names:
+    """The names that have a page, by kind, and links to them from a page `root` deep."""
+
+    def __init__(self, by_kind: Mapping[str, Iterable[str]]) -> None:
+        self.by_kind = {kind: sorted(set(names)) for kind, names in by_kind.items()}
+        self._known = {kind: set(names) for kind, names in self.by_kind.items()}
+        self._slugs: dict[tuple[str, str], str] = {}
+        self._links: dict[str, dict[tuple[str, str], Markup]] = {}
+
+    def has(self, kind: str, name: str | None) -> bool:
+        return name is not None and name in self._known.get(kind, ())
+
+    def path(self, kind: str, name: str) -> str:
+        """The page's path from the site's root."""
+        found = self._slugs.get((kind, name))
+        if found is None:
+            found = self._slugs[(kind, name)] = f"{FOLDERS[kind]}/{slug(name)}.html"
+        return found
+
+    def linker(self, root: str) -> Callable[[str, str | None], Markup]:
+        # A host page links to the same indexes, hosts and sourcetypes over and over: each
+        # link is made once per depth (Markup.format costs ~20 µs a call).
+        made = self._links.setdefault(root, {})
+
+        def link(kind: str, name: str | None) -> Markup:
+            if name is None:
+                return Markup("")
+            found = made.get((kind, name))
+            if found is None:
+                text = escape(name)
+                if self.has(kind, name):
+                    href = escape(root + self.path(kind, name))
+                    text = Markup('<a href="') + href + Markup('">') + text + Markup("</a>")
+                found = made[(kind, name)] = text
+            return found
+
+        return link
+
+    def hrefer(self, root: str) -> Callable[[str, str | None], str | None]:
+        def href(kind: str, name: str | None) -> str | None:
+            if name is None or kind not in FOLDERS or not self.has(kind, name):
+                return None
+            return root + self.path(kind, name)
+
+        return href
+
+    def subject(self, root: str) -> Callable[[str], Markup]:
+        link = self.linker(root)
+
+        def subject(text: str) -> Markup:
+            kind, sep, name = text.partition(":")
+            kind = _SUBJECT_KINDS.get(kind, "")
+            if sep and kind and self.has(kind, name):
+                return Markup("{}:{}").format(text.partition(":")[0], link(kind, name))
+            return escape(text)
+
+        return subject
+
+
+def site_names(site: Site) -> Names:
+    """Every name of the site that gets a page."""
+    classes = {m.serverclass for m in site.memberships}
+    classes.update(c for a in site.host_apps for c in a.serverclasses)
+    classes.update(_defined_classes(site))
+    apps = {a.app for a in site.host_apps} | set(site.app_files)
+    apps.update(f.subject.partition(":")[2] for f in site.findings if f.subject.startswith("app:"))
+    indexes: set[str] = set()
+    sourcetypes: set[str] = set()
+    for p in site.paths:
+        if p.index and p.index != "default":
+            indexes.add(p.index)
+        if p.sourcetype:
+            sourcetypes.add(p.sourcetype)
+    for walk in site.walks.values():
+        for final in walk.final:
+            if final.index:
+                indexes.add(final.index)
+            if final.sourcetype:
+                sourcetypes.add(final.sourcetype)
+    for bundle in site.bundles:
+        for file in bundle.conf("indexes"):
+            indexes.update(s.name for s in file.stanzas if _is_index_stanza(s.name))
+    return Names(
+        {
+            "host": [h.name for h in site.hosts],
+            "serverclass": classes,
+            "app": apps,
+            "index": indexes,
+            "sourcetype": sourcetypes,
+        }
+    )
+
+
+def _is_index_stanza(name: str) -> bool:
+    return name not in ("default", "") and not name.startswith(
+        ("volume:", "provider:", "provider-family:")
+    )
+
+
+def _defined_classes(site: Site) -> set[str]:
+    found = set()
+    for bundle in site.bundles:
+        if bundle.upload_type != "ds_etc":
+            continue
+        for file in bundle.conf("serverclass"):
+            for row in file.stanzas:
+                named = serverclass_stanza(row.name)
+                if named is not None:
+                    found.add(named[0])
+    return found
