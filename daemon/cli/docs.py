@@ -152,7 +152,7 @@ def build_docs(
     from daemon.docs import site as pages
     from daemon.docs.diff import diff
     from daemon.docs.load import load_site, load_view, previous_resolution
-    from daemon.docs.publish import publish
+    from daemon.docs.publish import publish, shared_with
 
     # The diff first: its two views (~250 MB each on a 10,000-host estate) are dropped before
     # the site is read, so the build's peak is the larger of the two, not their sum.
@@ -162,10 +162,12 @@ def build_docs(
     loaded = load_site(db, rid)
     counts: dict[str, int] = {}
 
-    def build(folder: Path) -> None:
-        counts.update(pages.build(db, loaded, folder, diff=changes))
-
     root = (out or config.docs.path).absolute()
+    shared = shared_with(root)
+
+    def build(folder: Path) -> None:
+        counts.update(pages.build(db, loaded, folder, diff=changes, previous=shared))
+
     folder = publish(root, rid, build, config.docs.keep)
     return folder, counts
 

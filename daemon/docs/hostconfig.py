@@ -51,6 +51,11 @@ class InputRow:
 class HostConfig:
     confs: tuple[ConfView, ...]
     inputs: tuple[InputRow, ...]
+    # What makes it: the deployment server's label, the host whose own etc/ tree it reads
+    # (None: no tree of its own), the live apps the DS delivers.
+    ds: str | None = None
+    own: str | None = None
+    apps: tuple[str, ...] = ()
 
 
 class HostConfigs:
@@ -72,7 +77,12 @@ class HostConfigs:
         key = (None if ds is None else ds.run, None if instance is None else instance.run, live)
         found = self._by_key.get(key)
         if found is None:
-            found = self._by_key[key] = self._compute(ds, instance, live)
+            found = self._by_key[key] = dataclasses.replace(
+                self._compute(ds, instance, live),
+                ds=None if ds is None else ds.label or "",
+                own=None if instance is None else instance.label or "",
+                apps=tuple(sorted(live)),
+            )
         return found
 
     def forget(self) -> None:

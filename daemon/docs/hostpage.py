@@ -25,7 +25,7 @@ from daemon.docs.load import Walk
 Link = Callable[[str, str | None], Markup]
 
 _EVIDENCE_HEAD = (
-    '<table class="evidence"><thead><tr><th>setting</th><th>file</th><th>run</th></tr>'
+    '<table class="evidence"><thead><tr><th>setting</th><th>file</th><th>bundle</th></tr>'
     "</thead><tbody>\n"
 )
 
@@ -37,21 +37,20 @@ def _e(value: object) -> str:
 class HostFragments:
     """Builds a host page's pre-rendered parts; `link` is the host pages' linker ("../")."""
 
-    def __init__(self, link: Link) -> None:
+    def __init__(self, link: Link, bundle: Callable[[object], Markup]) -> None:
         self._link = link
+        self._bundle = bundle  # a run id (None: shipped) as the page names it
         self._inputs_of: dict[int, tuple[HostConfig, Markup]] = {}
         self._own_rows: dict[str, tuple[str, int]] = {}
         self._groups: dict[str, str] = {}
         self._row_html: dict[tuple[Any, ...], str] = {}
 
-    def config(self, config: HostConfig) -> tuple[Markup, Markup]:
-        """(inputs table, effective configuration details) of a layer stack's config. The
-        inputs table is kept per stack; the details are joined again for each page (the
-        btool texts are shared, their join per stack would hold ~200 KB for each)."""
+    def inputs(self, config: HostConfig) -> Markup:
+        """The effective inputs table of a layer stack's config, made once per stack."""
         found = self._inputs_of.get(id(config))
         if found is None or found[0] is not config:
             found = self._inputs_of[id(config)] = (config, self._inputs(config))
-        return found[1], self._confs(config)
+        return found[1]
 
     def forget(self) -> None:
         """Drop the inputs tables kept per stack (see HostConfigs.forget)."""
@@ -61,7 +60,8 @@ class HostFragments:
         if not config.inputs:
             return Markup("<p>No inputs.</p>")
         link = self._link
-        out = [table_open(["input", "disabled", "index", "sourcetype", "from"], len(config.inputs))]
+        headers = ["input", "disabled", "index", "sourcetype", "from"]
+        out: list[str] = [table_open(headers, len(config.inputs))]
         for i in config.inputs:
             out.append(
                 f"<tr><td><code>{_e(i.stanza)}</code></td><td>{'yes' if i.disabled else ''}</td>"
@@ -72,13 +72,35 @@ class HostFragments:
         out.append("</tbody></table>")
         return Markup("".join(out))  # noqa: S704 - built from escaped parts
 
-    def _confs(self, config: HostConfig) -> Markup:
+    @staticmethod
+    def config_summary(config: HostConfig, page: str) -> Markup:
+        """The host page's list of its conf types, each linking to its btool text on the
+        configuration page it shares with the hosts of its layer stack (`page`, relative)."""
+        if not config.confs:
+            return Markup("<p>No conf file.</p>")
+        out: list[str] = [
+            table_open(["conf", "stanzas", "only in the shipped defaults"], len(config.confs))
+        ]
+        for c in config.confs:
+            name = _e(c.conf_type)
+            shown = f'<a href="{_e(page)}#{name}">{c.shown}</a>' if c.shown else "0"
+            out.append(
+                f"<tr><td><code>{name}.conf</code></td><td>{shown}</td>"
+                f"<td>{c.shipped_only}</td></tr>\n"
+            )
+        out.append("</tbody></table>")
+        return Markup("".join(out))  # noqa: S704 - built from escaped parts
+
+    @staticmethod
+    def config_texts(config: HostConfig) -> Markup:
+        """Each conf type's btool text, for the configuration page of a layer stack."""
         out = []
         for c in config.confs:
+            name = _e(c.conf_type)
             opened = " open" if c.shown and c.conf_type in ("inputs", "outputs") else ""
             shipped = f", {c.shipped_only} from the shipped defaults only" if c.shipped_only else ""
             out.append(
-                f"<details{opened}><summary>{_e(c.conf_type)}.conf: {c.shown} "
+                f'<details id="{name}"{opened}><summary>{name}.conf: {c.shown} '
                 f"stanza{'s' if c.shown != 1 else ''}{shipped}</summary>\n"
             )
             if c.shown:
@@ -236,10 +258,9 @@ class HostFragments:
         run: object,
     ) -> str:
         shown_app = f" ({self._link('app', app)})" if app else ""
-        shown_run = "shipped" if run is None else run
         return (
             f"<tr><td><code>{_e(conf)}.conf [{_e(stanza)}] {_e(key)} = {_e(value)}</code></td>"
-            f"<td>{_e(file)}:{_e(line)}{shown_app}</td><td>{_e(shown_run)}</td></tr>\n"
+            f"<td>{_e(file)}:{_e(line)}{shown_app}</td><td>{self._bundle(run)}</td></tr>\n"
         )
 
 

@@ -140,3 +140,48 @@ def _defined_classes(site: Site) -> set[str]:
                 if named is not None:
                     found.add(named[0])
     return found
+
+
+class RunNames:
+    """What a page says instead of a run id: the bundle's type and label (`ds_etc ds1`, an
+    instance's own tree under its host's name, linked). A run id changes with every drop,
+    even of the same content; the label does not, so a page citing only labels is the same
+    in the next build and is shared with it (daemon.docs.site)."""
+
+    def __init__(self, runs: Iterable[tuple[str, str, int]]) -> None:
+        self._label = {run: (kind, label) for kind, label, run in runs}
+
+    def namer(self, link: Callable[[str, str | None], Markup]) -> Callable[[object], Markup]:
+        made: dict[object, Markup] = {}
+
+        def name(run: object) -> Markup:
+            found = made.get(run)
+            if found is None:
+                found = made[run] = self._name(run, link)
+            return found
+
+        return name
+
+    def _name(self, run: object, link: Callable[[str, str | None], Markup]) -> Markup:
+        if run is None:
+            return Markup("shipped")
+        known = self._label.get(run) if isinstance(run, int) else None
+        if known is None:
+            return escape(f"run {run}")
+        kind, label = known
+        if kind == "instance_etc":
+            return Markup("{} {}").format(kind, link("host", label))
+        return escape(f"{kind} {label}" if label else kind)
+
+    def source(self, text: str) -> str:
+        """A host's source as a page shows it: `inventory:run 2 row 655` as
+        `inventory ds1 row 655`."""
+        rest = text.partition(":run ")[2]
+        number, _, tail = rest.partition(" ")
+        if not number.isascii() or not number.isdigit():
+            return text
+        known = self._label.get(int(number))
+        if known is None:
+            return text
+        named = f"{known[0]} {known[1]}" if known[1] else known[0]
+        return f"{named} {tail}" if tail else named

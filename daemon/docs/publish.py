@@ -103,6 +103,13 @@ def point_latest(root: Path, name: str) -> None:
         raise
 
 
+def shared_with(root: Path) -> Path | None:
+    """The build a new one shares its unchanged files with (daemon.docs.writer): the one
+    `latest` points at, by its own name (a later swap of `latest` does not move it)."""
+    rid = current(root)
+    return None if rid is None else root / str(rid)
+
+
 def builds(root: Path) -> list[int]:
     """The resolution ids with a published build, oldest first."""
     if not root.is_dir():

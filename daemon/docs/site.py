@@ -8,8 +8,8 @@ site finds no broken link, whatever the estate holds.
 
 from __future__ import annotations
 
+import hashlib
 import json
-import shutil
 from collections import Counter
 from collections.abc import Mapping
 from importlib import resources
@@ -21,19 +21,19 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from daemon import faults
 from daemon.docs.entities import (
     Indexed,
-    Write,
     app_pages,
     index_and_sourcetype_pages,
     index_site,
     serverclass_pages,
 )
 from daemon.docs.flow import FlowHost, FlowPath, build_flow
-from daemon.docs.hostconfig import HostConfigs
+from daemon.docs.hostconfig import HostConfig, HostConfigs
 from daemon.docs.hostpage import HostFragments, table_close, table_open
 from daemon.docs.load import Site, batches, host_details
-from daemon.docs.names import FOLDERS, Names, site_names
+from daemon.docs.names import FOLDERS, Names, RunNames, site_names
 from daemon.docs.slug import slug
 from daemon.docs.ticket import group_hosts, headline
+from daemon.docs.writer import SiteWriter
 from daemon.resolve.load import Reader
 from daemon.resolve.types import why_sentence
 
@@ -53,52 +53,66 @@ def environment() -> Environment:
 
 
 def build(
-    db: Reader, site: Site, folder: Path, *, diff: Mapping[str, Any] | None = None
+    db: Reader,
+    site: Site,
+    folder: Path,
+    *,
+    diff: Mapping[str, Any] | None = None,
+    previous: Path | None = None,
 ) -> dict[str, int]:
-    """Render every page of `site` into `folder` (which must be empty or missing); the
+    """Render every page of `site` into `folder` (which must be empty or missing), sharing
+    the files that did not change with the build in `previous` (daemon.docs.writer); the
     number of pages of each kind."""
     folder.mkdir(parents=True, exist_ok=True)
-    env = environment()
+    pages = Pages(site, SiteWriter(folder, previous))
     idx = index_site(site)
-    names = site_names(site)
-    rid = int(site.resolution["id"])
-    counts: Counter[str] = Counter()
-
-    def write(path: str, template: str, **context: Any) -> None:
-        depth = path.count("/")
-        root = "../" * depth
-        text = env.get_template(template).render(
-            root=root,
-            resolution_id=rid,
-            link=names.linker(root),
-            href=names.hrefer(root),
-            subject=names.subject(root),
-            heading=context.pop("heading", None),
-            **context,
-        )
-        target = folder / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text, encoding="utf-8")
-        counts[path.split("/", 1)[0] if depth else path] += 1
-
-    _static(folder)
-    _overview(write, site, idx, names)
-    _listings(write, site, idx, names)
-    _hosts(write, db, site, idx, names)
+    names = pages.names
+    _static(pages.writer)
+    _overview(pages, site, idx, names)
+    _listings(pages, site, idx, names)
+    _hosts(pages, db, site, idx, names)
     faults.point("mid_docs_build")
-    serverclass_pages(write, site, idx, names)
-    app_pages(write, site, idx, names)
-    index_and_sourcetype_pages(write, site, idx, names)
-    write(
+    serverclass_pages(pages, site, idx, names)
+    app_pages(pages, site, idx, names)
+    index_and_sourcetype_pages(pages, site, idx, names)
+    pages(
         "findings.html",
         "findings.html.j2",
         title="Findings",
         findings=site.findings,
         severities=SEVERITIES,
     )
-    write("changes.html", "changes.html.j2", title="Changes", **changes_context(diff))
-    _search_index(folder, names)
-    return dict(counts)
+    pages("changes.html", "changes.html.j2", title="Changes", **changes_context(diff))
+    _search_index(pages.writer, names)
+    return dict(pages.writer.counts)
+
+
+class Pages:
+    """Renders the pages of one site: `pages(path, template, **context)` writes one."""
+
+    def __init__(self, site: Site, writer: SiteWriter) -> None:
+        self.env = environment()
+        self.names = site_names(site)
+        self.writer = writer
+        self.resolution_id = int(site.resolution["id"])
+
+    def render(self, depth: int, template: str, **context: Any) -> str:
+        """A page `depth` folders below the site's root. Only the root's pages name the
+        resolution: a page below it is then the same in the next build when what it shows
+        did not change (daemon.docs.writer)."""
+        root = "../" * depth
+        return self.env.get_template(template).render(
+            root=root,
+            resolution_id=self.resolution_id if depth == 0 else None,
+            link=self.names.linker(root),
+            href=self.names.hrefer(root),
+            subject=self.names.subject(root),
+            heading=context.pop("heading", None),
+            **context,
+        )
+
+    def __call__(self, path: str, template: str, **context: Any) -> None:
+        self.writer.save(path, self.render(path.count("/"), template, **context))
 
 
 def changes_context(diff: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -118,19 +132,16 @@ def changes_context(diff: Mapping[str, Any] | None) -> dict[str, Any]:
     }
 
 
-def _static(folder: Path) -> None:
-    target = folder / "static"
-    target.mkdir(exist_ok=True)
+def _static(writer: SiteWriter) -> None:
     source = resources.files("daemon.docs").joinpath("static")
     for name in ("site.css", "site.js"):
-        with resources.as_file(source.joinpath(name)) as path:
-            shutil.copyfile(path, target / name)
+        writer.save(f"static/{name}", source.joinpath(name).read_bytes(), page=False)
 
 
 # -- pages -------------------------------------------------------------------------------------
 
 
-def _overview(write: Write, site: Site, idx: Indexed, names: Names) -> None:
+def _overview(write: Pages, site: Site, idx: Indexed, names: Names) -> None:
     roles = Counter(h.role for h in site.hosts)
     severities = Counter(f.severity for f in site.findings)
     # A host is drawn under its most specific class (the one with the fewest members): the
@@ -173,7 +184,7 @@ def _overview(write: Write, site: Site, idx: Indexed, names: Names) -> None:
     )
 
 
-def _listings(write: Write, site: Site, idx: Indexed, names: Names) -> None:
+def _listings(write: Pages, site: Site, idx: Indexed, names: Names) -> None:
     write(
         "hosts.html",
         "hosts.html.j2",
@@ -237,9 +248,11 @@ def _listings(write: Write, site: Site, idx: Indexed, names: Names) -> None:
     )
 
 
-def _hosts(write: Write, db: Reader, site: Site, idx: Indexed, names: Names) -> None:
+def _hosts(pages: Pages, db: Reader, site: Site, idx: Indexed, names: Names) -> None:
     configs = HostConfigs(site.bundles, site.shipped)
-    fragments = HostFragments(names.linker("../"))
+    runs = RunNames(site.runs)
+    fragments = HostFragments(names.linker("../"), runs.namer(names.linker("../")))
+    config_pages = _ConfigPages(pages)
     subject = names.subject("../")
     # Stack by stack: the hosts of a stack share their effective configuration, computed
     # once and dropped at the next stack, so memory stays bounded whatever the estate.
@@ -251,35 +264,69 @@ def _hosts(write: Write, db: Reader, site: Site, idx: Indexed, names: Names) -> 
             if host.stack != stack or host.stack is None:
                 configs.forget()
                 fragments.forget()
+                config_pages.forget()
                 stack = host.stack
             apps = idx.apps_of.get(host.id, [])
             found = details.pop(host.id)
-            inputs_html, config_html = fragments.config(configs.of(host, apps))
-            write(
+            config = configs.of(host, apps)
+            config_page = "../" + config_pages.path(config)
+            pages(
                 f"hosts/{slug(host.name)}.html",
                 "host.html.j2",
                 title=f"Host {host.name}",
                 host=host,
+                sources=[runs.source(s) for s in host.sources],
                 memberships=found.memberships,
                 apps=apps,
                 paths_html=fragments.paths(found.paths),
                 findings_html=fragments.findings(found.findings, subject),
-                inputs_html=inputs_html,
-                config_html=config_html,
+                inputs_html=fragments.inputs(config),
+                config_page=config_page,
+                config_html=HostFragments.config_summary(config, config_page),
                 why=why_sentence,
             )
 
 
-def _search_index(folder: Path, names: Names) -> None:
+class _ConfigPages:
+    """The effective configuration pages, one per layer stack: `configs/<digest>.html`, named
+    by a digest of the page itself (the same configuration has the same page, in this build
+    and the next), written once and linked from the page of every host that has it."""
+
+    def __init__(self, pages: Pages) -> None:
+        self._pages = pages
+        self._of: dict[int, tuple[HostConfig, str]] = {}
+        self._written: set[str] = set()
+
+    def path(self, config: HostConfig) -> str:
+        found = self._of.get(id(config))
+        if found is None or found[0] is not config:
+            text = self._pages.render(
+                1,
+                "config.html.j2",
+                title="Effective configuration",
+                config=config,
+                texts=HostFragments.config_texts(config),
+            )
+            digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:20]
+            path = f"configs/{digest}.html"
+            if path not in self._written:
+                self._pages.writer.save(path, text)
+                self._written.add(path)
+            found = self._of[id(config)] = (config, path)
+        return found[1]
+
+    def forget(self) -> None:
+        self._of.clear()
+
+
+def _search_index(writer: SiteWriter, names: Names) -> None:
     entries = [
         {"kind": kind, "name": name, "url": names.path(kind, name)}
         for kind in FOLDERS
         for name in names.by_kind[kind]
     ]
     text = json.dumps(entries, ensure_ascii=False, separators=(",", ":"))
-    (folder / "search-index.json").write_text(text, encoding="utf-8")
+    writer.save("search-index.json", text, page=False)
     # A classic script (file:// refuses fetch()); "</" escaped so no name ends the script.
     script = text.replace("</", "<\\/").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
-    (folder / "search-index.js").write_text(
-        f"window.AUTODOC_SEARCH = {script};\n", encoding="utf-8"
-    )
+    writer.save("search-index.js", f"window.AUTODOC_SEARCH = {script};\n", page=False)

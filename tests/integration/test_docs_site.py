@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 from daemon.config import Config
@@ -51,10 +52,15 @@ def test_the_site_of_a_resolution_has_every_page_and_no_broken_link(
     assert (site / "search-index.js").read_text().startswith("window.AUTODOC_SEARCH = [")
     assert (site / "index.html").stat().st_size < 2_000_000
 
-    # A host page: paths hop by hop, findings, btool --debug of its own apps' settings.
+    # A host page: paths hop by hop, findings, and its conf types linking to the btool
+    # --debug text of its own apps' settings on the configuration page of its layer stack.
     db01 = (site / "hosts" / "uf-db01.html").read_text()
     assert "siem.example.com:9997" in db01 and "DANGLING_OUTPUT" in db01
-    assert "/opt/splunk/etc/apps/org_uf_outputs/local/outputs.conf [tcpout:siem]" in db01
+    [config_page] = set(re.findall(r'href="\.\./(configs/[0-9a-f]+\.html)#outputs"', db01))
+    config = (site / config_page).read_text()
+    assert "/opt/splunk/etc/apps/org_uf_outputs/local/outputs.conf [tcpout:siem]" in config
+    assert 'href="../hosts/uf-db01.html"' in config  # its own etc/ tree
+    assert (site / config_page).resolve() in reached
     assert 'href="../indexes/database.html"' in db01
     # The undefined index says who feeds it and what is wrong; a sourcetype its tiers.
     database = (site / "indexes" / "database.html").read_text()

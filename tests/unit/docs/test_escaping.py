@@ -67,7 +67,7 @@ def test_a_host_pages_string_built_parts_escape_what_they_are_given() -> None:
     from daemon.docs.load import Final, Walk
 
     names = Names({"host": [EVIL], "app": [EVIL], "index": [EVIL], "sourcetype": [EVIL]})
-    fragments = HostFragments(names.linker("../"))
+    fragments = HostFragments(names.linker("../"), lambda run: escape(f"bundle {EVIL}"))
     evidence = [
         {"conf": EVIL, "stanza": EVIL, "key": EVIL, "value": EVIL, "file": EVIL, "line": 1}
         | {"app": EVIL, "run": None}
@@ -87,12 +87,13 @@ def test_a_host_pages_string_built_parts_escape_what_they_are_given() -> None:
     config = HostConfig(
         (ConfView(EVIL, escape(EVIL), 1, 0),), (InputRow(EVIL, False, EVIL, EVIL, EVIL),)
     )
-    inputs, confs = fragments.config(config)
+    inputs = fragments.inputs(config)
     finding = {"severity": EVIL, "code": EVIL, "subject": EVIL, "message": EVIL}
     parts = [
         fragments.paths([path, {**path, "input": "second"}]),
         inputs,
-        confs,
+        HostFragments.config_texts(config),
+        HostFragments.config_summary(config, EVIL),
         fragments.findings([finding | {"evidence": evidence}], names.subject("../")),
         data_table([EVIL], [[str(escape(EVIL))]]),
     ]
