@@ -13,6 +13,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from daemon.conf.normalize import parse_bool
+
 # A conf file of a deployment app: stanza -> key -> value.
 ConfStanzas = Mapping[str, Mapping[str, str]]
 # An app's conf files: path in the DS bundle -> its stanzas.
@@ -27,6 +29,13 @@ class InputStanza:
     # Some setting comes from the estate's files, not only from Splunk's shipped defaults: the
     # stanzas every host has out of the box are not listed as inputs of a host added.
     configured: bool = True
+
+    @property
+    def listed(self) -> bool:
+        """Listed when added or removed: configured, and not disabled (`disabled = 1` reads
+        nothing; turning it on or off shows as a changed key)."""
+        value = self.settings.get("disabled")
+        return self.configured and not (value is not None and parse_bool(value) is True)
 
 
 Inputs = Mapping[str, InputStanza]  # stanza -> settings; shared by the hosts of one stack
@@ -49,9 +58,12 @@ class FindingView:
     message: str
 
     @property
-    def key(self) -> tuple[str, str, str]:
-        """A finding is the same finding in two resolutions when these are."""
-        return (self.code, self.host or "", self.subject)
+    def key(self) -> tuple[str, str, str, str]:
+        """A finding is the same finding in two resolutions when these are. A host's finding
+        is known by its code, host and subject, whatever its message; an estate finding
+        (APP_UNUSED, SERVERCLASS_EMPTY, IGNORED_*) has no host, and its message is what names
+        the deployment server: two of them holding the same unused app are two findings."""
+        return (self.code, self.host or "", self.subject, "" if self.host else self.message)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -163,8 +175,8 @@ def inputs_change(
     key = (id(old), id(new))
     if compared is not None and key in compared:
         return compared[key]  # type: ignore[no-any-return]
-    added = sorted(s for s in new.keys() - old.keys() if new[s].configured)
-    removed = sorted(s for s in old.keys() - new.keys() if old[s].configured)
+    added = sorted(s for s in new.keys() - old.keys() if new[s].listed)
+    removed = sorted(s for s in old.keys() - new.keys() if old[s].listed)
     changed = []
     for stanza in sorted(old.keys() & new.keys()):
         before, after = old[stanza].settings, new[stanza].settings

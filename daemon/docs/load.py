@@ -289,6 +289,10 @@ def load_site(db: Reader, resolution_id: int | None = None) -> Site:
                 .order_by(FINDINGS.c.code, FINDINGS.c.id)
             )
         ]
+        # One order whatever the ids: two resolutions of the same estate render the same bytes.
+        name_of = {h.id: h.name for h in hosts}
+        memberships.sort(key=lambda m: (m.serverclass, name_of.get(m.host_id, ""), m.result))
+        host_apps.sort(key=lambda a: (a.app, name_of.get(a.host_id, ""), a.result, a.state or ""))
         bundle_runs = {
             run: (kind, label) for kind, label, run in runs if kind in ("ds_etc", "instance_etc")
         }

@@ -15,18 +15,21 @@ from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from daemon import faults
+from daemon.docs import flow as flow_layout
 from daemon.docs.entities import (
     Indexed,
     app_pages,
+    group_findings,
     index_and_sourcetype_pages,
     index_site,
     serverclass_pages,
 )
-from daemon.docs.flow import FlowHost, FlowPath, build_flow
+from daemon.docs.flow import Flow, FlowHost, FlowPath, build_flow
 from daemon.docs.hostconfig import HostConfig, HostConfigs
 from daemon.docs.hostpage import HostFragments, table_close, table_open
 from daemon.docs.load import Site, batches, host_details
@@ -79,7 +82,8 @@ def build(
         "findings.html",
         "findings.html.j2",
         title="Findings",
-        findings=site.findings,
+        total=len(site.findings),
+        findings=group_findings(site.findings),
         severities=SEVERITIES,
     )
     pages("changes.html", "changes.html.j2", title="Changes", **changes_context(diff))
@@ -180,8 +184,26 @@ def _overview(write: Pages, site: Site, idx: Indexed, names: Names) -> None:
         },
         severities=[(s, severities.get(s, 0)) for s in SEVERITIES],
         flow=flow,
+        flow_urls=flow_urls(flow, names),
+        layout=flow_layout,
         runs=site.runs,
     )
+
+
+def flow_urls(flow: Flow, names: Names) -> dict[str, str]:
+    """Where each node of the overview's picture links: its page, else the listing that holds
+    what it groups (a role's hosts filtered by the role)."""
+    href = names.hrefer("")
+    urls = {}
+    for n in flow.nodes:
+        url = href(n.kind, n.target)
+        if url is None and n.kind == "role" and n.target:
+            url = f"hosts.html#filter={quote(n.target)}"
+        elif url is None and n.kind == "other":
+            url = "indexes.html" if n.column == len(flow_layout.COLUMNS) - 1 else "hosts.html"
+        if url is not None:
+            urls[n.key] = url
+    return urls
 
 
 def _listings(write: Pages, site: Site, idx: Indexed, names: Names) -> None:

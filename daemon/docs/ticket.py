@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 NAMES_SHOWN = 20  # hosts named in one entry; the JSON lists them all
+LINES_SHOWN = 25  # lines of one list (a host's inputs, an app file's stanzas); the JSON has all
 _HOST_LISTS = (
     ("serverclasses", "server classes"),
     ("apps", "apps"),
@@ -105,19 +106,35 @@ def _host(names: list[str], entry: Mapping[str, Any]) -> list[str]:
     many = f"{len(names)} hosts: " if len(names) > 1 else ""
     lines = [f"{many}{shown} ({entry['change']})"]
     for key, label in _HOST_LISTS:
-        marks = [("+", n) for n in entry[f"{key}_added"]] + [
-            ("-", n) for n in entry[f"{key}_removed"]
+        marks = [f"+ {n}" for n in entry[f"{key}_added"]] + [
+            f"- {n}" for n in entry[f"{key}_removed"]
         ]
-        for i, (mark, name) in enumerate(marks):
-            lines.append(f"  {label if i == 0 else '':<16} {mark} {name}")
-    for i, c in enumerate(entry["inputs_changed"]):
-        label = "settings" if i == 0 else ""
-        lines.append(
-            f"  {label:<16} [{c['input']}] {c['key']}: {_value(c['from'])} -> {_value(c['to'])}"
-        )
-    for i, c in enumerate(entry["paths_changed"]):
-        label = "data goes to" if i == 0 else ""
-        lines.append(f"  {label:<16} {c['input']}: {_indexes(c['from'])} -> {_indexes(c['to'])}")
+        lines += _listed(label, marks)
+    lines += _listed(
+        "settings",
+        [
+            f"[{c['input']}] {c['key']}: {_value(c['from'])} -> {_value(c['to'])}"
+            for c in entry["inputs_changed"]
+        ],
+    )
+    lines += _listed(
+        "data goes to",
+        [
+            f"{c['input']}: {_indexes(c['from'])} -> {_indexes(c['to'])}"
+            for c in entry["paths_changed"]
+        ],
+    )
+    return lines
+
+
+def _listed(label: str, items: Sequence[str]) -> list[str]:
+    """One list of a host's entry, the label on its first line, at most LINES_SHOWN lines (a
+    host added with 300 inputs is one line of the ticket's reader's attention, not 300)."""
+    lines = [
+        f"  {label if i == 0 else '':<16} {item}" for i, item in enumerate(items[:LINES_SHOWN])
+    ]
+    if len(items) > LINES_SHOWN:
+        lines.append(f"  {'':<16} ... and {len(items) - LINES_SHOWN} more (--json lists them all)")
     return lines
 
 
@@ -135,8 +152,12 @@ def _app(app: Mapping[str, Any]) -> list[str]:
     lines = [f"{app['app']} ({app['change']})"]
     for f in app["files"]:
         lines.append(f"  --- {f['path']}")
-        lines.extend(f"  + [{s}]" for s in f["stanzas_added"])
-        lines.extend(f"  - [{s}]" for s in f["stanzas_removed"])
+        stanzas = [f"  + [{s}]" for s in f["stanzas_added"]] + [
+            f"  - [{s}]" for s in f["stanzas_removed"]
+        ]
+        lines += stanzas[:LINES_SHOWN]
+        if len(stanzas) > LINES_SHOWN:
+            lines.append(f"    ... and {len(stanzas) - LINES_SHOWN} more (--json lists them all)")
         stanza = None
         for c in f["keys_changed"]:
             if c["stanza"] != stanza:

@@ -280,3 +280,30 @@ def test_a_missing_file_is_named_before_any_label_question(
         db.url, tmp_path / "cli", ("preview", str(tmp_path / "gone.tgz"), "--label", "nope")
     )
     assert missing["code"] == 2 and "gone.tgz: no such file" in missing["stderr"]
+
+
+def test_a_build_of_the_same_estate_shares_the_unchanged_pages_with_the_previous_one(
+    config: Config, db: Database, tmp_path: Path
+) -> None:
+    from daemon.cli.docs import cmd_build
+
+    config = dataclasses.replace(config, database=DatabaseConfig(url=db.url))
+    root = config.docs.path
+    build = argparse.Namespace(out=None, resolution=None, quiet=True, if_stale=False)
+    changed_ds(config, db, tmp_path)
+    first = resolve(config, db)
+    assert cmd_build(build, config) == 0
+    # The same deployment server dropped again: a new run and resolution, the same estate.
+    ingest(config, db, tmp_path, "ds-again.tgz", tar(CHANGE_V1), UploadType.DS_ETC, "ds1")
+    second = resolve(config, db)
+    assert second != first
+    assert cmd_build(build, config) == 0
+    old, new = root / str(first), root / str(second)
+    pages = sorted(p.relative_to(new) for p in new.rglob("*.html"))
+    assert pages == sorted(p.relative_to(old) for p in old.rglob("*.html"))
+    shared = {p for p in pages if (old / p).stat().st_ino == (new / p).stat().st_ino}
+    # Below the root a page names no run id nor resolution: every one of them is shared.
+    assert shared == {p for p in pages if len(p.parts) > 1}
+    assert Path("hosts/web01.html") in shared and Path("configs") in {p.parent for p in shared}
+    assert f"resolution {second}" in (new / "index.html").read_text()
+    assert f"resolution {first}" in (old / "index.html").read_text()

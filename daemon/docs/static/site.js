@@ -6,7 +6,9 @@
 
   function cellValue(row, column) {
     var cell = row.cells[column];
-    return cell ? cell.textContent.trim() : "";
+    if (!cell) { return ""; }
+    var key = cell.getAttribute("data-sort");
+    return key !== null ? key : cell.textContent.trim();
   }
 
   function compare(a, b) {
@@ -40,7 +42,7 @@
     });
   }
 
-  function makeFilterable(table) {
+  function makeFilterable(table, first) {
     var input = document.createElement("input");
     input.type = "search";
     input.className = "filter";
@@ -54,6 +56,13 @@
         row.hidden = !words.every(function (w) { return text.indexOf(w) !== -1; });
       });
     });
+    // A link to page.html#filter=WORDS opens the page's first table filtered (the overview's
+    // data-flow picture links a group of hosts so).
+    var hash = window.location.hash;
+    if (first && hash.indexOf("#filter=") === 0) {
+      input.value = decodeURIComponent(hash.slice("#filter=".length));
+      input.dispatchEvent(new Event("input"));
+    }
   }
 
   // -- search -----------------------------------------------------------------------------
@@ -123,7 +132,9 @@
 
   function start() {
     Array.prototype.forEach.call(document.querySelectorAll("table.sortable"), makeSortable);
-    Array.prototype.forEach.call(document.querySelectorAll("table.filterable"), makeFilterable);
+    Array.prototype.forEach.call(document.querySelectorAll("table.filterable"), function (t, i) {
+      makeFilterable(t, i === 0);
+    });
     setupSearch();
   }
 

@@ -14,7 +14,7 @@ from daemon.docs.diff import (
     host_change,
     inputs_change,
 )
-from daemon.docs.ticket import NAMES_SHOWN, group_hosts, to_text
+from daemon.docs.ticket import LINES_SHOWN, NAMES_SHOWN, group_hosts, to_text
 
 SHIPPED = InputStanza({"host": "$decideOnStartup"}, configured=False)
 
@@ -76,6 +76,15 @@ def test_a_host_added_lists_its_configured_inputs_not_the_shipped_defaults_nor_p
         ["all"],
         ["monitor:///a"],
     )
+
+
+def test_a_disabled_input_added_or_removed_is_not_listed_but_turning_it_off_is_a_change() -> None:
+    off = InputStanza({"disabled": "true", "index": "a"})
+    on = InputStanza({"disabled": "0", "index": "a"})
+    added, removed, changed = inputs_change({"gone": off, "x": on}, {"new": off, "x": off})
+    assert (added, removed) == ([], [])
+    assert changed == [{"input": "x", "key": "disabled", "from": "0", "to": "true"}]
+    assert inputs_change({}, {"new": on})[0] == ["new"]
 
 
 def test_paths_change_compares_the_sets_of_final_indexes_and_an_input_without_a_path() -> None:
@@ -158,13 +167,20 @@ def test_an_app_file_is_named_by_its_repository_path_after_its_deployment_server
     assert sorted(found["web"]) == ["ds1: web/local/inputs.conf", "web/local/inputs.conf"]
 
 
-def test_findings_are_the_same_by_code_host_and_subject_whatever_their_message() -> None:
-    kept = FindingView("APP_UNUSED", "info", None, "app:x", "old words")
-    reworded = FindingView("APP_UNUSED", "info", None, "app:x", "new words")
-    gone = FindingView("DANGLING_OUTPUT", "warning", "h1", "outputs:[tcpout:a]", "m")
-    new = FindingView("DANGLING_OUTPUT", "warning", "h2", "outputs:[tcpout:a]", "m")
+def test_a_hosts_finding_is_the_same_by_code_host_and_subject_whatever_its_message() -> None:
+    kept = FindingView("DANGLING_OUTPUT", "warning", "h1", "outputs:[tcpout:a]", "old words")
+    reworded = FindingView("DANGLING_OUTPUT", "warning", "h1", "outputs:[tcpout:a]", "new")
+    gone = FindingView("DANGLING_OUTPUT", "warning", "h2", "outputs:[tcpout:a]", "m")
+    new = FindingView("DANGLING_OUTPUT", "warning", "h3", "outputs:[tcpout:a]", "m")
     found = diff(view(1, {}, findings=(kept, gone)), view(2, {}, findings=(reworded, new)))
     assert found["findings"] == {"new": [new.to_json()], "resolved": [gone.to_json()]}
+
+
+def test_an_estate_finding_is_told_apart_by_its_message_which_names_the_ds() -> None:
+    on_ds1 = FindingView("APP_UNUSED", "info", None, "app:x", "app x ... deployment server ds1")
+    on_ds2 = FindingView("APP_UNUSED", "info", None, "app:x", "app x ... deployment server ds2")
+    found = diff(view(1, {}, findings=(on_ds1, on_ds2)), view(2, {}, findings=(on_ds2,)))
+    assert found["findings"] == {"new": [], "resolved": [on_ds1.to_json()]}
 
 
 def test_the_ticket_text_groups_hosts_with_the_same_change_and_says_when_nothing_changed() -> None:
@@ -185,3 +201,15 @@ def test_the_ticket_text_groups_hosts_with_the_same_change_and_says_when_nothing
     assert f"{NAMES_SHOWN + 5} hosts: web00, web01," in text
     assert "and 5 more (--json lists them all) (added)" in text
     assert "  server classes   + web" in text
+
+
+def test_the_ticket_text_shows_a_long_list_up_to_a_cap_and_says_how_many_more() -> None:
+    many = LINES_SHOWN + 7
+    host = HostView(inputs={f"monitor:///var/log/{i:03}": InputStanza({}) for i in range(many)})
+    app = {"inputs.conf": {f"monitor:///var/log/{i:03}": {} for i in range(many)}}
+    found = diff(view(1, {}), view(2, {"h1": host}, apps={"web": app}))
+    lines = to_text(found, "1 -> 2").splitlines()
+    assert sum("monitor:///var/log/" in line for line in lines) == 2 * LINES_SHOWN
+    assert lines.count("                   ... and 7 more (--json lists them all)") == 1
+    assert lines.count("    ... and 7 more (--json lists them all)") == 1
+    assert len(found["hosts"][0]["inputs_added"]) == many  # the JSON has them all

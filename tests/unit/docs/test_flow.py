@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from daemon.docs.flow import FlowHost, FlowPath, build_flow
+from daemon.docs.site import flow_urls
 
 
 def _path(
@@ -70,3 +71,28 @@ def test_many_groups_and_indexes_stay_within_the_limit_with_an_other_node() -> N
     # Every input is still counted: what enters the indexer leaves it.
     assert sum(e.weight for e in flow.edges if e.target.label == "idx1") == 200
     assert sum(e.weight for e in flow.edges if e.source.label == "idx1") == 200
+
+
+def test_every_node_links_a_page_or_the_listing_that_holds_what_it_groups() -> None:
+    hosts = [FlowHost(f"uf{n:03d}", "uf", "web" if n % 2 else None) for n in range(120)]
+    hosts += [FlowHost(f"x{n:03d}", "uf", f"class{n:03d}") for n in range(60)]
+    hosts.append(FlowHost("idx1", "indexer", None))
+    paths = [
+        _path(h.name, (h.name, "idx1"), finals=((f"ix{i}", "idx1"),))
+        for i, h in enumerate(hosts[:-1])
+    ]
+    flow = build_flow(hosts, paths, limit=50)
+    pages = {("host", "idx1"), ("serverclass", "web"), ("index", "ix0")}
+
+    class Pages:  # daemon.docs.names.Names.hrefer's contract: a page's URL, or None
+        def hrefer(self, root: str):  # type: ignore[no-untyped-def]
+            return lambda kind, name: f"{kind}/{name}.html" if (kind, name) in pages else None
+
+    urls = flow_urls(flow, Pages())  # type: ignore[arg-type]
+    by_label = {n.label: urls.get(n.key) for n in flow.nodes}
+    assert by_label["idx1"] == "host/idx1.html"
+    assert by_label["web (60)"] == "serverclass/web.html"
+    assert by_label["role uf (60)"] == "hosts.html#filter=uf"
+    assert by_label["ix0"] == "index/ix0.html"
+    others = [n for n in flow.nodes if n.kind == "other"]
+    assert {urls[n.key] for n in others} == {"hosts.html", "indexes.html"}
