@@ -31,7 +31,8 @@ def register(add: AddCommand) -> None:
         "server class, app, index and sourcetype, the findings, the changes, and a search\n"
         "index. It is built into OUT/<resolution id>/ and OUT/latest is then pointed at it in\n"
         "one step (unless latest already shows a newer resolution), so a reader never sees\n"
-        "half a site; builds beyond [docs] keep are removed.\n"
+        "half a site; builds beyond [docs] keep are removed. A page that comes out the same\n"
+        "as in the build latest points at is a hard link to that file: builds share it.\n"
         "Open OUT/latest/index.html in a browser: no server, CDN or network is needed, and it\n"
         "reads without JavaScript (the search box aside). Exit 2 when there is no such\n"
         "resolution.",
