@@ -1,7 +1,9 @@
 """The README's screenshots of the documentation site (docs/screenshots/*.png).
 
 Builds the README's DCOM example ("Understanding your estate": the DCOM deployment server and
-its three-host client list) in a throw-away folder with the `autodoc` commands, then a second
+its three-host client list) and its three-tier example (the eight `instance_etc` trees of
+tests/fixtures/three_tier, so that the data-flow picture has forwarders, heavy forwarders and
+indexers to draw) in a throw-away folder with the `autodoc` commands, then a second
 drop of the same bundle with the Indexer class delivering one more app and an input's index
 changed,
 so that the changes page has something to show; then opens the site in headless Chromium
@@ -22,6 +24,7 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+THREE_TIER = REPO / "tests" / "fixtures" / "three_tier"
 CLIENTS = """\
 clientName,hostname,ip,dns,guid,utsname
 sh1,DCOMSearchHead01,10.0.0.1,dcomsearchhead01.example.com,,linux-x86_64
@@ -44,6 +47,7 @@ SHOTS = {  # file name -> (page, window height)
     "overview.png": ("index.html", 880),
     "host.png": ("hosts/sh1.html", 1100),
     "changes.png": ("changes.html", 900),
+    "flow.png": ("index.html#flow", 900),
 }
 
 
@@ -97,6 +101,9 @@ def build_site(corpus: Path, work: Path) -> Path:
     run("db", "upgrade")
     run("ingest", str(work / "dcom.tgz"), "--type", "ds_etc", "--label", "ds1")
     run("ingest", str(work / "clients.csv"), "--type", "inventory", "--label", "ds1")
+    for host in sorted(p.name for p in THREE_TIER.iterdir() if (p / "etc").is_dir()):
+        (work / f"{host}.tgz").write_bytes(bundle(THREE_TIER / host / "etc", changed=False))
+        run("ingest", str(work / f"{host}.tgz"), "--type", "instance_etc", "--label", host)
     run("parse", "--waiting")
     run("resolve")
     run("ingest", str(work / "dcom-2.tgz"), "--type", "ds_etc", "--label", "ds1")
@@ -120,7 +127,8 @@ def shoot(site: Path, out: Path) -> list[Path]:
         out.mkdir(parents=True, exist_ok=True)
         for name, (page, height) in SHOTS.items():
             driver.set_window_size(1280, height)
-            driver.get((site / page).resolve().as_uri())
+            path, _, fragment = page.partition("#")
+            driver.get((site / path).resolve().as_uri() + (f"#{fragment}" if fragment else ""))
             WebDriverWait(driver, 10).until(
                 lambda d: d.execute_script("return document.readyState") == "complete"
             )
