@@ -169,6 +169,32 @@ def test_a_sortable_table_sorts_by_the_column_clicked_both_ways(
     assert len(set(before)) > 1  # the order really changed something
 
 
+def test_a_link_with_filter_in_its_fragment_opens_the_table_filtered(
+    browser: Any, sites: dict[str, Path]
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    page = sites["estate"] / "findings.html"
+    _open(browser, page)
+    rows = browser.find_elements(By.CSS_SELECTOR, "table.filterable tbody tr")
+    assert len(rows) > 15 and all(r.is_displayed() for r in rows)
+
+    def shown(words: str) -> list[str]:
+        box = browser.find_element(By.CSS_SELECTOR, "input.filter")
+        WebDriverWait(browser, WAIT).until(lambda _d: box.get_attribute("value") == words)
+        found = [r.text for r in rows if r.is_displayed()]
+        assert found and len(found) < len(rows)
+        return found
+
+    _open(browser, sites["estate"] / "index.html")  # from another page: a new load
+    browser.get(page.as_uri() + "#filter=UNDEFINED_INDEX%20idx01")
+    rows = browser.find_elements(By.CSS_SELECTOR, "table.filterable tbody tr")
+    assert all("UNDEFINED_INDEX" in t and "idx01" in t for t in shown("UNDEFINED_INDEX idx01"))
+    browser.get(page.as_uri() + "#filter=uf-web02")  # the same page: only the hash changes
+    assert all("uf-web02" in t for t in shown("uf-web02"))
+
+
 def test_a_crawl_from_the_overview_finds_no_broken_internal_link(sites: dict[str, Path]) -> None:
     for site in sites.values():
         reached, broken = crawl(site / "index.html")

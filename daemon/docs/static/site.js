@@ -58,10 +58,19 @@
     });
     // A link to page.html#filter=WORDS opens the page's first table filtered (the overview's
     // data-flow picture links a group of hosts so).
-    var hash = window.location.hash;
-    if (first && hash.indexOf("#filter=") === 0) {
-      input.value = decodeURIComponent(hash.slice("#filter=".length));
+    function fromHash() {
+      var hash = window.location.hash;
+      if (hash.indexOf("#filter=") !== 0) { return; }
+      try {
+        input.value = decodeURIComponent(hash.slice("#filter=".length));
+      } catch (e) {
+        return;  // a malformed %-escape: no filter
+      }
       input.dispatchEvent(new Event("input"));
+    }
+    if (first) {
+      fromHash();
+      window.addEventListener("hashchange", fromHash);
     }
   }
 
