@@ -78,7 +78,8 @@ def resolve_estate(
         return ResolveOutcome(None, {})
     version = ds_version or config.resolve.ds_version or None
     owner = this_process()
-    resolution_id = store.begin(db, owner, {"runs": runs}, version)
+    # The override asked for is kept with the runs: a preview resolves as this one did.
+    resolution_id = store.begin(db, owner, {"runs": runs, "ds_version": version}, version)
     log = get_logger(resolution_id=resolution_id)
     log.info("resolution.started", runs=runs)
     try:
@@ -256,8 +257,10 @@ class AutoResolver:
             elif code == 0:
                 docs = self._run_child("docs", "build", "--if-stale", "--quiet")
                 if docs not in (0, None):
+                    # The child said why (docs.build_failed) unless it was killed: the exit
+                    # code is the daemon's own account, under a name of its own.
                     log.warning(
-                        "docs.build_failed", exit_code=docs, docs=str(self.config.docs.path)
+                        "docs.build_exited", exit_code=docs, docs=str(self.config.docs.path)
                     )
 
     def _run_child(self, *args: str) -> int | None:

@@ -159,7 +159,7 @@ def crawl(start: Path) -> tuple[set[Path], list[str]]:
             if not target.resolve().is_relative_to(site):
                 broken.append(f"{page.relative_to(site)}: {link} leaves the site")
                 continue
-            if fragment:
+            if fragment and not fragment.startswith("filter="):  # site.js's, not an id
                 fragments.append((page, target, fragment))
             if target not in seen:
                 seen.add(target)

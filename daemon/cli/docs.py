@@ -50,7 +50,7 @@ def register(add: AddCommand) -> None:
     b.add_argument(
         "--if-stale",
         action="store_true",
-        help="only when the latest resolution has no site yet (what the daemon runs)",
+        help=argparse.SUPPRESS,  # the daemon's: only when the latest resolution has no site
     )
 
     d = add(
@@ -69,7 +69,7 @@ def register(add: AddCommand) -> None:
     d.add_argument(
         "--json",
         action="store_true",
-        help="print the changes as JSON: {from, to, hosts, apps, findings: {new, resolved}}",
+        help=_JSON_HELP,
     )
 
     p = add(
@@ -92,7 +92,7 @@ def register(add: AddCommand) -> None:
     p.add_argument(
         "--json",
         action="store_true",
-        help="print the changes as JSON: {from, to, hosts, apps, findings: {new, resolved}}",
+        help=_JSON_HELP,
     )
 
 

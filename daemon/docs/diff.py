@@ -58,12 +58,13 @@ class FindingView:
     message: str
 
     @property
-    def key(self) -> tuple[str, str, str, str]:
-        """A finding is the same finding in two resolutions when these are. A host's finding
-        is known by its code, host and subject, whatever its message; an estate finding
-        (APP_UNUSED, SERVERCLASS_EMPTY, IGNORED_*) has no host, and its message is what names
-        the deployment server: two of them holding the same unused app are two findings."""
-        return (self.code, self.host or "", self.subject, "" if self.host else self.message)
+    def key(self) -> tuple[str, str, str]:
+        """A finding is the same finding in two resolutions when these are, whatever its
+        message: a message holds counts and samples (DS_VERSION_DEPENDENT names how many hosts
+        it affects) that change with the estate while the finding stays. An estate finding
+        has no host and two deployment servers with the same unused app share a key: one of
+        them resolved shows once the other is too (a finding stores no DS to tell them by)."""
+        return (self.code, self.host or "", self.subject)
 
     def to_json(self) -> dict[str, Any]:
         return {

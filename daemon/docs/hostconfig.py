@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from markupsafe import Markup, escape
 
+from daemon.conf.normalize import input_type, parse_bool
 from daemon.docs.load import CONF_TYPES, Host, HostApp
 from daemon.resolve.btool import render_btool
 from daemon.resolve.estate import Bundle, ConfFile
@@ -80,7 +81,7 @@ class HostConfigs:
             found = self._by_key[key] = dataclasses.replace(
                 self._compute(ds, instance, live),
                 ds=None if ds is None else ds.label or "",
-                own=None if instance is None else instance.label or "",
+                own=None if instance is None else instance.label or host.name,
                 apps=tuple(sorted(live)),
             )
         return found
@@ -137,13 +138,13 @@ def _view(conf: EffectiveConf) -> ConfView:
 def _inputs(conf: EffectiveConf) -> tuple[InputRow, ...]:
     rows = []
     for name, stanza in conf.stanzas.items():
-        if "://" not in name and not name.startswith(("udp:", "tcp:", "splunktcp")):
-            continue
+        if input_type(name)[1] is None:
+            continue  # [default], a global stanza: not an input
         disabled = stanza.settings.get("disabled")
         rows.append(
             InputRow(
                 name,
-                disabled is not None and disabled.value.strip().lower() in ("1", "true", "t"),
+                disabled is not None and parse_bool(disabled.value) is True,
                 _value(stanza, "index"),
                 _value(stanza, "sourcetype"),
                 stanza.origin.label,

@@ -270,8 +270,8 @@ def _as(link: Link, final: str | None, read: str | None) -> str:
 
 
 def data_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> Markup:
-    """A sortable table (filterable past 15 rows) of cells already escaped, as
-    macros.html.j2's table_open/table_close write it: for tables of thousands of rows."""
+    """A sortable table (filterable past 15 rows) of cells already escaped, opened by
+    table_open as the templates' tables are: for tables of thousands of rows."""
     body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>\n" for row in rows)
     return Markup(f"{table_open(headers, len(rows))}\n{body}</tbody></table>")  # noqa: S704
 

@@ -148,8 +148,16 @@ class RunNames:
     even of the same content; the label does not, so a page citing only labels is the same
     in the next build and is shared with it (daemon.docs.site)."""
 
-    def __init__(self, runs: Iterable[tuple[str, str, int]]) -> None:
-        self._label = {run: (kind, label) for kind, label, run in runs}
+    def __init__(
+        self, runs: Iterable[tuple[str, str, int]], owners: Mapping[int, str] | None = None
+    ) -> None:
+        """`owners`: the host each instance_etc run is the own tree of, which names an
+        unlabelled one (dropped straight into inbox/instance_etc/)."""
+        owners = owners or {}
+        self._label = {
+            run: (kind, label or (owners.get(run, "") if kind == "instance_etc" else ""))
+            for kind, label, run in runs
+        }
 
     def namer(self, link: Callable[[str, str | None], Markup]) -> Callable[[object], Markup]:
         made: dict[object, Markup] = {}

@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -136,6 +136,16 @@ def base_runs(db: Reader) -> tuple[dict[str, Any] | None, EstateRuns]:
         return None, latest_runs(db)
     runs = (resolution.get("inputs") or {}).get("runs", {})
     return resolution, {kind: dict(labels) for kind, labels in runs.items()}
+
+
+def ds_version_of(config: Config, resolution: Mapping[str, Any] | None) -> str | None:
+    """The DS version override to resolve with: the base resolution's (`autodoc resolve
+    --ds-version`, or the config's then), else the config's. Without it a preview of the
+    very bundle the base read would show membership changes that are only the version's."""
+    inputs = (resolution or {}).get("inputs") or {}
+    if "ds_version" in inputs:
+        return inputs["ds_version"] or None
+    return config.resolve.ds_version or None
 
 
 def pick_label(runs: EstateRuns, label: str | None) -> str:
@@ -270,8 +280,7 @@ def preview(config: Config, db: Reader, path: Path, label: str | None = None) ->
     estate = dataclasses.replace(
         estate, read_file=reader_with(bundle, read_tree, bundle_files(config, db, estate))
     )
-    version = config.resolve.ds_version or None
-    result = resolve(estate, ResolveOptions(ds_version=version))
+    result = resolve(estate, ResolveOptions(ds_version=ds_version_of(config, resolution)))
     view = view_of(result, estate)
     base = None if resolution is None else int(resolution["id"])
     return Preview(base, chosen, view, round(time.monotonic() - start, 3))

@@ -26,6 +26,7 @@ from daemon.errors import AutodocError
 from daemon.owners import is_gone, this_process
 
 LATEST = "latest"
+MARK = ".autodoc-build"  # in each build: only what holds it is ever replaced or pruned
 FAILED = ".failed"
 # A build of a resolution that failed is not tried again by the daemon before this long.
 FAILED_RETRY_SECONDS = 600.0
@@ -43,11 +44,18 @@ def publish(root: Path, resolution_id: int, build: Callable[[Path], object], kee
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise PublishError(f"cannot publish the site in {root}: {_why(exc)}") from exc
+    latest = root / LATEST
+    if not latest.is_symlink() and os.path.lexists(latest):
+        raise PublishError(
+            f"cannot publish the site in {root}: {latest} is not the link this command "
+            "makes (a real file or folder): move it elsewhere"
+        )
     token = uuid.uuid4().hex[:12]
     work = root / f".building-{resolution_id}-{token}-{this_process()}"
     final = root / str(resolution_id)
     try:
         build(work)
+        (work / MARK).write_text(f"{resolution_id}\n")
         _into_place(work, final, root / f".old-{resolution_id}-{token}")
         shown = current(root)
         newest = shown is None or resolution_id >= shown
@@ -76,6 +84,10 @@ def _into_place(work: Path, final: Path, old: Path) -> None:
             except OSError:
                 if not final.exists():
                     raise
+            if not is_build(final):
+                raise PublishError(
+                    f"{final} is in the way and is not a site build: move it elsewhere"
+                )
             aside = old.with_name(f"{old.name}-{attempt}")
             with contextlib.suppress(FileNotFoundError):
                 os.rename(final, aside)
@@ -111,10 +123,21 @@ def shared_with(root: Path) -> Path | None:
 
 
 def builds(root: Path) -> list[int]:
-    """The resolution ids with a published build, oldest first."""
+    """The resolution ids with a published build, oldest first. Only folders that are a
+    site's build count: OUT may be a folder that holds others (2024/, ...), never removed."""
     if not root.is_dir():
         return []
-    return sorted(int(p.name) for p in root.iterdir() if _is_id(p.name) and p.is_dir())
+    return sorted(int(p.name) for p in root.iterdir() if _is_id(p.name) and is_build(p))
+
+
+def is_build(folder: Path) -> bool:
+    """A folder that `publish` made: not a symlink, and holding its mark (or, built before
+    builds were marked, the files every site has)."""
+    if folder.is_symlink() or not folder.is_dir():
+        return False
+    return (folder / MARK).is_file() or (
+        (folder / "search-index.js").is_file() and (folder / "static" / "site.js").is_file()
+    )
 
 
 def prune(root: Path, keep: int, also: int | None = None) -> list[int]:

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
 
 from daemon import faults
 from daemon.docs import flow as flow_layout
@@ -43,10 +45,23 @@ from daemon.resolve.types import why_sentence
 SEVERITIES = ("error", "warning", "info")
 
 
+# Characters that reorder the text around them (bidi overrides, embeddings, isolates and
+# marks) or hide: a name holding one shows it as an escape, as the command line does.
+_REORDERING = re.compile("[\u061c\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+
+
+def _visible(value: Any) -> Any:
+    """Every plain text a template prints, before it is escaped (Markup is left alone)."""
+    if isinstance(value, str) and not isinstance(value, Markup) and _REORDERING.search(value):
+        return _REORDERING.sub(lambda m: f"\\u{ord(m.group()):04x}", value)
+    return value
+
+
 def environment() -> Environment:
     env = Environment(
         loader=PackageLoader("daemon.docs", "templates"),
         autoescape=select_autoescape(["html", "j2"], default=True),
+        finalize=_visible,
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -272,13 +287,17 @@ def _listings(write: Pages, site: Site, idx: Indexed, names: Names) -> None:
 
 def _hosts(pages: Pages, db: Reader, site: Site, idx: Indexed, names: Names) -> None:
     configs = HostConfigs(site.bundles, site.shipped)
-    runs = RunNames(site.runs)
+    runs = RunNames(site.runs, {h.instance_run: h.name for h in site.hosts if h.instance_run})
     fragments = HostFragments(names.linker("../"), runs.namer(names.linker("../")))
     config_pages = _ConfigPages(pages)
     subject = names.subject("../")
     # Stack by stack: the hosts of a stack share their effective configuration, computed
     # once and dropped at the next stack, so memory stays bounded whatever the estate.
     ordered = sorted(site.hosts, key=lambda h: (h.stack or "", h.name))
+    of_stack: dict[str, list[str]] = {}
+    for h in ordered:
+        if h.stack is not None:
+            of_stack.setdefault(h.stack, []).append(h.name)
     stack: str | None = None
     for batch in batches(ordered):
         details = host_details(db, site, batch)
@@ -291,7 +310,8 @@ def _hosts(pages: Pages, db: Reader, site: Site, idx: Indexed, names: Names) -> 
             apps = idx.apps_of.get(host.id, [])
             found = details.pop(host.id)
             config = configs.of(host, apps)
-            config_page = "../" + config_pages.path(config)
+            shared = of_stack.get(host.stack, [host.name]) if host.stack else [host.name]
+            config_page = "../" + config_pages.path(config, shared)
             pages(
                 f"hosts/{slug(host.name)}.html",
                 "host.html.j2",
@@ -319,7 +339,8 @@ class _ConfigPages:
         self._of: dict[int, tuple[HostConfig, str]] = {}
         self._written: set[str] = set()
 
-    def path(self, config: HostConfig) -> str:
+    def path(self, config: HostConfig, hosts: Sequence[str]) -> str:
+        """The page of `config`, which `hosts` (by name) have."""
         found = self._of.get(id(config))
         if found is None or found[0] is not config:
             text = self._pages.render(
@@ -327,6 +348,7 @@ class _ConfigPages:
                 "config.html.j2",
                 title="Effective configuration",
                 config=config,
+                hosts=hosts,
                 texts=HostFragments.config_texts(config),
             )
             digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:20]

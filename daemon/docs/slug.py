@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import re
 
-MAX_SLUG = 200  # bytes: room for ".html" and a temporary suffix under 255
+MAX_SLUG = 200  # bytes: well under a file name's 255 with ".html"
 _SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-")
 _ESCAPED = re.compile(r"(?:~[0-9A-F]{2})+")
 _VALID = re.compile(r"(?:[A-Za-z0-9._-]|~[0-9A-F]{2})*")

@@ -106,10 +106,11 @@ def _host(names: list[str], entry: Mapping[str, Any]) -> list[str]:
     many = f"{len(names)} hosts: " if len(names) > 1 else ""
     lines = [f"{many}{shown} ({entry['change']})"]
     for key, label in _HOST_LISTS:
-        marks = [f"+ {n}" for n in entry[f"{key}_added"]] + [
-            f"- {n}" for n in entry[f"{key}_removed"]
-        ]
-        lines += _listed(label, marks)
+        # Added and removed capped apart: 300 inputs added never hide the one removed.
+        added = _listed(label, [f"+ {n}" for n in entry[f"{key}_added"]])
+        lines += added + _listed(
+            "" if added else label, [f"- {n}" for n in entry[f"{key}_removed"]]
+        )
     lines += _listed(
         "settings",
         [
@@ -152,19 +153,29 @@ def _app(app: Mapping[str, Any]) -> list[str]:
     lines = [f"{app['app']} ({app['change']})"]
     for f in app["files"]:
         lines.append(f"  --- {f['path']}")
-        stanzas = [f"  + [{s}]" for s in f["stanzas_added"]] + [
-            f"  - [{s}]" for s in f["stanzas_removed"]
-        ]
-        lines += stanzas[:LINES_SHOWN]
-        if len(stanzas) > LINES_SHOWN:
-            lines.append(f"    ... and {len(stanzas) - LINES_SHOWN} more (--json lists them all)")
+        lines += _capped([f"  + [{s}]" for s in f["stanzas_added"]])
+        lines += _capped([f"  - [{s}]" for s in f["stanzas_removed"]])
+        keys: list[str] = []
         stanza = None
-        for c in f["keys_changed"]:
+        for c in f["keys_changed"][:LINES_SHOWN]:
             if c["stanza"] != stanza:
                 stanza = c["stanza"]
-                lines.append(f"    [{stanza}]")
+                keys.append(f"    [{stanza}]")
             if c["from"] is not None:
-                lines.append(f"  -   {c['key']} = {c['from']}")
+                keys.append(f"  -   {c['key']} = {c['from']}")
             if c["to"] is not None:
-                lines.append(f"  +   {c['key']} = {c['to']}")
+                keys.append(f"  +   {c['key']} = {c['to']}")
+        lines += keys
+        if len(f["keys_changed"]) > LINES_SHOWN:
+            lines.append(_more(len(f["keys_changed"]) - LINES_SHOWN, "keys"))
     return lines
+
+
+def _capped(lines: Sequence[str]) -> list[str]:
+    if len(lines) <= LINES_SHOWN:
+        return list(lines)
+    return [*lines[:LINES_SHOWN], _more(len(lines) - LINES_SHOWN, "stanzas")]
+
+
+def _more(count: int, what: str) -> str:
+    return f"    ... and {count} more {what} (--json lists them all)"

@@ -13,6 +13,7 @@ previous build is being removed) the page is written instead.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 from collections import Counter
@@ -30,6 +31,7 @@ class SiteWriter:
         self.linked = 0
         self.written = 0
         self._folders: set[str] = set()
+        self._parents: dict[str, bool] = {}  # previous build's folders: really inside it?
 
     def save(self, path: str, content: str | bytes, *, page: bool = True) -> None:
         """Write (or link) the file at `path`, relative to the folder, with '/' separators."""
@@ -40,6 +42,10 @@ class SiteWriter:
             self._folders.add(parent)
         target = self.folder / path
         if not self._link(path, data, target):
+            # A file already there may be a link to the previous build's (a path saved twice):
+            # replace it, never write through it into a published build.
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(target)
             target.write_bytes(data)
             self.written += 1
         if page:
@@ -48,21 +54,50 @@ class SiteWriter:
     def _link(self, path: str, data: bytes, target: Path) -> bool:
         if self.previous is None:
             return False
+        parent = path.rpartition("/")[0]
+        if not self._inside_previous(parent):
+            return False
         old = self.previous / path
         try:
-            found = os.lstat(old)
-            if not stat.S_ISREG(found.st_mode) or found.st_size != len(data):
-                return False
-            if old.read_bytes() != data:
-                return False
+            # O_NOFOLLOW: a symlink where a page was is no page of ours (it fails to open).
+            fd = os.open(old, os.O_RDONLY | os.O_NOFOLLOW)
         except OSError:
             return False  # a page the previous build did not have, or it is going away
         try:
-            os.link(old, target)
+            found = os.fstat(fd)
+            if not stat.S_ISREG(found.st_mode) or found.st_size != len(data):
+                return False
+            with os.fdopen(os.dup(fd), "rb") as handle:
+                if handle.read() != data:
+                    return False
+        except OSError:
+            return False
+        finally:
+            os.close(fd)
+        try:
+            os.link(old, target, follow_symlinks=False)
         except FileNotFoundError:
             return False  # the previous build was removed meanwhile
+        except FileExistsError:
+            return False  # saved before in this build: written anew
         except OSError:
             self.previous = None  # this file system does not link: write from now on
             return False
+        linked = os.lstat(target)
+        if not stat.S_ISREG(linked.st_mode) or linked.st_ino != found.st_ino:
+            os.unlink(target)  # swapped for something else between the check and the link
+            return False
         self.linked += 1
         return True
+
+    def _inside_previous(self, parent: str) -> bool:
+        """The previous build's folder `parent` is really in it: no folder on the way is a
+        symlink leading elsewhere (a page linked from there could be changed by whoever
+        owns that place)."""
+        found = self._parents.get(parent)
+        if found is None:
+            assert self.previous is not None
+            root = os.path.realpath(self.previous)
+            real = os.path.realpath(self.previous / parent)
+            found = self._parents[parent] = real == os.path.normpath(os.path.join(root, parent))
+        return found

@@ -11,6 +11,7 @@ import dataclasses
 import io
 import json
 import os
+import re
 import tarfile
 import zipfile
 from pathlib import Path
@@ -26,7 +27,15 @@ from daemon.docs.publish import current, last_failure
 from daemon.domain import UploadType
 from daemon.models import Base
 from tests.cli_driver import run_commands
-from tests.docs_estates import CHANGE_V1, CHANGE_V2, changed_ds, ingest, resolve, tar
+from tests.docs_estates import (
+    CHANGE_CLIENTS,
+    CHANGE_V1,
+    CHANGE_V2,
+    changed_ds,
+    ingest,
+    resolve,
+    tar,
+)
 from tests.zip_bombs import MiB, deflate_zeros, lying_zip
 
 NGINX, AUDIT, MYSQL = (
@@ -305,5 +314,39 @@ def test_a_build_of_the_same_estate_shares_the_unchanged_pages_with_the_previous
     # Below the root a page names no run id nor resolution: every one of them is shared.
     assert shared == {p for p in pages if len(p.parts) > 1}
     assert Path("hosts/web01.html") in shared and Path("configs") in {p.parent for p in shared}
+    # web01 and web02 get the same layers: one configuration page, naming both.
+    [config] = set(
+        re.findall(
+            r'href="\.\./(configs/[0-9a-f]+\.html)', (new / "hosts" / "web01.html").read_text()
+        )
+    )
+    assert config in (new / "hosts" / "web02.html").read_text()
+    text = (new / config).read_text()
+    assert 'href="../hosts/web01.html"' in text and 'href="../hosts/web02.html"' in text
+    assert 'href="../hosts/db01.html"' not in text
     assert f"resolution {second}" in (new / "index.html").read_text()
     assert f"resolution {first}" in (old / "index.html").read_text()
+
+
+def test_a_preview_resolves_with_the_ds_version_its_base_resolution_was_asked_for(
+    config: Config, db: Database, tmp_path: Path
+) -> None:
+    from daemon.resolving import resolve_estate
+
+    # An app-level filter without a filterType: what web01/web02 get depends on the version.
+    files = dict(CHANGE_V1)
+    files["etc/system/local/serverclass.conf"] += b"[serverClass:web:app:audit_inputs]\n"
+    files["etc/system/local/serverclass.conf"] += b"blacklist.0 = nothing*\n"
+    ingest(config, db, tmp_path, "ds.tgz", tar(files), UploadType.DS_ETC, "ds1")
+    ingest(config, db, tmp_path, "c.csv", CHANGE_CLIENTS.encode(), UploadType.INVENTORY, "ds1")
+    for version in ("9.4.3", "9.2.0"):
+        assert resolve_estate(config, db, ds_version=version).resolution_id is not None
+        (tmp_path / "same.tgz").write_bytes(tar(files))
+        [same] = run_commands(db.url, tmp_path, ("preview", str(tmp_path / "same.tgz"), "--json"))
+        assert same["code"] == 0, same["stderr"]
+        found = json.loads(same["stdout"])
+        assert (found["hosts"], found["apps"], found["findings"]) == (
+            [],
+            [],
+            {"new": [], "resolved": []},
+        ), version

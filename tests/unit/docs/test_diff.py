@@ -176,11 +176,13 @@ def test_a_hosts_finding_is_the_same_by_code_host_and_subject_whatever_its_messa
     assert found["findings"] == {"new": [new.to_json()], "resolved": [gone.to_json()]}
 
 
-def test_an_estate_finding_is_told_apart_by_its_message_which_names_the_ds() -> None:
-    on_ds1 = FindingView("APP_UNUSED", "info", None, "app:x", "app x ... deployment server ds1")
-    on_ds2 = FindingView("APP_UNUSED", "info", None, "app:x", "app x ... deployment server ds2")
-    found = diff(view(1, {}, findings=(on_ds1, on_ds2)), view(2, {}, findings=(on_ds2,)))
-    assert found["findings"] == {"new": [], "resolved": [on_ds1.to_json()]}
+def test_an_estate_finding_whose_count_changed_is_the_same_finding() -> None:
+    before = FindingView(
+        "DS_VERSION_DEPENDENT", "warning", None, "[serverClass:a:app:b]", "2 hosts"
+    )
+    after = FindingView("DS_VERSION_DEPENDENT", "warning", None, "[serverClass:a:app:b]", "3 hosts")
+    found = diff(view(1, {}, findings=(before,)), view(2, {}, findings=(after,)))
+    assert found["findings"] == {"new": [], "resolved": []}
 
 
 def test_the_ticket_text_groups_hosts_with_the_same_change_and_says_when_nothing_changed() -> None:
@@ -205,11 +207,28 @@ def test_the_ticket_text_groups_hosts_with_the_same_change_and_says_when_nothing
 
 def test_the_ticket_text_shows_a_long_list_up_to_a_cap_and_says_how_many_more() -> None:
     many = LINES_SHOWN + 7
-    host = HostView(inputs={f"monitor:///var/log/{i:03}": InputStanza({}) for i in range(many)})
-    app = {"inputs.conf": {f"monitor:///var/log/{i:03}": {} for i in range(many)}}
-    found = diff(view(1, {}), view(2, {"h1": host}, apps={"web": app}))
+    inputs = {f"monitor:///var/log/{i:03}": InputStanza({"index": "a"}) for i in range(many)}
+    before = HostView(inputs={"monitor:///gone": InputStanza({})})
+    app_before = {"inputs.conf": {s: {"index": "a"} for s in inputs}}
+    app_after = {"inputs.conf": {s: {"index": "b"} for s in inputs} | {"[new]": {}}}
+    found = diff(
+        view(1, {"h1": before}, apps={"web": app_before}),
+        view(2, {"h1": HostView(inputs=inputs)}, apps={"web": app_after}),
+    )
     lines = to_text(found, "1 -> 2").splitlines()
-    assert sum("monitor:///var/log/" in line for line in lines) == 2 * LINES_SHOWN
+    # The host's inputs: LINES_SHOWN of those added, then the one removed all the same.
+    assert (
+        sum(
+            line.endswith(("+ monitor:///var/log/000", "+ monitor:///var/log/024"))
+            for line in lines
+        )
+        == 2
+    )
+    assert "monitor:///var/log/025" not in "".join(lines)
     assert lines.count("                   ... and 7 more (--json lists them all)") == 1
-    assert lines.count("    ... and 7 more (--json lists them all)") == 1
+    assert any(line.endswith("- monitor:///gone") for line in lines)
+    # The app's keys: LINES_SHOWN of them, the stanza added all the same.
+    assert sum(line == "  +   index = b" for line in lines) == LINES_SHOWN
+    assert "    ... and 7 more keys (--json lists them all)" in lines
+    assert "  + [[new]]" in lines
     assert len(found["hosts"][0]["inputs_added"]) == many  # the JSON has them all

@@ -103,3 +103,12 @@ def test_a_host_pages_string_built_parts_escape_what_they_are_given() -> None:
     # The second path of the same route links to the first's evidence instead of repeating it:
     # the first's title, own and route rows, the second's own row.
     assert 'href="#route-1"' in parts[0] and parts[0].count("<code>&lt;script") == 4
+
+
+def test_characters_that_reorder_or_hide_text_show_as_escapes() -> None:
+    from daemon.docs.site import environment
+
+    page = environment().from_string("<td>{{ name }} is not in any class</td>")
+    assert page.render(name="rtl\u202egnp.exe\u200b<i>") == (
+        "<td>rtl\\u202egnp.exe\\u200b&lt;i&gt; is not in any class</td>"
+    )

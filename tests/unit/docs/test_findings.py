@@ -32,3 +32,28 @@ def test_findings_saying_the_same_thing_are_one_row_worst_first_hosts_by_name() 
         ),
     ]
     assert group_findings([]) == []
+
+
+def test_findings_that_differ_only_by_their_hosts_name_are_one_row_naming_each() -> None:
+    def dangling(host: str) -> Finding:
+        return Finding(
+            "DANGLING_OUTPUT", "error", host, f"outputs:{host}", f"{host} forwards to lb:9997"
+        )
+
+    findings = [dangling("web01"), dangling("web02"), dangling("db01.example.com")]
+    # a name inside another word is not the host's: web01x stays as it is
+    findings.append(Finding("X", "info", "web01", "s", "web01x has web01"))
+    assert group_findings(findings) == [
+        FindingGroup(
+            "error",
+            "DANGLING_OUTPUT",
+            "outputs:⟨host⟩",
+            "⟨host⟩ forwards to lb:9997",
+            ("db01.example.com", "web01", "web02"),
+            False,
+        ),
+        FindingGroup("info", "X", "s", "web01x has web01", ("web01",), False),
+    ]
+    # One host: its own words.
+    [alone] = group_findings([dangling("web01")])
+    assert (alone.subject, alone.message) == ("outputs:web01", "web01 forwards to lb:9997")

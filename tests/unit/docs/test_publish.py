@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from daemon.docs.publish import builds, current, last_failure, publish, record_failure
+from daemon.docs.publish import (
+    PublishError,
+    builds,
+    current,
+    last_failure,
+    publish,
+    record_failure,
+)
 from daemon.owners import this_process
 from daemon.status import _docs_line, docs_status
 
@@ -99,3 +106,32 @@ def test_an_older_resolution_built_by_hand_does_not_take_latest_back(tmp_path: P
     assert (tmp_path / "3" / "index.html").is_file()
     publish(tmp_path, 6, build, 20)
     assert os.readlink(tmp_path / "latest") == "6"
+
+
+def test_folders_that_are_not_builds_are_never_pruned_nor_replaced(tmp_path: Path) -> None:
+    for year in ("1", "2001", "2002"):
+        (tmp_path / year).mkdir()
+        (tmp_path / year / "precious.txt").write_text("keep me")
+    for rid in (5, 6, 7):
+        publish(tmp_path, rid, _writer(f"r{rid}"), keep=1)
+    assert builds(tmp_path) == [7]
+    for year in ("1", "2001", "2002"):
+        assert (tmp_path / year / "precious.txt").read_text() == "keep me"
+    with pytest.raises(PublishError, match="not a site build"):
+        publish(tmp_path, 2001, _writer("r2001"), keep=1)
+    assert (tmp_path / "2001" / "precious.txt").read_text() == "keep me"
+    assert os.readlink(tmp_path / "latest") == "7"
+
+
+@pytest.mark.parametrize("kind", ["folder", "file"])
+def test_a_latest_that_is_not_a_link_is_refused_before_anything_is_built(
+    tmp_path: Path, kind: str
+) -> None:
+    latest = tmp_path / "latest"
+    if kind == "folder":
+        latest.mkdir()
+    else:
+        latest.write_text("mine")
+    with pytest.raises(PublishError, match="not the link"):
+        publish(tmp_path, 3, _writer("r3"), keep=1)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["latest"]

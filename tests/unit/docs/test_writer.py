@@ -70,7 +70,7 @@ def test_a_file_system_that_cannot_link_gets_every_page_written(
     old = _previous(tmp_path)
     calls = []
 
-    def refuse(src: object, dst: object) -> None:
+    def refuse(src: object, dst: object, **_: object) -> None:
         calls.append(dst)
         raise PermissionError(1, "Operation not permitted")
 
@@ -91,14 +91,40 @@ def test_a_previous_build_removed_meanwhile_falls_back_to_writing(
     real = os.link
     attempts = []
 
-    def gone(src: os.PathLike[str], dst: os.PathLike[str]) -> None:
+    def gone(src: os.PathLike[str], dst: os.PathLike[str], **kw: bool) -> None:
         attempts.append(dst)
         if len(attempts) == 1:
             raise FileNotFoundError(2, "No such file or directory")
-        real(src, dst)
+        real(src, dst, **kw)
 
     monkeypatch.setattr(os, "link", gone)
     writer = SiteWriter(tmp_path / "2", old)
     writer.save("hosts/a.html", "<p>a</p>")
     writer.save("index.html", "<p>resolution 1</p>")
     assert (writer.linked, writer.written) == (1, 1)  # linking goes on for the next page
+
+
+def test_a_path_saved_twice_never_writes_through_the_link_into_the_previous_build(
+    tmp_path: Path,
+) -> None:
+    old = _previous(tmp_path)
+    writer = SiteWriter(tmp_path / "2", old)
+    writer.save("hosts/a.html", "<p>a</p>")  # linked
+    writer.save("hosts/a.html", "<p>NEW</p>")
+    assert (tmp_path / "2" / "hosts" / "a.html").read_text() == "<p>NEW</p>"
+    assert (old / "hosts" / "a.html").read_text() == "<p>a</p>"
+
+
+def test_a_folder_of_the_previous_build_that_is_a_symlink_elsewhere_is_not_linked_from(
+    tmp_path: Path,
+) -> None:
+    old = _previous(tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    (old / "hosts").rename(elsewhere)
+    (old / "hosts").symlink_to(elsewhere)
+    writer = SiteWriter(tmp_path / "2", old)
+    writer.save("hosts/a.html", "<p>a</p>")
+    writer.save("index.html", "<p>resolution 1</p>")  # the root's own pages still are
+    page = tmp_path / "2" / "hosts" / "a.html"
+    assert os.stat(page).st_ino != os.stat(elsewhere / "a.html").st_ino
+    assert (writer.linked, writer.written) == (1, 1)
