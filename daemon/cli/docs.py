@@ -101,6 +101,8 @@ def cmd_build(args: argparse.Namespace, config: Config) -> int:
     from daemon.logs import get_logger
     from daemon.resolve.load import EstateReader, NoResolution
 
+    if (missing := _missing_database(config)) is not None:
+        return missing
     db = EstateReader(config.database.url)
     root = (args.out or config.docs.path).absolute()
     log = get_logger()
@@ -195,12 +197,23 @@ def _latest_id(db: Reader, resolution_id: int | None) -> int:
     return int(latest_resolution(db, resolution_id)["id"])
 
 
+def _missing_database(config: Config) -> int | None:
+    """Exit 2 with the reason when the SQLite file is not there: these commands only read
+    the database, and opening it would leave an empty file behind."""
+    from daemon.status import missing_sqlite_file
+
+    missing = missing_sqlite_file(config.database.url)
+    return None if missing is None else fail(missing, RET_USAGE)
+
+
 def cmd_diff(args: argparse.Namespace, config: Config) -> int:
     from daemon.docs.diff import diff
     from daemon.docs.load import load_view, previous_resolution
     from daemon.docs.ticket import to_text
     from daemon.resolve.load import EstateReader, NoResolution
 
+    if (missing := _missing_database(config)) is not None:
+        return missing
     db = EstateReader(config.database.url)
     try:
         try:
@@ -235,11 +248,9 @@ def cmd_preview(args: argparse.Namespace, config: Config) -> int:
     from daemon.docs.preview import PreviewRefused, preview
     from daemon.docs.ticket import to_text
     from daemon.resolve.load import EstateReader
-    from daemon.status import missing_sqlite_file
 
-    missing = missing_sqlite_file(config.database.url)
-    if missing is not None:  # preview stores nothing, not even an empty database file
-        return fail(missing, RET_USAGE)
+    if (missing := _missing_database(config)) is not None:
+        return missing
     db = EstateReader(config.database.url)
     try:
         try:

@@ -40,6 +40,13 @@ def publish(root: Path, resolution_id: int, build: Callable[[Path], object], kee
     """Build the site of one resolution with `build(folder)` and publish it under `root`;
     the published folder. A failing build leaves nothing behind and `latest` unchanged.
     Raises PublishError when `root` cannot hold it (a file, `latest` a real folder, ...)."""
+    real = root.resolve()
+    inside = next((p for p in (real, *real.parents) if is_build(p)), None)
+    if inside is not None:
+        raise PublishError(
+            f"cannot publish the site in {root}: it is inside the published build {inside} "
+            "(give the folder that holds the builds, e.g. var/docs, not var/docs/latest)"
+        )
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

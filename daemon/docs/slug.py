@@ -20,9 +20,13 @@ _VALID = re.compile(r"(?:[A-Za-z0-9._-]|~[0-9A-F]{2})*")
 
 
 def slug(name: str) -> str:
-    """`cisco:asa` -> `cisco~3Aasa`, `~` -> `~7E`."""
+    """`cisco:asa` -> `cisco~3Aasa`, `~` -> `~7E`. A leading `.` is escaped too (`..` ->
+    `~2E.`): a page named `.html` or `...html` is a hidden file, which web servers refuse."""
     raw = name.encode("utf-8", "surrogatepass")
-    out = "".join(chr(b) if b in _SAFE else f"~{b:02X}" for b in raw)
+    out = "".join(
+        chr(b) if b in _SAFE and not (i == 0 and b == 0x2E) else f"~{b:02X}"
+        for i, b in enumerate(raw)
+    )
     if len(out) <= MAX_SLUG:
         return out
     digest = hashlib.sha256(raw).hexdigest()[:20]

@@ -269,15 +269,21 @@ def test_a_failed_daemon_build_leaves_latest_logs_why_and_waits_before_trying_ag
     assert current(root) == second and last_failure(root) is None
 
 
-def test_preview_creates_no_database_file_and_names_a_missing_file_first(tmp_path: Path) -> None:
-    # No database yet: preview says so and leaves no empty SQLite file behind.
+def test_preview_diff_and_build_create_no_database_file_and_say_it_is_missing(
+    tmp_path: Path,
+) -> None:
+    # No database yet: each says so and leaves no empty SQLite file behind.
     (tmp_path / "v1.tgz").write_bytes(tar(CHANGE_V1))
     nowhere = tmp_path / "none.db"
-    [refused] = run_commands(
-        f"sqlite:///{nowhere}", tmp_path / "cli", ("preview", str(tmp_path / "v1.tgz"))
-    )
-    assert refused["code"] == 2 and "does not exist" in refused["stderr"]
-    assert not nowhere.exists()
+    for refused in run_commands(
+        f"sqlite:///{nowhere}",
+        tmp_path / "cli",
+        ("preview", str(tmp_path / "v1.tgz")),
+        ("diff",),
+        ("docs", "build", str(tmp_path / "site")),
+    ):
+        assert refused["code"] == 2 and "does not exist" in refused["stderr"]
+    assert not nowhere.exists() and not (tmp_path / "site").exists()
 
 
 def test_a_missing_file_is_named_before_any_label_question(

@@ -135,3 +135,11 @@ def test_a_latest_that_is_not_a_link_is_refused_before_anything_is_built(
     with pytest.raises(PublishError, match="not the link"):
         publish(tmp_path, 3, _writer("r3"), keep=1)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["latest"]
+
+
+def test_a_folder_inside_a_published_build_is_refused(tmp_path: Path) -> None:
+    publish(tmp_path, 2, _writer("r2"), keep=5)
+    for inside in (tmp_path / "latest", tmp_path / "2" / "sub"):
+        with pytest.raises(PublishError, match="inside the published build"):
+            publish(inside, 3, _writer("r3"), keep=5)
+    assert sorted(p.name for p in (tmp_path / "2").iterdir()) == [".autodoc-build", "index.html"]

@@ -18,6 +18,8 @@ from daemon.docs.slug import MAX_SLUG, slug, unslug
         ("a b/c%", "a~20b~2Fc~25"),
         ("é", "~C3~A9"),
         ("<script>", "~3Cscript~3E"),
+        ("..", "~2E."),  # never a hidden file
+        (".conf.d", "~2Econf.d"),
     ],
 )
 def test_slug_escapes_every_byte_outside_the_safe_set_as_tilde_and_uppercase_hex(
@@ -30,7 +32,7 @@ def test_slug_escapes_every_byte_outside_the_safe_set_as_tilde_and_uppercase_hex
 @given(st.text(max_size=16))  # 16 characters of 4 UTF-8 bytes fit MAX_SLUG
 def test_a_slug_reads_back_as_its_name_and_needs_no_url_escaping(name: str) -> None:
     made = slug(name)
-    assert re.fullmatch(r"[A-Za-z0-9._~-]*", made)
+    assert re.fullmatch(r"[A-Za-z0-9._~-]*", made) and not made.startswith(".")
     assert unslug(made) == name
 
 
@@ -45,7 +47,7 @@ def test_a_name_too_long_for_a_file_name_gets_a_short_slug_that_no_other_name_ha
     made = slug(long)
     assert len(made) <= MAX_SLUG and "~~" in made
     assert slug(long + "x") != made
-    assert re.fullmatch(r"[A-Za-z0-9._~-]*", made)
+    assert re.fullmatch(r"[A-Za-z0-9._~-]*", made) and not made.startswith(".")
     with pytest.raises(ValueError, match="not a slug"):
         unslug(made)
 
