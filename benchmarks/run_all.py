@@ -29,6 +29,7 @@ SCRIPTS = {
     "parse_run": "parse_run.py",
     "zip_bomb": "zip_bomb.py",
     "estate": "estate.py",
+    "docs": "docs.py",
 }
 BUDGET_SECONDS = 15 * 60
 
