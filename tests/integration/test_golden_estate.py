@@ -701,7 +701,8 @@ def test_the_stored_resolution_of_the_dcom_estate_is_the_golden_one(estate: Esta
     # no [resolve] ds_version is set, so the DS version is unknown — which changes nothing
     # here, as no app stanza sets a filter (no DS_VERSION_DEPENDENT below).
     assert inputs == {
-        "runs": {"ds_etc": {LABEL: estate.ds_run}, "inventory": {LABEL: estate.inventory_run}}
+        "runs": {"ds_etc": {LABEL: estate.ds_run}, "inventory": {LABEL: estate.inventory_run}},
+        "ds_version": None,  # the override asked for: none (a preview resolves with it)
     }
     assert ds_version is None
 
