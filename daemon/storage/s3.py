@@ -380,7 +380,7 @@ class S3BlobStore:
         return self._boto_part("transfer")
 
     def _boto_part(self, name: str) -> Any:
-        with self._lock:  # boto3's default session is not safe to use from several threads
+        with self._lock:  # made once, by one thread
             if not self._boto:
                 self._boto.update(self._make_boto())
             return self._boto[name]
@@ -391,7 +391,8 @@ class S3BlobStore:
         from botocore.config import Config as BotoConfig
 
         endpoint = self.config.endpoint_url or None
-        client = boto3.client(
+        # A session of its own: the default one keeps the credentials it first found.
+        client = boto3.session.Session().client(
             "s3",
             endpoint_url=endpoint,
             region_name=self.config.region or None,
