@@ -2,8 +2,8 @@
 py-spy): burst throughput, the large file, latency, memory, the burst profile, parsing .conf
 files, persisting stanzas, parsing stored runs end to end, the zip bomb, and resolving a
 10,000-host estate (resolve, btool, host), and start-up (`--help`, an empty scan). Each
-script appends its own section to benchmarks/RESULTS.md; this one then appends a summary of every target and the
-total time (budget: 15 minutes for all of `make bench`).
+script appends its own section to benchmarks/RESULTS.md; this one then appends a summary of
+every target and the total time (budget: 15 minutes for all of `make bench`).
 """
 
 from __future__ import annotations
