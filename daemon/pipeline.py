@@ -41,7 +41,7 @@ from daemon.fsutil import atomic_write, batched_dir_syncs, fsync_dir
 from daemon.inbox import Claimed, check_name, check_regular, printable, shorten
 from daemon.logs import get_logger
 from daemon.models import IngestionRun, RunStatus, UploadType
-from daemon.storage import BlobStore, PutItem, StoredBlob
+from daemon.storage import BlobStore, PutItem, StoredBlob, put_many
 
 Result = Literal["stored", "failed", "skipped"]
 
@@ -288,7 +288,7 @@ class Pipeline:
                 ready.append(i)
                 items.append((source, claimed.path))
             if items:
-                results = self.store.put_many(items, known=self.db.stored_keys)
+                results = put_many(self.store, items, known=self.db.stored_keys)
                 for i, result in zip(ready, results, strict=True):
                     if result is not None:
                         attempts[i] = result
@@ -434,7 +434,7 @@ class Pipeline:
         database (False: of the store itself, to put back a blob gone missing)."""
         with self._open_source(fd, upload_type) as source:
             known = self.db.stored_keys if ask_db else None
-            result = self.store.put_many([(source, link_from)], known=known)[0]
+            result = put_many(self.store, [(source, link_from)], known=known)[0]
         if isinstance(result, Exception):
             raise result
         assert result is not None  # one item: attempted

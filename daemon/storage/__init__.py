@@ -55,13 +55,6 @@ class BlobStore(Protocol):
         """
         ...
 
-    def put_many(self, items: Sequence[PutItem], known: KnownKeys | None = None) -> list[PutResult]:
-        """`put` for each item, as the store does it best (S3: the keys `known` names are
-        not uploaded, the rest in parallel); per item its blob or its exception, or None when
-        an outage stopped the store before it. `known` is asked once, for all the items;
-        without it the store finds out itself."""
-        ...
-
     def open(self, key: str) -> BinaryIO:
         """Read a stored blob."""
         ...
@@ -73,6 +66,19 @@ class BlobStore(Protocol):
     def ping(self) -> None:
         """Raise StorageUnavailable when the store cannot be reached or written."""
         ...
+
+
+def put_many(
+    store: BlobStore, items: Sequence[PutItem], known: KnownKeys | None = None
+) -> list[PutResult]:
+    """`put` for each item, as the store does it best: through its own put_many when it has
+    one (S3: the keys `known` names are not uploaded, the rest in parallel; `known` is asked
+    once, for all the items, and without it the store finds out itself), else one by one.
+    Per item its blob or its exception, or None when an outage stopped the store before it."""
+    own: Callable[..., list[PutResult]] | None = getattr(store, "put_many", None)
+    if own is not None:
+        return own(items, known=known)
+    return put_each(store, items)
 
 
 def put_each(store: BlobStore, items: Sequence[PutItem]) -> list[PutResult]:

@@ -4,19 +4,14 @@ from __future__ import annotations
 
 import io
 import threading
-from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO
 
 from daemon.errors import StorageUnavailable
 from daemon.storage import (
-    KnownKeys,
-    PutItem,
-    PutResult,
     StoredBlob,
     blob_key,
     hash_stream,
-    put_each,
 )
 
 
@@ -37,9 +32,6 @@ class MemoryBlobStore:
             if created:
                 self.blobs[key] = bytes(buffer)
         return StoredBlob(key, digest, size, created)
-
-    def put_many(self, items: Sequence[PutItem], known: KnownKeys | None = None) -> list[PutResult]:
-        return put_each(self, items)
 
     def open(self, key: str) -> BinaryIO:
         return io.BytesIO(self.blobs[key])

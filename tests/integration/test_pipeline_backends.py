@@ -128,12 +128,12 @@ def drop_bundles(inbox: Inbox, count: int, seed: int = 0) -> list[bytes]:
     contents = []
     for n in range(count):
         buffer = io.BytesIO()
-        with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        with tarfile.open(fileobj=buffer, mode="w") as tar:
             data = f"[stanza]\nkey = {seed}-{n}\n".encode()
             info = tarfile.TarInfo(f"app{n}/default/app.conf")
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
-        contents.append(buffer.getvalue())
+        contents.append(gzip.compress(buffer.getvalue(), mtime=0))  # the same bytes each time
         (inbox.root / "app_bundle" / f"app{n}.tgz").write_bytes(contents[-1])
     return contents
 
