@@ -92,11 +92,30 @@ def drain_daemon(ws: Workspace, source: common.Corpus, n: int, timeout: float) -
 
 
 def rclone_burst(
-    source: common.Corpus, n: int, s3: common.SeaweedFS | None, keep: bool
+    source: common.Corpus, n: int, s3: common.SeaweedFS | None, keep: bool, tries: int = 1
 ) -> tuple[float | None, str]:
-    """files/s of `rclone move` of the same n files (local: same filesystem; S3: same bucket)."""
+    """files/s of `rclone move` of the same n files (local: same filesystem; S3: same bucket),
+    the best of `tries` runs."""
     if common.rclone_path() is None:
         return None, "rclone not installed (make bench installs it with apt-get)"
+    best: float | None = None
+    for _ in range(tries):
+        rate, problem = _rclone_once(source, n, s3, keep)
+        if rate is None:
+            return None, problem
+        best = max(best or 0.0, rate)
+    return best, ""
+
+
+def warm_up(source: common.Corpus, n: int, s3: common.SeaweedFS, keep: bool) -> None:
+    """An unmeasured rclone move into the bucket first: SeaweedFS grows its volumes on the
+    first writes, which would otherwise fall on whichever measurement comes first (rclone's)."""
+    _rclone_once(source, min(n, 200), s3, keep)
+
+
+def _rclone_once(
+    source: common.Corpus, n: int, s3: common.SeaweedFS | None, keep: bool
+) -> tuple[float | None, str]:
     ws = Workspace("rclone-s3" if s3 else "rclone-local")
     try:
         common.stage(source, range(n), ws.staging)
@@ -163,14 +182,21 @@ def main() -> int:
                 pg.problem or f"PostgreSQL {pg.version} at {pg.url.host}:{pg.url.port or 5432}"
             )
         report.note(f"rclone: {common.rclone_version()}, `rclone move SRC DEST --transfers 4`")
+        if s3 is not None:
+            report.note(
+                "S3 baseline: the best of 2 rclone moves, after an unmeasured one that warms "
+                "SeaweedFS up (its first writes grow volumes)"
+            )
 
         baselines: dict[str, tuple[float | None, str]] = {}
         if any(CONFIGS[c][0] == "local" for c in configs):
             log(f"rclone move of {n} files, same filesystem")
             baselines["local"] = rclone_burst(source, n, None, args.keep)
         if s3 is not None:
-            log(f"rclone move of {n} files to SeaweedFS")
-            baselines["s3"] = rclone_burst(source, n, s3, args.keep)
+            log("warming SeaweedFS up (an unmeasured rclone move)")
+            warm_up(source, n, s3, args.keep)
+            log(f"rclone move of {n} files to SeaweedFS, best of 2")
+            baselines["s3"] = rclone_burst(source, n, s3, args.keep, tries=2)
         for where, (rate, problem) in baselines.items():
             name = "rclone move, same filesystem" if where == "local" else "rclone move to S3"
             report.add(Row(f"baseline: {name}", rate, "files/s", note=problem))

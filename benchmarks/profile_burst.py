@@ -1,12 +1,13 @@
-"""Profile of the burst case (local store + SQLite, N small bundles): `autodoc scan` run under
-py-spy, and the running daemon with py-spy attached while it drains a burst.
+"""Profile of the burst case (local store + SQLite, N small bundles; `--config s3-pg`: S3 on
+SeaweedFS + PostgreSQL): `autodoc scan` run under py-spy, and the running daemon with py-spy
+attached while it drains a burst.
 
 py-spy samples every thread, idle ones included (--idle: a worker in fsync() is not running
 but is where the time goes), with full file names so that each sample can be put in a
 category by the source line it stands on. Saved in benchmarks/profiles/:
 
-  burst-<scan|daemon>-local-sqlite.svg   flame graph (open it in a browser; hover for names)
-  burst-<scan|daemon>-local-sqlite.txt   the collapsed stacks (py-spy's raw format)
+  burst-<scan|daemon>-<config>.svg   flame graph (open it in a browser; hover for names)
+  burst-<scan|daemon>-<config>.txt   the collapsed stacks (py-spy's raw format)
 
 and the summary (busy thread-time by category, hottest functions) goes into RESULTS.md.
 Without py-spy (or without ptrace), a pure-Python sampler in benchmarks/flame.py runs
@@ -15,6 +16,8 @@ Without py-spy (or without ptrace), a pure-Python sampler in benchmarks/flame.py
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import shutil
 import signal
 import subprocess
@@ -94,6 +97,9 @@ def main() -> int:
     p.add_argument("--modes", default="scan,daemon", help="scan, daemon or both (default)")
     p.add_argument("--tool", choices=("auto", "py-spy", "sampler"), default="auto")
     p.add_argument("--timeout", type=float, default=600)
+    p.add_argument(
+        "--config", choices=("local-sqlite", "s3-pg"), default="local-sqlite", help="stores"
+    )
     args = p.parse_args()
     n = 100 if args.quick and args.files == 1000 else args.files
     modes = [m for m in args.modes.split(",") if m]
@@ -101,11 +107,45 @@ def main() -> int:
     tool = args.tool
     if tool == "auto":
         tool = "py-spy" if py_spy() else "sampler"
-    report = Report("profile", f"Profile: burst of {n} bundles, local store + SQLite")
+    where = "local store + SQLite" if args.config == "local-sqlite" else "S3 + PostgreSQL"
+    report = Report("profile", f"Profile: burst of {n} bundles, {where}")
     source = common.corpus(n)
     common.PROFILES.mkdir(parents=True, exist_ok=True)
+    stack = contextlib.ExitStack()
+    pg: common.Postgres | None = None
+    s3: common.SeaweedFS | None = None
+    if args.config == "s3-pg":
+        pg = common.Postgres()
+        s3 = common.SeaweedFS()
+        if not pg.available or not s3.start():
+            report.note(pg.problem or s3.problem)
+            report.finish(results=not args.no_results)
+            return 1
+        stack.callback(s3.stop)
+    with stack:
+        profile_modes(args, modes, n, tool, source, report, where, pg, s3)
+    report.note(
+        "thread-time adds up the threads (2 workers + main + watcher): the shares say where "
+        "the workers spend their time, not wall-clock percentages; idle samples (waiting for "
+        "work, a lock or a future) are left out"
+    )
+    report.finish(results=not args.no_results)
+    return 0
+
+
+def profile_modes(
+    args: argparse.Namespace,
+    modes: list[str],
+    n: int,
+    tool: str,
+    source: common.Corpus,
+    report: Report,
+    where: str,
+    pg: common.Postgres | None,
+    s3: common.SeaweedFS | None,
+) -> None:
     for mode in modes:
-        name = f"burst-{mode}-local-sqlite"
+        name = f"burst-{mode}-{args.config}"
         raw = common.PROFILES / f"{name}.txt"
         raw.unlink(missing_ok=True)
         case = f"{'autodoc scan' if mode == 'scan' else 'daemon'} under {tool}"
@@ -113,7 +153,14 @@ def main() -> int:
         seconds = 0.0
         for attempt in (tool, "sampler"):
             used = attempt
-            ws = Workspace(f"profile-{mode}")
+            ws = Workspace(
+                f"profile-{mode}",
+                database="postgres" if pg else "sqlite",
+                store="s3" if s3 else "local",
+                pg=pg,
+                s3=s3,
+                s3_prefix=f"profile-{mode}-{common.short_id()}/" if s3 else "",
+            )
             try:
                 ws.upgrade()
                 rels = common.stage(source, range(n), ws.staging)
@@ -136,9 +183,7 @@ def main() -> int:
             report.add(Row(case, None, "files/s", note="no profile recorded"))
             continue
         stacks = flame.parse(raw)
-        title = (
-            f"autodoc {mode}: burst of {n} bundles, local store + SQLite ({used}, {args.rate} Hz)"
-        )
+        title = f"autodoc {mode}: burst of {n} bundles, {where} ({used}, {args.rate} Hz)"
         svg = common.PROFILES / f"{name}.svg"
         svg.write_text(flame.svg(stacks, title))
         summary = flame.summarize(stacks, args.rate)
@@ -161,13 +206,6 @@ def main() -> int:
         )
         report.note(f"{mode}, busy thread-time by category (2 % and more): {top}")
         report.blocks.append(f"**{mode}** ({svg.name}):\n\n" + flame.markdown(summary))
-    report.note(
-        "thread-time adds up the threads (2 workers + main + watcher): the shares say where "
-        "the workers spend their time, not wall-clock percentages; idle samples (waiting for "
-        "work, a lock or a future) are left out"
-    )
-    report.finish(results=not args.no_results)
-    return 0
 
 
 if __name__ == "__main__":

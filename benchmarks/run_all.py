@@ -1,9 +1,9 @@
 """Every benchmark, one after another (what `make bench` runs after installing rclone and
 py-spy): burst throughput, the large file, latency, memory, the burst profile, parsing .conf
 files, persisting stanzas, parsing stored runs end to end, the zip bomb, and resolving a
-10,000-host estate (resolve, btool, host). Each script appends its own
-section to benchmarks/RESULTS.md; this one then appends a summary of every target and the
-total time (budget: 15 minutes for all of `make bench`).
+10,000-host estate (resolve, btool, host), and start-up (`--help`, an empty scan). Each
+script appends its own section to benchmarks/RESULTS.md; this one then appends a summary of
+every target and the total time (budget: 15 minutes for all of `make bench`).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ SCRIPTS = {
     "zip_bomb": "zip_bomb.py",
     "estate": "estate.py",
     "docs": "docs.py",
+    "startup": "startup.py",
 }
 BUDGET_SECONDS = 15 * 60
 

@@ -51,6 +51,12 @@ class S3Config:
     checksum_mode: Literal["when_required", "when_supported"] = "when_required"
     multipart_threshold_bytes: int = 64 * 1024**2
     multipart_chunk_bytes: int = 64 * 1024**2
+    # "checksum": each PUT carries Content-MD5 and x-amz-checksum-sha256 (each multipart part
+    # its SHA-256), which the store checks; "head": for a store that ignores them, the size
+    # is checked by a HEAD after each upload.
+    verify: Literal["checksum", "head"] = "checksum"
+    # Uploads of a batch at once, each on its own keep-alive connection.
+    max_concurrency: int = 8
 
 
 @dataclass(frozen=True)
@@ -133,6 +139,7 @@ _POSITIVE = {
     "max_ratio",
     "multipart_threshold_bytes",
     "multipart_chunk_bytes",
+    "max_concurrency",
     "keep",
 }
 _S3_MIN_PART = 5 * 1024**2

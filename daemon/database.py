@@ -6,7 +6,7 @@ Driver errors become DatabaseUnavailable here, so the pipeline decides by `excep
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -310,6 +310,25 @@ class Database:
                 ).all()
                 found.update((token, run) for token, run in rows)
         return found
+
+    def stored_keys(self, keys: Collection[str]) -> set[str]:
+        """The blob keys among `keys` (`<prefix>sha256/<aa>/<bb>/<digest>`) that a `files` row
+        records: blobs already durable in the store, which need no upload. One query per 500
+        keys, by the sha256 index."""
+        wanted = set(keys)
+        digests = sorted({key.rsplit("/", 1)[-1] for key in wanted})
+        files = Base.metadata.tables["files"]
+        found: set[str] = set()
+        with self.read_session() as session:
+            for start in range(0, len(digests), 500):
+                found.update(
+                    session.scalars(
+                        select(files.c.stored_object_key)
+                        .where(files.c.sha256.in_(digests[start : start + 500]))
+                        .distinct()
+                    )
+                )
+        return found & wanted
 
     def get_run(self, run_id: int) -> IngestionRun:
         with self.read_session() as session:

@@ -10,6 +10,7 @@
     │   └── ItemDeferred            only this file waits; the others go on
     │       ├── SourceChanged       the file changed while it was read, or is still open
     │       ├── BlobMissing         a finished run's blob is gone and cannot be put back
+    │       ├── UploadRejected      the store rejected a body its checksum did not match
     │       └── FailedPathUnavailable
     ├── PermanentError              the item is bad; its run ends `failed` (exit 1)
     │   ├── EmptyFile
@@ -79,6 +80,11 @@ class SourceChanged(ItemDeferred):
 class BlobMissing(ItemDeferred):
     """A finished run's blob is missing from the store and cannot be put back from the claimed
     file: the file is kept claimed, as the last copy."""
+
+
+class UploadRejected(ItemDeferred):
+    """The blob store rejected the upload: the body it received did not match its checksum
+    (BadDigest). Nothing was stored; the file is sent again on a later pass."""
 
 
 class FailedPathUnavailable(ItemDeferred):

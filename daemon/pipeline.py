@@ -17,7 +17,6 @@ import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,7 +41,7 @@ from daemon.fsutil import atomic_write, batched_dir_syncs, fsync_dir
 from daemon.inbox import Claimed, check_name, check_regular, printable, shorten
 from daemon.logs import get_logger
 from daemon.models import IngestionRun, RunStatus, UploadType
-from daemon.storage import BlobStore, StoredBlob
+from daemon.storage import BlobStore, PutItem, StoredBlob, put_many
 
 Result = Literal["stored", "failed", "skipped"]
 
@@ -267,37 +266,32 @@ class Pipeline:
     def _store_batch(
         self, batch: Sequence[Claimed], live: list[int], fds: dict[int, int | None]
     ) -> dict[int, StoredBlob | Exception]:
-        """Store each live file's blob; a store with round trips to hide (S3) gets several at
-        once. A local store goes one by one and stops at an outage (the rest are left)."""
-
-        def one(i: int) -> StoredBlob:
-            claimed, fd = batch[i], fds[i]
-            if fd is None:
-                raise UnreadableFile("file cannot be opened for reading (permission denied?)")
-            check_name(claimed.name)
-            return self._store(fd, claimed.upload_type, link_from=claimed.path)
-
+        """Store each live file's blob, all through one put_many: the store decides how (S3
+        asks the database once which blobs it already has and uploads the rest in parallel;
+        a local store goes one by one and stops at an outage, leaving the rest)."""
         attempts: dict[int, StoredBlob | Exception] = {}
-        concurrency = getattr(self.store, "put_concurrency", 1)
-        if concurrency > 1 and len(live) > 1:
-            with ThreadPoolExecutor(min(concurrency, len(live)), "put") as pool:
-                futures = {i: pool.submit(one, i) for i in live}
-            for i, future in futures.items():
-                error = future.exception()
-                attempts[i] = future.result() if error is None else _as_exception(error)
-            return attempts
-        if getattr(self.store, "fsyncs_sources", False) and len(live) > 1:
-            # fsync'd at once, the batch's files share journal commits; the store's own fsync
-            # of each then finds nothing left to write.
-            with ThreadPoolExecutor(min(len(live), 8), "fsync") as pool:
-                pool.map(_fsync_quietly, [fd for i in live if (fd := fds[i]) is not None])
-        for i in live:
-            try:
-                attempts[i] = one(i)
-            except Exception as exc:  # noqa: BLE001 - judged by the caller, per file
-                attempts[i] = exc
-                if isinstance(exc, ServiceUnavailable):
-                    break
+        with contextlib.ExitStack() as stack:
+            ready: list[int] = []
+            items: list[PutItem] = []
+            for i in live:
+                claimed, fd = batch[i], fds[i]
+                try:
+                    if fd is None:
+                        raise UnreadableFile(
+                            "file cannot be opened for reading (permission denied?)"
+                        )
+                    check_name(claimed.name)
+                    source = stack.enter_context(self._open_source(fd, claimed.upload_type))
+                except Exception as exc:  # noqa: BLE001 - judged by the caller, per file
+                    attempts[i] = exc
+                    continue
+                ready.append(i)
+                items.append((source, claimed.path))
+            if items:
+                results = put_many(self.store, items, known=self.db.stored_keys)
+                for i, result in zip(ready, results, strict=True):
+                    if result is not None:
+                        attempts[i] = result
         return attempts
 
     def _fail(self, claimed: Claimed, run_id: int, exc: Exception, start: float) -> Outcome:
@@ -367,7 +361,7 @@ class Pipeline:
             problem = "the claimed file cannot be opened to put it back"
         else:
             try:
-                blob = self._store(fd, claimed.upload_type, link_from=None)
+                blob = self._store(fd, claimed.upload_type, link_from=None, ask_db=False)
             except PermanentError as exc:
                 blob, problem = None, f"the claimed file cannot be stored again ({exc.message})"
             if blob is not None:
@@ -433,7 +427,23 @@ class Pipeline:
 
     # -- shared steps ----------------------------------------------------------------------
 
-    def _store(self, fd: int, upload_type: UploadType, link_from: Path | None) -> StoredBlob:
+    def _store(
+        self, fd: int, upload_type: UploadType, link_from: Path | None, *, ask_db: bool = True
+    ) -> StoredBlob:
+        """Store one file. `ask_db`: whether the blob is already stored is asked of the
+        database (False: of the store itself, to put back a blob gone missing)."""
+        with self._open_source(fd, upload_type) as source:
+            known = self.db.stored_keys if ask_db else None
+            result = put_many(self.store, [(source, link_from)], known=known)[0]
+        if isinstance(result, Exception):
+            raise result
+        assert result is not None  # one item: attempted
+        return result
+
+    @contextlib.contextmanager
+    def _open_source(self, fd: int, upload_type: UploadType) -> Iterator[BinaryIO]:
+        """The claimed file checked (regular, not empty, not too big, of its type) and open
+        for the store from its start; PermanentError when it cannot be ingested."""
         st = os.fstat(fd)
         try:
             check_regular(st, single_link=False)
@@ -451,9 +461,8 @@ class Pipeline:
         handlers.validate(upload_type, head)
         # The claimed file is ours now: blocking reads are fine.
         os.set_blocking(fd, True)
-        source: BinaryIO = os.fdopen(os.dup(fd), "rb", buffering=0)
-        with source:
-            return self.store.put(source, link_from=link_from)
+        with os.fdopen(os.dup(fd), "rb", buffering=0) as source:
+            yield source
 
     def _record(self, name: str, blob: StoredBlob) -> FileRecord:
         return FileRecord(
@@ -491,17 +500,6 @@ def _size(path: Path) -> int:
         return path.lstat().st_size
     except OSError:
         return 0  # the pipeline says what is wrong with it
-
-
-def _fsync_quietly(fd: int) -> None:
-    with contextlib.suppress(OSError):  # not a regular file, EIO...: the store's fsync says so
-        os.fsync(fd)
-
-
-def _as_exception(error: BaseException) -> Exception:
-    if isinstance(error, Exception):
-        return error
-    raise error  # KeyboardInterrupt, SystemExit: not a file's problem
 
 
 def _new_run(claimed: Claimed) -> tuple[UploadType, str | None, str]:

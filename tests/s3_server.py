@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +42,39 @@ STOP_GRACE_SECONDS = 3.0  # SeaweedFS's filer waits 15 s for gRPC streams on SIG
 DUMMY_KEY_ID = "autodoc-test"
 DUMMY_SECRET = "autodoc-test-secret"
 PROBE_BUCKET = "autodoc-probe"
+
+
+class S3Calls:
+    """Counts the S3 API calls a store makes (PutObject, HeadObject, UploadPart, ...): those
+    it signs and sends itself, and those of its boto3 client."""
+
+    def __init__(self, store: S3BlobStore) -> None:
+        self.counts: Counter[str] = Counter()
+        self._lock = threading.Lock()  # parts are uploaded from several threads
+        store.client.meta.events.register("before-call.s3", self._count_boto)
+        send = store._send
+
+        def counted(method: str | None, key: str | None, *args: Any, **kwargs: Any) -> Any:
+            name = "HeadBucket" if method is None else {"PUT": "PutObject"}.get(method, "")
+            self._add(name or "HeadObject")
+            return send(method, key, *args, **kwargs)
+
+        store._send = counted  # type: ignore[method-assign]
+
+    def _count_boto(self, model: Any, **_: Any) -> None:
+        self._add(model.name)
+
+    def _add(self, name: str) -> None:
+        with self._lock:
+            self.counts[name] += 1
+
+    @property
+    def uploads(self) -> int:
+        return self.counts["PutObject"] + self.counts["CreateMultipartUpload"]
+
+    def reset(self) -> None:
+        with self._lock:
+            self.counts.clear()
 
 
 @dataclass(frozen=True)
@@ -102,11 +138,18 @@ def _die_with_parent_hook() -> Callable[[], None] | None:
     return hook
 
 
-def s3_client(endpoint: str, timeout: float, *, own_credentials: bool = False) -> Any:
+def s3_client(
+    endpoint: str,
+    timeout: float,
+    *,
+    own_credentials: bool = False,
+    credentials: tuple[str, str] | None = None,
+) -> Any:
     """A client with these timeouts and no retries; dummy credentials unless
-    `own_credentials` and the environment has some."""
+    `own_credentials` and the environment has some, or the `credentials` given."""
     session = boto3.session.Session()
     dummy = not (own_credentials and session.get_credentials() is not None)
+    key_id, secret = credentials or (DUMMY_KEY_ID, DUMMY_SECRET)
     return session.client(
         "s3",
         endpoint_url=endpoint,
@@ -119,8 +162,8 @@ def s3_client(endpoint: str, timeout: float, *, own_credentials: bool = False) -
             response_checksum_validation="when_required",
             s3={"addressing_style": "path"},
         ),
-        aws_access_key_id=DUMMY_KEY_ID if dummy else None,
-        aws_secret_access_key=DUMMY_SECRET if dummy else None,
+        aws_access_key_id=key_id if dummy else None,
+        aws_secret_access_key=secret if dummy else None,
     )
 
 
@@ -193,9 +236,10 @@ def spawn_weed(args: list[str], folder: Path, log: Path) -> subprocess.Popen[byt
 class _Weed:
     """One `weed server` (master, volume, filer and S3 gateway in one process)."""
 
-    def __init__(self, binary: Path, folder: Path) -> None:
+    def __init__(self, binary: Path, folder: Path, extra: tuple[str, ...] = ()) -> None:
         self.binary = binary
         self.folder = folder
+        self.extra = extra
         self.log = folder / "weed.log"
         self.process: subprocess.Popen[bytes] | None = None
         self.grpc_ports: list[int] = []
@@ -213,13 +257,14 @@ class _Weed:
             data,
             self.folder,
             [s3, s3_grpc, master, master_grpc, volume, volume_grpc, filer, filer_grpc],
+            self.extra,
         )
         self.process = spawn_weed(args, self.folder, self.log)
 
-    def wait_ready(self, deadline: float) -> str | None:
+    def wait_ready(self, deadline: float, client: Any = None) -> str | None:
         """None once a bucket can be created and written; else why not."""
         assert self.process is not None
-        client = s3_client(self.endpoint, timeout=2.0)
+        client = client or s3_client(self.endpoint, timeout=2.0)
         last = "no answer yet"
         while time.monotonic() < deadline:
             code = self.process.poll()
@@ -304,6 +349,53 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
             weed.stop()
 
 
+@dataclass(frozen=True)
+class SigningServer:
+    """A SeaweedFS that checks signatures: it knows one identity, SIGNING_KEY."""
+
+    endpoint: str
+    key_id: str
+    secret: str
+
+
+SIGNING_KEY = ("autodoc-signed", "autodoc-signed-secret/+=")
+
+
+@pytest.fixture(scope="session")
+def s3_signing_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SigningServer]:
+    """A second SeaweedFS of the session, with one identity configured: unlike the first, it
+    verifies every request's SigV4 signature (SignatureDoesNotMatch otherwise). Always
+    started here (an external AUTODOC_TEST_S3_ENDPOINT has credentials of its own)."""
+    binary = find_weed()
+    if binary is None:
+        _service_missing("SeaweedFS `weed` binary not found next to python or on PATH")
+        return
+    folder = tmp_path_factory.mktemp("seaweedfs-signed")
+    key_id, secret = SIGNING_KEY
+    identities = {
+        "identities": [
+            {
+                "name": "autodoc",
+                "credentials": [{"accessKey": key_id, "secretKey": secret}],
+                "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+            }
+        ]
+    }
+    config = folder / "s3.json"
+    config.write_text(json.dumps(identities), encoding="utf-8")
+    weed = _Weed(binary, folder, extra=(f"-s3.config={config}",))
+    try:
+        started = time.monotonic()
+        weed.start()
+        client = s3_client(weed.endpoint, timeout=2.0, credentials=SIGNING_KEY)
+        failure = weed.wait_ready(started + START_DEADLINE_SECONDS, client)
+        if failure:
+            _service_missing(f"{failure}; see {weed.log}{_log_tail_if_required(weed.log)}")
+        yield SigningServer(weed.endpoint, key_id, secret)
+    finally:
+        weed.stop()
+
+
 @pytest.fixture(scope="session")
 def s3_endpoint(s3_server: S3Server) -> str:
     """The endpoint URL of a real S3 server, shared by the session."""
@@ -368,10 +460,15 @@ def s3_config(s3_endpoint: str, s3_bucket: str, s3_credentials: None) -> S3Confi
 
 
 @pytest.fixture
-def make_s3_store(s3_credentials: None) -> Callable[[S3Config], S3BlobStore]:
-    """Build an S3BlobStore from a config, with the test's credentials in place."""
+def make_s3_store(s3_credentials: None) -> Iterator[Callable[[S3Config], S3BlobStore]]:
+    """Build an S3BlobStore from a config, with the test's credentials in place; each is
+    closed after the test."""
+    made: list[S3BlobStore] = []
 
     def make(config: S3Config) -> S3BlobStore:
-        return S3BlobStore(config)
+        made.append(S3BlobStore(config))
+        return made[-1]
 
-    return make
+    yield make
+    for store in made:
+        store.close()

@@ -9,13 +9,13 @@ import hashlib
 import os
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from daemon import faults
-from daemon.errors import SourceChanged
+from daemon.errors import ServiceUnavailable, SourceChanged
 
 if TYPE_CHECKING:
     from daemon.config import StorageConfig
@@ -31,6 +31,15 @@ class StoredBlob:
     sha256: str
     size_bytes: int
     created: bool  # False when the same content was already stored
+
+
+# One source to store: the open file (at offset 0) and, when the store may take it without
+# copying, its path (see BlobStore.put).
+PutItem = tuple[BinaryIO, Path | None]
+# Per item: its blob, its exception, or None when it was not attempted (after an outage).
+PutResult = StoredBlob | Exception | None
+# Given keys, the ones the database already records a stored blob for.
+KnownKeys = Callable[[Collection[str]], Collection[str]]
 
 
 class BlobStore(Protocol):
@@ -59,6 +68,33 @@ class BlobStore(Protocol):
         ...
 
 
+def put_many(
+    store: BlobStore, items: Sequence[PutItem], known: KnownKeys | None = None
+) -> list[PutResult]:
+    """`put` for each item, as the store does it best: through its own put_many when it has
+    one (S3: the keys `known` names are not uploaded, the rest in parallel; `known` is asked
+    once, for all the items, and without it the store finds out itself), else one by one.
+    Per item its blob or its exception, or None when an outage stopped the store before it."""
+    own: Callable[..., list[PutResult]] | None = getattr(store, "put_many", None)
+    if own is not None:
+        return own(items, known=known)
+    return put_each(store, items)
+
+
+def put_each(store: BlobStore, items: Sequence[PutItem]) -> list[PutResult]:
+    """put_many for a store with nothing to share between puts: one by one, stopping at an
+    outage (the rest are left None, not attempted)."""
+    results: list[PutResult] = [None] * len(items)
+    for i, (source, link_from) in enumerate(items):
+        try:
+            results[i] = store.put(source, link_from=link_from)
+        except Exception as exc:  # noqa: BLE001 - judged by the caller, per item
+            results[i] = exc
+            if isinstance(exc, ServiceUnavailable):
+                break
+    return results
+
+
 def blob_key(digest: str, prefix: str = "") -> str:
     if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
         raise ValueError(f"not a sha256 hex digest: {digest!r}")
@@ -70,25 +106,27 @@ def hash_stream(
 ) -> tuple[str, int]:
     """sha256 and size of `source`, read once from where it stands; each chunk also goes to
     `sink`. Raises SourceChanged when the file's size or mtime moved while it was read."""
-    before = _stat(source)
+    before = file_stat(source)
     digest = hashlib.sha256()
     size = 0
     big = before is not None and before[0] >= READ_AHEAD_MIN_BYTES
-    for chunk in (_read_ahead if big else _read)(source):
+    chunks = _read_ahead(source) if big else _read(source, before[0] if before else None)
+    for chunk in chunks:
         digest.update(chunk)
         if sink is not None:
             sink(chunk)
         if not size:
             faults.point("mid_store")
         size += len(chunk)
-    after = _stat(source)
+    after = file_stat(source)
     if before is not None and (before != after or after[0] != size):
         raise SourceChanged(f"file changed while it was read ({before[0]} -> {size} bytes)")
     return digest.hexdigest(), size
 
 
-def _read(source: BinaryIO) -> Iterator[memoryview]:
-    view = memoryview(bytearray(CHUNK_BYTES))
+def _read(source: BinaryIO, size: int | None) -> Iterator[memoryview]:
+    # A small file gets a buffer its size (+1, to see the end in one read), not a whole chunk.
+    view = memoryview(bytearray(CHUNK_BYTES if size is None else min(CHUNK_BYTES, size + 1)))
     while n := source.readinto(view):  # type: ignore[attr-defined]  # BinaryIO lacks it
         yield view[:n]
 
@@ -129,7 +167,8 @@ def _read_ahead(source: BinaryIO) -> Iterator[memoryview]:
         thread.join()
 
 
-def _stat(source: BinaryIO) -> tuple[int, int] | None:
+def file_stat(source: BinaryIO) -> tuple[int, int] | None:
+    """(size, mtime_ns) of a real file; None for anything else (BytesIO in tests)."""
     try:
         st = os.fstat(source.fileno())
     except (AttributeError, OSError, ValueError):

@@ -12,12 +12,22 @@ import errno
 import os
 import tempfile
 import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
 
 from daemon.errors import SourceChanged, StorageUnavailable
 from daemon.fsutil import fsync_dir, makedirs_durable, open_for_writing_elsewhere
-from daemon.storage import StoredBlob, blob_key, hash_stream
+from daemon.storage import (
+    KnownKeys,
+    PutItem,
+    PutResult,
+    StoredBlob,
+    blob_key,
+    hash_stream,
+    put_each,
+)
 
 # Errors of the store's disk, not of the file being stored: retry later.
 _TRANSIENT_ERRNOS = {
@@ -34,8 +44,6 @@ _STALE_TEMP_SECONDS = 24 * 3600
 
 
 class LocalBlobStore:
-    fsyncs_sources = True  # a claimed file it links is fsync'd first (the pipeline may batch)
-
     def __init__(self, root: Path) -> None:
         self.root = root
         self.description = f"local:{root}"
@@ -61,6 +69,16 @@ class LocalBlobStore:
             if exc.errno in _TRANSIENT_ERRNOS:
                 raise StorageUnavailable(f"blob store {self.root}: {exc.strerror}") from exc
             raise
+
+    def put_many(self, items: Sequence[PutItem], known: KnownKeys | None = None) -> list[PutResult]:
+        """One by one (whether a blob exists costs a stat here, not a request), stopping at an
+        outage. The files to be linked are fsync'd together first: they share journal
+        commits, and each put's own fsync then finds nothing left to write."""
+        linked = [source.fileno() for source, link_from in items if link_from is not None]
+        if len(linked) > 1:
+            with ThreadPoolExecutor(min(len(linked), 8), "fsync") as pool:
+                pool.map(_fsync_quietly, linked)
+        return put_each(self, items)
 
     def _put_by_link(self, source: BinaryIO, path: Path) -> StoredBlob:
         digest, size = hash_stream(source)
@@ -157,6 +175,11 @@ def _write_all(fd: int, data: memoryview) -> None:
     """os.write may write less than asked (a disk filling up): write the rest, or raise."""
     while data:
         data = data[os.write(fd, data) :]
+
+
+def _fsync_quietly(fd: int) -> None:
+    with contextlib.suppress(OSError):  # not a regular file, EIO...: the put's fsync says so
+        os.fsync(fd)
 
 
 def _same_device(a: Path, b: Path) -> bool:

@@ -8,7 +8,11 @@ from pathlib import Path
 from typing import BinaryIO
 
 from daemon.errors import StorageUnavailable
-from daemon.storage import StoredBlob, blob_key, hash_stream
+from daemon.storage import (
+    StoredBlob,
+    blob_key,
+    hash_stream,
+)
 
 
 class MemoryBlobStore:

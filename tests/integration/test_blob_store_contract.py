@@ -11,9 +11,7 @@ import os
 import random
 import socket
 import tempfile
-import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +25,7 @@ from daemon.storage import BlobStore, StoredBlob, blob_key
 from daemon.storage.local import LocalBlobStore
 from daemon.storage.memory import MemoryBlobStore
 from daemon.storage.s3 import S3BlobStore
+from tests.s3_server import S3Calls
 
 MiB = 1024 * 1024
 S3_PREFIX = "autodoc/blobs/"
@@ -45,27 +44,6 @@ def read_all(source: BinaryIO) -> bytes:
         return source.read()
     finally:
         source.close()
-
-
-class S3Calls:
-    """Counts the S3 API calls a client makes (PutObject, UploadPart, ...)."""
-
-    def __init__(self, client: Any) -> None:
-        self.counts: Counter[str] = Counter()
-        self._lock = threading.Lock()  # parts are uploaded from several threads
-        client.meta.events.register("before-call.s3", self._count)
-
-    def _count(self, model: Any, **_: Any) -> None:
-        with self._lock:
-            self.counts[model.name] += 1
-
-    @property
-    def uploads(self) -> int:
-        return self.counts["PutObject"] + self.counts["CreateMultipartUpload"]
-
-    def reset(self) -> None:
-        with self._lock:
-            self.counts.clear()
 
 
 @dataclass
@@ -413,7 +391,7 @@ def put_bytes(store: S3BlobStore, data: bytes) -> StoredBlob:
 
 @pytest.mark.s3
 def test_s3_second_put_of_identical_bytes_uploads_nothing(s3_store: S3BlobStore) -> None:
-    calls = S3Calls(s3_store.client)
+    calls = S3Calls(s3_store)
     data = payload(3000, seed=3)
 
     first = put_bytes(s3_store, data)
@@ -444,7 +422,7 @@ def test_s3_file_above_the_multipart_threshold_goes_multipart_and_round_trips(
         s3_config, multipart_threshold_bytes=5 * MiB, multipart_chunk_bytes=5 * MiB
     )
     store = make_s3_store(config)
-    calls = S3Calls(store.client)
+    calls = S3Calls(store)
     data = payload(12 * MiB, seed=12)
     path = tmp_path / "big.tgz"
     path.write_bytes(data)
@@ -469,7 +447,7 @@ def test_s3_existing_key_with_a_different_size_is_uploaded_again(s3_store: S3Blo
     data = payload(5000, seed=5)
     key = blob_key(sha256(data), s3_store.prefix)
     s3_store.client.put_object(Bucket=s3_store.bucket, Key=key, Body=data[:100])  # damaged
-    calls = S3Calls(s3_store.client)
+    calls = S3Calls(s3_store)
 
     stored = put_bytes(s3_store, data)
 

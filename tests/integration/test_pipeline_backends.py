@@ -8,6 +8,7 @@ import hashlib
 import io
 import tarfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,7 +19,9 @@ from daemon.models import RunStatus
 from daemon.pipeline import Pipeline
 from daemon.scanner import Scanner
 from daemon.storage import BlobStore, make_store
+from daemon.storage.s3 import S3BlobStore
 from tests.conftest import write_config
+from tests.s3_server import S3Calls
 
 CORPUS = Path(__file__).parents[3] / "shared" / "corpus" / "ds_etc" / "dcom"
 
@@ -109,4 +112,121 @@ def test_stored_corpus_bundle_parses_from_either_store(backend_config: Config) -
     # Read off the corpus: 235 .conf/.meta files where Splunk reads them, 4 server classes
     # and their 17 app stanzas.
     assert (counts["conf_files"], counts["serverclasses"]) == (235, 21)
+    db.dispose()
+
+
+@pytest.fixture
+def s3_pipeline_config(tmp_path: Path, pg_url: str, s3_config: S3Config) -> Config:
+    config = load_config(write_config(tmp_path, database_url=pg_url))
+    storage = StorageConfig(backend="s3", path=config.storage.path, s3=s3_config)
+    return dataclasses.replace(config, storage=storage)
+
+
+def drop_bundles(inbox: Inbox, count: int, seed: int = 0) -> list[bytes]:
+    """`count` small app bundles, each its own content, dropped into the inbox."""
+    inbox.ensure()
+    contents = []
+    for n in range(count):
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as tar:
+            data = f"[stanza]\nkey = {seed}-{n}\n".encode()
+            info = tarfile.TarInfo(f"app{n}/default/app.conf")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        contents.append(gzip.compress(buffer.getvalue(), mtime=0))  # the same bytes each time
+        (inbox.root / "app_bundle" / f"app{n}.tgz").write_bytes(contents[-1])
+    return contents
+
+
+def test_s3_batch_asks_the_database_once_and_sends_one_put_per_new_blob(
+    s3_pipeline_config: Config,
+) -> None:
+    config = s3_pipeline_config
+    db = Database(config.database.url)
+    store = make_store(config.storage)
+    assert isinstance(store, S3BlobStore)
+    pipeline = Pipeline(config, db, store)
+    batches: list[int] = []
+    lookups: list[int] = []
+    process_batch, stored_keys = pipeline.process_batch, db.stored_keys
+
+    def spy_batch(batch: Any) -> Any:
+        batches.append(len(batch))
+        return process_batch(batch)
+
+    def spy_lookup(keys: Any) -> set[str]:
+        lookups.append(len(keys))
+        return stored_keys(keys)
+
+    pipeline.process_batch = spy_batch  # type: ignore[method-assign]
+    db.stored_keys = spy_lookup  # type: ignore[method-assign]
+    inbox = Inbox(config.inbox.path)
+    scanner = Scanner(inbox, pipeline, workers=1, settle_seconds=0.0)
+    calls = S3Calls(store)
+    contents = drop_bundles(inbox, 12)
+
+    assert scanner.scan().stored == 12
+    assert calls.counts == {"HeadBucket": 1, "PutObject": 12}  # the scan's ping, then PUTs
+    assert len(lookups) == len(batches) >= 1 and sum(lookups) == 12
+
+    calls.reset()
+    lookups.clear()
+    batches.clear()
+    again = drop_bundles(inbox, 12)  # the same contents again: nothing to upload
+    assert again == contents
+    assert scanner.scan().stored == 12
+    assert calls.counts == {"HeadBucket": 1}
+    assert len(lookups) == len(batches)
+    runs = db.list_runs(limit=None)
+    assert len(runs) == 24 and {r.status for r in runs} == {RunStatus.STORED}
+    assert blob_count(store, config) == 12
+    store.close()
+    db.dispose()
+
+
+def test_s3_body_rejected_by_the_store_leaves_the_run_pending_and_is_stored_on_retry(
+    s3_pipeline_config: Config,
+) -> None:
+    """A PUT whose checksum the store rejects (BadDigest) is a transient failure: the file
+    stays claimed, its run `pending`, and the next pass stores it; never a stored run without
+    its blob."""
+    config = s3_pipeline_config
+    db = Database(config.database.url)
+    store = make_store(config.storage)
+    assert isinstance(store, S3BlobStore)
+    send = store._send
+    damaged: list[str] = []
+
+    def damage_first_put(
+        method: str | None, key: str | None, body: bytes = b"", *a: Any, **k: Any
+    ) -> Any:
+        if method == "PUT" and not damaged:
+            damaged.append(str(key))
+            body = bytes(b ^ 0xFF for b in body)  # what the network delivered
+        return send(method, key, body, *a, **k)
+
+    store._send = damage_first_put  # type: ignore[method-assign]
+    inbox = Inbox(config.inbox.path)
+    scanner = Scanner(inbox, Pipeline(config, db, store), workers=1, settle_seconds=0.0)
+    [content] = drop_bundles(inbox, 1)
+
+    first = scanner.scan()
+
+    assert (first.stored, first.deferred, first.failed) == (0, 1, 0)
+    [run] = db.list_runs()
+    assert run.status == RunStatus.PENDING and run.files == []
+    assert store.size(damaged[0]) is None
+    assert len(list(inbox.claimed())) == 1
+
+    second = scanner.scan()
+
+    assert (second.stored, second.failed) == (1, 0)
+    [run] = db.list_runs()
+    assert run.status == RunStatus.STORED
+    [file] = run.files
+    assert file.stored_object_key == damaged[0]
+    with store.open(file.stored_object_key) as blob:
+        assert blob.read() == content
+    assert list(inbox.claimed()) == []
+    store.close()
     db.dispose()

@@ -19,6 +19,7 @@ def test_example_config_loads_with_paths_under_its_own_folder() -> None:
     assert config.database.url == f"sqlite:///{root / 'var/autodoc.db'}"
     assert config.storage.backend == "local"
     assert config.storage.s3.checksum_mode == "when_required"
+    assert (config.storage.s3.verify, config.storage.s3.max_concurrency) == ("checksum", 8)
     assert (config.docs.path, config.docs.keep) == (root / "var/docs", 20)
 
 
@@ -60,6 +61,8 @@ def test_config_path_prefers_flag_then_env_then_default(monkeypatch: pytest.Monk
         ("[inbox]\npath = 3\n", "'inbox.path' must be a string"),
         ('[logging]\nformat = "xml"\n', "'logging.format' must be one of"),
         ("[storage.s3]\nmultipart_chunk_bytes = 1024\n", "S3's minimum part size"),
+        ('[storage.s3]\nverify = "none"\n', "'storage.s3.verify' must be one of"),
+        ("[storage.s3]\nmax_concurrency = 0\n", "'storage.s3.max_concurrency' must be greater"),
         ('[database]\nurl = "mysql://x/y"\n', "'database.url' must be sqlite"),
         ('[inbox]\nfailed_path = "in/failed"\npath = "in"\n', "must lie outside"),
         ("[inbox\n", "invalid TOML"),
