@@ -112,8 +112,14 @@ def group_findings(findings: Sequence[Finding]) -> list[FindingGroup]:
     hosts: dict[tuple[str, str, str, str], set[str]] = {}
     first: dict[tuple[str, str, str, str], Finding] = {}
     estate: set[tuple[str, str, str, str]] = set()
+    patterns: dict[str, re.Pattern[str]] = {}  # one compiled pattern a host, not one a call
     for f in findings:
-        key = (f.severity, f.code, _masked(f.subject, f.host), _masked(f.message, f.host))
+        key = (
+            f.severity,
+            f.code,
+            _masked(f.subject, f.host, patterns),
+            _masked(f.message, f.host, patterns),
+        )
         first.setdefault(key, f)
         found = hosts.setdefault(key, set())
         if f.host:
@@ -137,11 +143,14 @@ def group_findings(findings: Sequence[Finding]) -> list[FindingGroup]:
     return groups
 
 
-def _masked(text: str, host: str | None) -> str:
+def _masked(text: str, host: str | None, patterns: dict[str, re.Pattern[str]]) -> str:
     """`text` with `host` where it stands as a whole name replaced by HOST_MARK."""
     if not host or host not in text:
         return text
-    return re.sub(rf"(?<![\w.-]){re.escape(host)}(?![\w.-])", HOST_MARK, text)
+    pattern = patterns.get(host)
+    if pattern is None:
+        pattern = patterns[host] = re.compile(rf"(?<![\w.-]){re.escape(host)}(?![\w.-])")
+    return pattern.sub(HOST_MARK, text)
 
 
 def _findings_by_subject(site: Site) -> dict[str, list[Finding]]:
