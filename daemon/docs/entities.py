@@ -31,6 +31,7 @@ class Indexed:
     apps_of: dict[int, list[HostApp]]
     paths_of: dict[int, list[DataPath]]
     findings_of: dict[str, int]
+    findings_by_subject: dict[str, list[Finding]]
 
 
 def index_site(site: Site) -> Indexed:
@@ -44,7 +45,17 @@ def index_site(site: Site) -> Indexed:
     for p in site.paths:
         paths_of[p.host_id].append(p)
     findings_of = Counter(f.host for f in site.findings if f.host)
-    return Indexed({h.id: h for h in site.hosts}, classes_of, apps_of, paths_of, dict(findings_of))
+    by_subject: dict[str, list[Finding]] = defaultdict(list)
+    for f in site.findings:
+        by_subject[f.subject].append(f)
+    return Indexed(
+        {h.id: h for h in site.hosts},
+        classes_of,
+        apps_of,
+        paths_of,
+        dict(findings_of),
+        dict(by_subject),
+    )
 
 
 def serverclass_pages(write: Write, site: Site, idx: Indexed, names: Names) -> None:
@@ -56,7 +67,7 @@ def serverclass_pages(write: Write, site: Site, idx: Indexed, names: Names) -> N
         for c in a.serverclasses:
             apps_by_class[c].add(a.app)
     rules = _class_rules(site)
-    by_subject = _findings_by_subject(site)
+    by_subject = idx.findings_by_subject
     for name in names.by_kind["serverclass"]:
         found = rules.get(name, {})
         apps_by_class[name].update(found.get("apps", ()))
@@ -153,13 +164,6 @@ def _masked(text: str, host: str | None, patterns: dict[str, re.Pattern[str]]) -
     return pattern.sub(HOST_MARK, text)
 
 
-def _findings_by_subject(site: Site) -> dict[str, list[Finding]]:
-    found: dict[str, list[Finding]] = defaultdict(list)
-    for f in site.findings:
-        found[f.subject].append(f)
-    return found
-
-
 def _class_rules(site: Site) -> dict[str, dict[str, Any]]:
     """Per class: its rules ({level, stanza, key, value, file, line, own}) and named apps, from
     each DS's serverclass.conf. [global]'s lists count only when the class defines none."""
@@ -220,7 +224,7 @@ def app_pages(write: Write, site: Site, idx: Indexed, names: Names) -> None:
     hosts_of: dict[str, list[HostApp]] = defaultdict(list)
     for a in site.host_apps:
         hosts_of[a.app].append(a)
-    by_subject = _findings_by_subject(site)
+    by_subject = idx.findings_by_subject
     for name in names.by_kind["app"]:
         delivered = hosts_of.get(name, [])
         write(
@@ -313,7 +317,7 @@ def index_and_sourcetype_pages(write: Write, site: Site, idx: Indexed, names: Na
     # so its inputs are counted, not collected (a 10,000-host estate has ~420,000 paths).
     feeds: dict[str, dict[int, list[Any]]] = defaultdict(dict)
     sources: dict[str, dict[int, list[Any]]] = defaultdict(dict)
-    by_subject = _findings_by_subject(site)
+    by_subject = idx.findings_by_subject
     adds_of: dict[tuple[Any, str | None], Any] = {}
     for p in site.paths:
         walk = site.walks[p.walk_id]

@@ -59,21 +59,18 @@ class SiteWriter:
             return False
         old = self.previous / path
         try:
-            # O_NOFOLLOW: a symlink where a page was is no page of ours (it fails to open).
-            fd = os.open(old, os.O_RDONLY | os.O_NOFOLLOW)
-        except OSError:
-            return False  # a page the previous build did not have, or it is going away
-        try:
-            found = os.fstat(fd)
-            if not stat.S_ISREG(found.st_mode) or found.st_size != len(data):
-                return False
-            with os.fdopen(os.dup(fd), "rb") as handle:
+            # O_NOFOLLOW: a symlink where a page was is no page of ours (it fails to open);
+            # O_NONBLOCK: a FIFO there does not wait for a writer (and is no regular file).
+            with os.fdopen(
+                os.open(old, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK), "rb"
+            ) as handle:
+                found = os.fstat(handle.fileno())
+                if not stat.S_ISREG(found.st_mode) or found.st_size != len(data):
+                    return False
                 if handle.read() != data:
                     return False
         except OSError:
-            return False
-        finally:
-            os.close(fd)
+            return False  # a page the previous build did not have, or it is going away
         try:
             os.link(old, target, follow_symlinks=False)
         except FileNotFoundError:
