@@ -135,7 +135,7 @@ def _listed(label: str, items: Sequence[str]) -> list[str]:
         f"  {label if i == 0 else '':<16} {item}" for i, item in enumerate(items[:LINES_SHOWN])
     ]
     if len(items) > LINES_SHOWN:
-        lines.append(f"  {'':<16} ... and {len(items) - LINES_SHOWN} more (--json lists them all)")
+        lines.append(_more(len(items) - LINES_SHOWN, indent=19))
     return lines
 
 
@@ -177,5 +177,7 @@ def _capped(lines: Sequence[str]) -> list[str]:
     return [*lines[:LINES_SHOWN], _more(len(lines) - LINES_SHOWN, "stanzas")]
 
 
-def _more(count: int, what: str) -> str:
-    return f"    ... and {count} more {what} (--json lists them all)"
+def _more(count: int, what: str = "", indent: int = 4) -> str:
+    """The line that stands for what a capped list leaves out."""
+    more = f"more {what}" if what else "more"
+    return f"{' ' * indent}... and {count} {more} (--json lists them all)"
